@@ -1,0 +1,116 @@
+//! GRU and LSTM over a `[t, f]` sequence, one direction per call, zero initial state.
+//! The input projection of all steps is one matrix product; each step then adds the
+//! recurrent product and applies the gates (PyTorch gate order and semantics).
+use super::activation::sigmoid1;
+use super::gemm::{gemm_nt, gemv_acc};
+
+/// What a direction writes into the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Emit {
+    /// Every step's state at row `t`.
+    Sequence,
+    /// The state after the last processed step.
+    Last,
+    /// The mean of all steps' states.
+    Mean,
+}
+
+/// Shape of one recurrent direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RnnGeom {
+    pub t: usize,
+    pub f: usize,
+    pub h: usize,
+    /// 3 for GRU, 4 for LSTM.
+    pub gates: usize,
+    /// Process steps from last to first (the backward half of a bidirectional layer).
+    pub reverse: bool,
+    pub emit: Emit,
+    /// Floats between consecutive output rows (the full width of a bidirectional output).
+    pub out_stride: usize,
+    /// Where this direction's values start within an output row.
+    pub out_offset: usize,
+}
+
+impl RnnGeom {
+    /// Scratch floats: input projections of all steps, recurrent projection, h and c.
+    pub fn scratch(&self) -> usize {
+        self.t * self.gates * self.h + self.gates * self.h + 2 * self.h
+    }
+}
+
+/// Weights of one direction (PyTorch layout).
+#[derive(Clone, Copy)]
+pub struct RnnWeights<'a> {
+    pub w_ih: &'a [f32],
+    pub w_hh: &'a [f32],
+    pub b_ih: &'a [f32],
+    pub b_hh: &'a [f32],
+}
+
+/// Runs one direction; `out` is the layer's whole output (shared by both directions).
+pub fn run(g: &RnnGeom, x: &[f32], w: RnnWeights<'_>, scratch: &mut [f32], out: &mut [f32]) {
+    let gh = g.gates * g.h;
+    let (xg, rest) = scratch.split_at_mut(g.t * gh);
+    let (hg, rest) = rest.split_at_mut(gh);
+    let (h, rest) = rest.split_at_mut(g.h);
+    let c = &mut rest[..g.h];
+    gemm_nt(g.t, g.f, gh, x, w.w_ih, w.b_ih, xg);
+    h.fill(0.0);
+    c.fill(0.0);
+    if g.emit == Emit::Mean {
+        out[g.out_offset..][..g.h].fill(0.0);
+    }
+    for s in 0..g.t {
+        let t = if g.reverse { g.t - 1 - s } else { s };
+        hg.copy_from_slice(w.b_hh);
+        gemv_acc(g.h, gh, h, w.w_hh, hg);
+        let xt = &xg[t * gh..(t + 1) * gh];
+        if g.gates == 3 {
+            gru_gates(g.h, xt, hg, h);
+        } else {
+            lstm_gates(g.h, xt, hg, h, c);
+        }
+        match g.emit {
+            Emit::Sequence => out[t * g.out_stride + g.out_offset..][..g.h].copy_from_slice(h),
+            Emit::Mean => {
+                for (o, &v) in out[g.out_offset..][..g.h].iter_mut().zip(h.iter()) {
+                    *o += v;
+                }
+            }
+            Emit::Last => {}
+        }
+    }
+    match g.emit {
+        Emit::Last => out[g.out_offset..][..g.h].copy_from_slice(h),
+        Emit::Mean => {
+            let inv = 1.0 / g.t as f32;
+            for o in &mut out[g.out_offset..][..g.h] {
+                *o *= inv;
+            }
+        }
+        Emit::Sequence => {}
+    }
+}
+
+/// `h' = (1 - z) * n + z * h`, `n = tanh(x_n + r * (W_hn h + b_hn))`.
+fn gru_gates(hn: usize, xt: &[f32], hg: &[f32], h: &mut [f32]) {
+    for j in 0..hn {
+        let r = sigmoid1(xt[j] + hg[j]);
+        let z = sigmoid1(xt[hn + j] + hg[hn + j]);
+        let n = libm::tanhf(xt[2 * hn + j] + r * hg[2 * hn + j]);
+        h[j] = (1.0 - z) * n + z * h[j];
+    }
+}
+
+/// `c' = f * c + i * g`, `h' = o * tanh(c')`.
+fn lstm_gates(hn: usize, xt: &[f32], hg: &[f32], h: &mut [f32], c: &mut [f32]) {
+    for j in 0..hn {
+        let i = sigmoid1(xt[j] + hg[j]);
+        let f = sigmoid1(xt[hn + j] + hg[hn + j]);
+        let gg = libm::tanhf(xt[2 * hn + j] + hg[2 * hn + j]);
+        let o = sigmoid1(xt[3 * hn + j] + hg[3 * hn + j]);
+        c[j] = f * c[j] + i * gg;
+        h[j] = o * libm::tanhf(c[j]);
+    }
+}

@@ -1,0 +1,35 @@
+//! The model format that the host and the board agree on.
+//!
+//! One `.safetensors` file is one model. Its `__metadata__` carries the layer graph as
+//! JSON under [`GRAPH_KEY`] and free-form provenance under [`PROVENANCE_KEY`]; every
+//! weight is a named little-endian f32 tensor called `{node}.{param}` (the same names
+//! candle-nn's `VarBuilder` uses, so nothing is renamed between training and export).
+//!
+//! This crate is the single source of truth for the layer list: the host's models, the
+//! compressor, the exporter and the runtime all read [`Op`]. It is `no_std` so that the
+//! board's runtime can use it, and it never panics on a file: [`parse`] checks every
+//! offset, dtype, shape and size before anyone touches a weight.
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+mod error;
+pub mod fold;
+mod graph;
+mod parse;
+mod shape;
+mod write;
+
+pub use error::FormatError;
+pub use graph::{Graph, Input, Node, Op, Pool1d, Pool2d, Recurrent, SeqOutput};
+pub use parse::{parse, ModelFile};
+pub use shape::{ParamSpec, Shape, ShapeInfo, Source, MAX_DIM, MAX_ELEMENTS, MAX_RANK};
+pub use write::{write, TensorData};
+
+/// Metadata key holding the graph as JSON.
+pub const GRAPH_KEY: &str = "deepiot.graph";
+/// Metadata key holding provenance (task, method, accuracy, ...) as a JSON object of strings.
+pub const PROVENANCE_KEY: &str = "deepiot.provenance";
+/// The graph format version this crate reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
