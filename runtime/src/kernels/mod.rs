@@ -7,3 +7,4 @@ pub mod gemm;
 pub mod layout;
 pub mod pool;
 pub mod rnn;
+pub mod simd;

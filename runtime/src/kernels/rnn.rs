@@ -1,7 +1,7 @@
 //! GRU and LSTM over a `[t, f]` sequence, one direction per call, zero initial state.
 //! The input projection of all steps is one matrix product; each step then adds the
 //! recurrent product and applies the gates (PyTorch gate order and semantics).
-use super::activation::sigmoid1;
+use super::activation::{sigmoid1, tanh1};
 use super::gemm::{gemm_nt, gemv_acc};
 
 /// What a direction writes into the output.
@@ -98,7 +98,7 @@ fn gru_gates(hn: usize, xt: &[f32], hg: &[f32], h: &mut [f32]) {
     for j in 0..hn {
         let r = sigmoid1(xt[j] + hg[j]);
         let z = sigmoid1(xt[hn + j] + hg[hn + j]);
-        let n = libm::tanhf(xt[2 * hn + j] + r * hg[2 * hn + j]);
+        let n = tanh1(xt[2 * hn + j] + r * hg[2 * hn + j]);
         h[j] = (1.0 - z) * n + z * h[j];
     }
 }
@@ -108,9 +108,9 @@ fn lstm_gates(hn: usize, xt: &[f32], hg: &[f32], h: &mut [f32], c: &mut [f32]) {
     for j in 0..hn {
         let i = sigmoid1(xt[j] + hg[j]);
         let f = sigmoid1(xt[hn + j] + hg[hn + j]);
-        let gg = libm::tanhf(xt[2 * hn + j] + hg[2 * hn + j]);
+        let gg = tanh1(xt[2 * hn + j] + hg[2 * hn + j]);
         let o = sigmoid1(xt[3 * hn + j] + hg[3 * hn + j]);
         c[j] = f * c[j] + i * gg;
-        h[j] = o * libm::tanhf(c[j]);
+        h[j] = o * tanh1(c[j]);
     }
 }
