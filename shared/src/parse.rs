@@ -55,6 +55,7 @@ impl<'a> ModelFile<'a> {
 /// Parses and validates a whole model file. Nothing in `bytes` can make this panic; every
 /// way a file can be wrong maps to its own [`FormatError`].
 pub fn parse(bytes: &[u8]) -> Result<ModelFile<'_>, FormatError> {
+    check_offsets(bytes)?;
     let st = SafeTensors::deserialize(bytes).map_err(|e| FormatError::Container(format!("{e}")))?;
     // Read the metadata through a second parse of the header: `SafeTensors` exposes it only
     // as a map type that differs between safetensors' std and no_std builds.
@@ -111,4 +112,37 @@ pub fn parse(bytes: &[u8]) -> Result<ModelFile<'_>, FormatError> {
         provenance,
         tensors,
     })
+}
+
+/// Refuses data offsets past the end of the file before safetensors sees them: safetensors
+/// 0.8 adds the declared end of the data to the header length without an overflow check,
+/// which panics (in builds with overflow checks) on a file whose tensors' sizes add up to
+/// nearly `usize::MAX`. Everything else wrong with the header is left to safetensors.
+fn check_offsets(bytes: &[u8]) -> Result<(), FormatError> {
+    let header = bytes
+        .get(..8)
+        .and_then(|b| usize::try_from(u64::from_le_bytes(b.try_into().ok()?)).ok())
+        .filter(|&n| n <= 100_000_000)
+        .and_then(|n| bytes.get(8..8 + n));
+    let Some(header) = header else {
+        return Ok(());
+    };
+    let Ok(entries) = serde_json::from_slice::<BTreeMap<String, serde_json::Value>>(header) else {
+        return Ok(());
+    };
+    let data_len = (bytes.len() - 8 - header.len()) as u64;
+    for (name, entry) in &entries {
+        if name == "__metadata__" {
+            continue;
+        }
+        let offsets = entry.get("data_offsets").and_then(|o| o.as_array());
+        for o in offsets.into_iter().flatten().filter_map(|o| o.as_u64()) {
+            if o > data_len {
+                return Err(FormatError::Container(format!(
+                    "tensor `{name}`: data offset {o} is past the end of the data ({data_len} bytes)"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
