@@ -1260,3 +1260,31 @@ fn every_layer_kind_in_one_model() {
     g.push("sm", Op::Softmax);
     check("every layer kind", g, 3400);
 }
+
+#[test]
+fn unusual_graph_plumbing() {
+    // An input no node reads (its buffer may be reused at once) next to one that is read.
+    let mut g = Graph::new("unused", &[7]);
+    g.inputs.push(Input {
+        name: "x".into(),
+        shape: vec![5],
+    });
+    g.push_from("fc", &["x"], Op::Dense { units: 3 });
+    check("an unused graph input", g, 4000);
+
+    // The output is a view of the input; the same output listed twice.
+    let mut g = Graph::new("x", &[2, 3]);
+    g.push("r", Op::Reshape { shape: vec![3, 2] });
+    g.outputs = vec!["r".into(), "x".into(), "r".into()];
+    check("outputs that are views of the input", g, 4001);
+
+    // A view of a node that a later node also reads directly.
+    let mut g = Graph::new("x", &[4, 6]);
+    g.push("relu", Op::Relu);
+    g.push("flat", Op::Flatten);
+    g.push_from("fc", &["flat"], Op::Dense { units: 24 });
+    g.push_from("r", &["fc"], Op::Reshape { shape: vec![4, 6] });
+    g.push_from("cat", &["r", "relu"], Op::Concat { axis: 1 });
+    g.outputs = vec!["cat".into(), "flat".into()];
+    check("views read alongside their source", g, 4002);
+}
