@@ -15,10 +15,10 @@ use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use std::cell::Cell;
 use std::collections::BTreeMap;
 
-/// Random-byte, header-number and weight-value cases per model (four models: 28,000 loads).
-const BYTE_CASES: u32 = 4000;
-const NUMBER_CASES: u32 = 2500;
-const VALUE_CASES: u32 = 500;
+/// Random-byte, header-number and weight-value cases per model (four models: 68,000 loads).
+const BYTE_CASES: u32 = 10_000;
+const NUMBER_CASES: u32 = 6_000;
+const VALUE_CASES: u32 = 1_000;
 
 const HOSTILE_FLOATS: &[f32] = &[
     f32::NAN,
