@@ -1,1 +1,46 @@
-fn main() {}
+//! `deepiot`: compress deep networks for embedded sensing boards, and put them on boards.
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+mod inspect;
+mod quickstart;
+mod runtime_build;
+
+#[derive(Parser)]
+#[command(name = "deepiot", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the whole job on a built-in default: makes a LeNet-5-shaped model, builds the
+    /// i686 board runtime, and runs and times the model in it.
+    Quickstart {
+        /// Where the model and the runtime's output go.
+        #[arg(long, default_value = "out/quickstart")]
+        out: PathBuf,
+    },
+    /// Shows a model file: layers, shapes, parameters, FLOPs, bytes and provenance.
+    Inspect {
+        /// The model file (.safetensors).
+        model: PathBuf,
+        /// Prints JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Board workflow: deploy, bench, image, flash, board status.
+    #[command(flatten)]
+    Board(deepiot::board::Commands),
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Quickstart { out } => quickstart::run(&out),
+        Command::Inspect { model, json } => inspect::run(&model, json),
+        Command::Board(c) => deepiot::board::run_cli(c),
+    }
+}

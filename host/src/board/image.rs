@@ -1,0 +1,774 @@
+//! Firmware images: `deepiot image build` and `deepiot image inspect`.
+//!
+//! An image is a POSIX ustar archive (so `tar tvf sensor.img` lists it) whose first
+//! member is `manifest.json`; the format is specified in `docs/image-format.md`. The
+//! same inputs give the same bytes: members are in a fixed order with fixed owners,
+//! modes and times (`SOURCE_DATE_EPOCH` or 0), and the manifest holds no time, host or
+//! user unless `SOURCE_DATE_EPOCH` is set.
+use super::error::{BoardError, Result};
+use super::progress::Progress;
+use super::session::sha256_hex;
+use super::{check_model, human_bytes, read_local, runtime_binary, target, TargetArgs};
+use clap::{Args, Subcommand};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The `format` field of every manifest.
+pub const FORMAT: &str = "deepiot-image";
+/// The manifest layout this code writes and the newest it reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// The first member of the archive.
+pub const MANIFEST_PATH: &str = "manifest.json";
+/// Largest image read (the board has 1 GB of RAM; images are runtime + models).
+const MAX_IMAGE_BYTES: u64 = 512 << 20;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: String,
+    pub format_version: u32,
+    /// The image's version label, shown by `board status`.
+    pub version: String,
+    pub target: ManifestTarget,
+    pub runtime: FileEntry,
+    pub models: Vec<ModelEntry>,
+    /// Free-form settings for the application on the board (`--config KEY=VALUE`).
+    pub config: BTreeMap<String, String>,
+    pub selftest: SelfTestSettings,
+    pub build: BuildInfo,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManifestTarget {
+    pub name: String,
+    pub triple: String,
+    /// What `uname -m` may print on the board.
+    pub arch: Vec<String>,
+}
+
+/// One member of the archive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileEntry {
+    pub path: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelEntry {
+    pub name: String,
+    pub file: FileEntry,
+    /// One raw little-endian f32 file per graph input, `examples` examples each.
+    pub inputs: Vec<FileEntry>,
+    /// Expected outputs for those inputs (`{"examples":[{"scores":[...]}]}`); none when
+    /// built with `--no-selftest`.
+    pub golden: Option<FileEntry>,
+    pub examples: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SelfTestSettings {
+    /// An output passes when |got - golden| <= atol + rtol * |golden|.
+    pub atol: f64,
+    pub rtol: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BuildInfo {
+    /// `deepiot X.Y.Z`.
+    pub tool: String,
+    /// What the runtime says with `--version`, when it can run on the build machine.
+    pub runtime_version: Option<String>,
+    /// The build time, only when given through SOURCE_DATE_EPOCH.
+    pub source_date_epoch: Option<u64>,
+    /// The seed of the self-test inputs.
+    pub selftest_seed: u64,
+}
+
+/// Expected outputs of one model on its self-test inputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Golden {
+    pub examples: Vec<GoldenExample>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GoldenExample {
+    pub scores: Vec<Option<f32>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_outputs: Vec<Vec<Option<f32>>>,
+}
+
+impl Golden {
+    /// Reads `deepiot-run --json` output (or a golden file: the same `examples` field).
+    pub fn from_json(text: &str) -> std::result::Result<Golden, String> {
+        #[derive(Deserialize)]
+        struct Run {
+            examples: Vec<GoldenExample>,
+        }
+        let r: Run =
+            serde_json::from_str(text).map_err(|e| format!("not runtime JSON output: {e}"))?;
+        Ok(Golden {
+            examples: r.examples,
+        })
+    }
+
+    /// Compares `got` with `self`; `Err` says where the first difference is.
+    pub fn check(&self, got: &Golden, s: &SelfTestSettings) -> std::result::Result<f64, String> {
+        if got.examples.len() != self.examples.len() {
+            return Err(format!(
+                "{} example(s) came out, {} expected",
+                got.examples.len(),
+                self.examples.len()
+            ));
+        }
+        let mut worst = 0f64;
+        for (e, (g, w)) in got.examples.iter().zip(&self.examples).enumerate() {
+            let pairs = std::iter::once((&g.scores, &w.scores))
+                .chain(g.other_outputs.iter().zip(&w.other_outputs));
+            if g.other_outputs.len() != w.other_outputs.len() {
+                return Err(format!("example {e}: a different number of outputs"));
+            }
+            for (o, (gv, wv)) in pairs.enumerate() {
+                if gv.len() != wv.len() {
+                    return Err(format!(
+                        "example {e}, output {o}: {} values, {} expected",
+                        gv.len(),
+                        wv.len()
+                    ));
+                }
+                for (k, (a, b)) in gv.iter().zip(wv).enumerate() {
+                    let (Some(a), Some(b)) = (a, b) else {
+                        if a.is_some() != b.is_some() {
+                            return Err(format!(
+                                "example {e}, output {o}, value {k}: NaN/inf on one side only"
+                            ));
+                        }
+                        continue;
+                    };
+                    let (a, b) = (f64::from(*a), f64::from(*b));
+                    let d = (a - b).abs();
+                    worst = worst.max(d);
+                    if d > s.atol + s.rtol * b.abs() {
+                        return Err(format!(
+                            "example {e}, output {o}, value {k}: got {a}, expected {b} (difference {d:.3e} > atol {} + rtol {} x |expected|)",
+                            s.atol, s.rtol
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(worst)
+    }
+}
+
+/// A read and fully verified image.
+#[derive(Debug, Clone)]
+pub struct Image {
+    pub manifest: Manifest,
+    /// Every member by path, the manifest included.
+    pub files: BTreeMap<String, Vec<u8>>,
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct ImageArgs {
+    #[command(subcommand)]
+    pub command: ImageCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCommand {
+    /// Builds a firmware image: runtime, models, config and self-test data, with a
+    /// manifest of sha256s. The same inputs give the same bytes.
+    Build(BuildArgs),
+    /// Shows an image's manifest and verifies every member's size and sha256.
+    Inspect(InspectArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// Model files (.safetensors) to put in the image.
+    #[arg(required = true, value_name = "MODEL")]
+    pub models: Vec<PathBuf>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Where to write the image.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Use this runtime binary instead of building deepiot-run for the target.
+    #[arg(long, value_name = "BIN")]
+    pub runtime: Option<PathBuf>,
+    /// The image's version label (default: the first 12 hex digits of its content hash).
+    #[arg(long, value_name = "TEXT")]
+    pub image_version: Option<String>,
+    /// A setting for the board's application, KEY=VALUE (repeatable).
+    #[arg(long = "config", value_name = "KEY=VALUE")]
+    pub config: Vec<String>,
+    /// Self-test examples per model.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub selftest_examples: u32,
+    /// Seed of the self-test inputs.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Expected outputs of a model, NAME=FILE with FILE in `deepiot-run --json` form;
+    /// default: what the runtime computes on this machine.
+    #[arg(long, value_name = "NAME=FILE")]
+    pub golden: Vec<String>,
+    /// Self-test tolerance: absolute part.
+    #[arg(long, default_value_t = 1e-4)]
+    pub atol: f64,
+    /// Self-test tolerance: relative part.
+    #[arg(long, default_value_t = 1e-3)]
+    pub rtol: f64,
+    /// Build without self-test data (flash then only checks that each model loads).
+    #[arg(long)]
+    pub no_selftest: bool,
+    /// Print the manifest as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// The image file.
+    pub image: PathBuf,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(a: &ImageArgs) -> Result<()> {
+    match &a.command {
+        ImageCommand::Build(b) => build_cmd(b),
+        ImageCommand::Inspect(i) => inspect_cmd(i),
+    }
+}
+
+/// Deterministic self-test values in [-1, 1) (splitmix64, as `deepiot-run bench` uses).
+pub fn selftest_values(seed: u64, n: usize) -> Vec<f32> {
+    let mut s = seed;
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = s;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            ((z >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// A scratch folder removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Result<Scratch> {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let p = std::env::temp_dir().join(format!("deepiot-image-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p)
+            .map_err(|e| BoardError::Other(format!("cannot create {}: {e}", p.display())))?;
+        Ok(Scratch(p))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What goes into an image.
+pub struct BuildSpec<'a> {
+    pub target: &'a target::Target,
+    pub runtime: Vec<u8>,
+    /// Path of the runtime on this machine, to compute golden outputs with.
+    pub runtime_path: Option<&'a Path>,
+    /// (name, model bytes).
+    pub models: Vec<(String, Vec<u8>)>,
+    pub version: Option<String>,
+    pub config: BTreeMap<String, String>,
+    pub examples: u32,
+    pub seed: u64,
+    /// Given expected outputs by model name.
+    pub golden: BTreeMap<String, Golden>,
+    pub settings: SelfTestSettings,
+    pub selftest: bool,
+    pub source_date_epoch: Option<u64>,
+}
+
+/// Builds an image in memory.
+pub fn build(spec: &BuildSpec) -> Result<Vec<u8>> {
+    let scratch = Scratch::new()?;
+    let runtime_version = spec.runtime_path.and_then(|p| {
+        let out = Command::new(p).arg("--version").output().ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    });
+    let mut members: Vec<(String, Vec<u8>, u32)> = Vec::new();
+    let entry = |path: &str, data: &[u8]| FileEntry {
+        path: path.to_string(),
+        bytes: data.len() as u64,
+        sha256: sha256_hex(data),
+    };
+    let runtime_entry = entry("deepiot-run", &spec.runtime);
+    members.push(("deepiot-run".into(), spec.runtime.clone(), 0o755));
+    let mut models = Vec::new();
+    for (mi, (name, bytes)) in spec.models.iter().enumerate() {
+        let path = format!("models/{name}.safetensors");
+        let file = entry(&path, bytes);
+        members.push((path.clone(), bytes.clone(), 0o644));
+        let mut inputs = Vec::new();
+        let mut golden = None;
+        if spec.selftest {
+            let parsed = deepiot_format::parse(bytes)
+                .map_err(|e| BoardError::bad_input(&path, format!("not a usable model: {e}")))?;
+            let mut local_inputs = Vec::new();
+            for (k, input) in parsed.graph.inputs.iter().enumerate() {
+                let len: usize = input.shape.iter().product();
+                let seed = spec
+                    .seed
+                    .wrapping_mul(1_000_003)
+                    .wrapping_add((mi as u64) << 8 | k as u64);
+                let values = selftest_values(seed, len * spec.examples as usize);
+                let data: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+                let ipath = format!("selftest/{name}.in{k}.f32");
+                let local = scratch.0.join(format!("{name}.in{k}.f32"));
+                std::fs::write(&local, &data).map_err(|e| {
+                    BoardError::Other(format!("cannot write {}: {e}", local.display()))
+                })?;
+                local_inputs.push(local);
+                inputs.push(entry(&ipath, &data));
+                members.push((ipath, data, 0o644));
+            }
+            let g = match spec.golden.get(name) {
+                Some(g) => g.clone(),
+                None => compute_golden(spec, &scratch, name, bytes, &local_inputs)?,
+            };
+            if g.examples.len() != spec.examples as usize {
+                return Err(BoardError::Usage(format!(
+                    "the expected outputs of {name} hold {} example(s) but the image has {} (--selftest-examples)",
+                    g.examples.len(),
+                    spec.examples
+                )));
+            }
+            let gtext = serde_json::to_vec(&g)
+                .map_err(|e| BoardError::Other(format!("cannot write golden outputs: {e}")))?;
+            let gpath = format!("selftest/{name}.golden.json");
+            golden = Some(entry(&gpath, &gtext));
+            members.push((gpath, gtext, 0o644));
+        }
+        models.push(ModelEntry {
+            name: name.clone(),
+            file,
+            inputs,
+            golden,
+            examples: if spec.selftest { spec.examples } else { 0 },
+        });
+    }
+    let version = spec.version.clone().unwrap_or_else(|| {
+        let all: String = members
+            .iter()
+            .map(|(p, d, _)| format!("{} {p}\n", sha256_hex(d)))
+            .collect();
+        sha256_hex(all.as_bytes())[..12].to_string()
+    });
+    let manifest = Manifest {
+        format: FORMAT.into(),
+        format_version: FORMAT_VERSION,
+        version,
+        target: ManifestTarget {
+            name: spec.target.name.clone(),
+            triple: spec.target.triple.clone(),
+            arch: spec.target.arch.clone(),
+        },
+        runtime: runtime_entry,
+        models,
+        config: spec.config.clone(),
+        selftest: spec.settings.clone(),
+        build: BuildInfo {
+            tool: format!("deepiot {}", env!("CARGO_PKG_VERSION")),
+            runtime_version,
+            source_date_epoch: spec.source_date_epoch,
+            selftest_seed: spec.seed,
+        },
+    };
+    let mut mtext = serde_json::to_vec_pretty(&manifest)
+        .map_err(|e| BoardError::Other(format!("cannot write the manifest: {e}")))?;
+    mtext.push(b'\n');
+    members.insert(0, (MANIFEST_PATH.into(), mtext, 0o644));
+
+    let mtime = spec.source_date_epoch.unwrap_or(0);
+    let mut tar = tar::Builder::new(Vec::new());
+    tar.mode(tar::HeaderMode::Deterministic);
+    for (path, data, mode) in &members {
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_size(data.len() as u64);
+        h.set_mode(*mode);
+        h.set_mtime(mtime);
+        h.set_uid(0);
+        h.set_gid(0);
+        tar.append_data(&mut h, path, data.as_slice())
+            .map_err(|e| BoardError::Other(format!("cannot write {path} into the image: {e}")))?;
+    }
+    tar.into_inner()
+        .map_err(|e| BoardError::Other(format!("cannot finish the image: {e}")))
+}
+
+/// Runs the runtime on this machine to get the outputs the board must reproduce.
+fn compute_golden(
+    spec: &BuildSpec,
+    scratch: &Scratch,
+    name: &str,
+    bytes: &[u8],
+    inputs: &[PathBuf],
+) -> Result<Golden> {
+    let Some(rt) = spec.runtime_path else {
+        return Err(BoardError::Usage(format!(
+            "no expected outputs for {name}: give --golden {name}=FILE or --no-selftest"
+        )));
+    };
+    let model = scratch.0.join(format!("{name}.safetensors"));
+    std::fs::write(&model, bytes)
+        .map_err(|e| BoardError::Other(format!("cannot write {}: {e}", model.display())))?;
+    let mut cmd = Command::new(rt);
+    cmd.arg(&model);
+    for i in inputs {
+        cmd.arg("--input").arg(i);
+    }
+    let out = cmd.arg("--json").output().map_err(|e| {
+        BoardError::Usage(format!(
+            "cannot run the runtime {} on this machine to compute the self-test outputs ({e}); give --golden {name}=FILE (deepiot-run --json output from a board) or --no-selftest",
+            rt.display()
+        ))
+    })?;
+    if !out.status.success() {
+        return Err(BoardError::bad_input(
+            format!("models/{name}.safetensors"),
+            format!(
+                "the runtime failed on the self-test input: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        ));
+    }
+    Golden::from_json(&String::from_utf8_lossy(&out.stdout))
+        .map_err(|e| BoardError::Other(format!("reading the runtime's output for {name}: {e}")))
+}
+
+fn corrupt(path: &Path, what: impl std::fmt::Display) -> BoardError {
+    BoardError::bad_input(
+        path,
+        format!("the image is corrupt or not a deepiot image: {what}; rebuild it with `deepiot image build`"),
+    )
+}
+
+/// Reads an image and verifies its structure and every member's size and sha256.
+pub fn read_image(path: &Path) -> Result<Image> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| BoardError::bad_input(path, format!("cannot read the image: {e}")))?;
+    if meta.len() > MAX_IMAGE_BYTES {
+        return Err(corrupt(
+            path,
+            format!(
+                "{} is larger than any image ({})",
+                human_bytes(meta.len()),
+                human_bytes(MAX_IMAGE_BYTES)
+            ),
+        ));
+    }
+    let bytes = read_local(path, "image")?;
+    parse_image(&bytes).map_err(|m| corrupt(path, m))
+}
+
+/// Parses and verifies an image held in memory.
+pub fn parse_image(bytes: &[u8]) -> std::result::Result<Image, String> {
+    if bytes.len() < 1024 || bytes.len() % 512 != 0 {
+        return Err(format!("{} bytes is not a whole tar archive", bytes.len()));
+    }
+    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut order = Vec::new();
+    let mut ar = tar::Archive::new(bytes);
+    let entries = ar
+        .entries()
+        .map_err(|e| format!("cannot read the archive: {e}"))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| format!("damaged archive: {e}"))?;
+        if entry.header().entry_type() != tar::EntryType::Regular {
+            return Err("a member is not a regular file".into());
+        }
+        let path = entry
+            .path()
+            .map_err(|e| format!("bad member name: {e}"))?
+            .to_string_lossy()
+            .into_owned();
+        if path.starts_with('/') || path.split('/').any(|c| c == ".." || c.is_empty()) {
+            return Err(format!("unsafe member name {path:?}"));
+        }
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut data)
+            .map_err(|e| format!("cannot read {path}: {e}"))?;
+        if files.insert(path.clone(), data).is_some() {
+            return Err(format!("{path} appears twice"));
+        }
+        order.push(path);
+    }
+    if order.first().map(String::as_str) != Some(MANIFEST_PATH) {
+        return Err(format!("the first member must be {MANIFEST_PATH}"));
+    }
+    let manifest: Manifest = serde_json::from_slice(&files[MANIFEST_PATH])
+        .map_err(|e| format!("{MANIFEST_PATH} is not a valid manifest: {e}"))?;
+    if manifest.format != FORMAT {
+        return Err(format!("format is {:?}, not {FORMAT:?}", manifest.format));
+    }
+    if manifest.format_version == 0 || manifest.format_version > FORMAT_VERSION {
+        return Err(format!(
+            "format version {} is not supported by this deepiot (reads up to {FORMAT_VERSION}); update deepiot",
+            manifest.format_version
+        ));
+    }
+    let mut listed = vec![MANIFEST_PATH.to_string()];
+    let mut check = |e: &FileEntry| -> std::result::Result<(), String> {
+        let data = files
+            .get(&e.path)
+            .ok_or_else(|| format!("{} is listed in the manifest but missing", e.path))?;
+        if data.len() as u64 != e.bytes {
+            return Err(format!(
+                "{} has {} bytes, the manifest says {}",
+                e.path,
+                data.len(),
+                e.bytes
+            ));
+        }
+        let h = sha256_hex(data);
+        if h != e.sha256 {
+            return Err(format!(
+                "{} has sha256 {h}, the manifest says {}",
+                e.path, e.sha256
+            ));
+        }
+        listed.push(e.path.clone());
+        Ok(())
+    };
+    check(&manifest.runtime)?;
+    for m in &manifest.models {
+        super::check_name(&m.name)?;
+        check(&m.file)?;
+        for i in &m.inputs {
+            check(i)?;
+        }
+        if let Some(g) = &m.golden {
+            check(g)?;
+            Golden::from_json(&String::from_utf8_lossy(&files[&g.path]))
+                .map_err(|e| format!("{}: {e}", g.path))?;
+        }
+    }
+    if let Some(extra) = order.iter().find(|p| !listed.contains(p)) {
+        return Err(format!("{extra} is in the archive but not in the manifest"));
+    }
+    Ok(Image {
+        manifest,
+        files,
+        sha256: sha256_hex(bytes),
+        bytes: bytes.len() as u64,
+    })
+}
+
+fn parse_pairs(items: &[String], what: &str) -> Result<BTreeMap<String, String>> {
+    let mut m = BTreeMap::new();
+    for it in items {
+        let (k, v) = it
+            .split_once('=')
+            .ok_or_else(|| BoardError::Usage(format!("{what} {it:?} is not KEY=VALUE")))?;
+        if k.is_empty() || k.contains(char::is_whitespace) || v.contains('\n') {
+            return Err(BoardError::Usage(format!(
+                "{what} {it:?}: the key must be one word and the value one line"
+            )));
+        }
+        m.insert(k.to_string(), v.to_string());
+    }
+    Ok(m)
+}
+
+fn build_cmd(a: &BuildArgs) -> Result<()> {
+    let progress = Progress::new(a.quiet);
+    let target = target::load(&a.target.target, a.target.targets_dir.as_deref())?;
+    let mut models = Vec::new();
+    for path in &a.models {
+        let bytes = read_local(path, "model file")?;
+        let name = check_model(path, &bytes)?;
+        if models.iter().any(|(n, _)| n == &name) {
+            return Err(BoardError::Usage(format!("two models are named {name}")));
+        }
+        models.push((name, bytes));
+    }
+    let config = parse_pairs(&a.config, "--config")?;
+    let mut golden = BTreeMap::new();
+    for (name, file) in parse_pairs(&a.golden, "--golden")? {
+        if !models.iter().any(|(n, _)| n == &name) {
+            return Err(BoardError::Usage(format!(
+                "--golden {name}=...: no model is named {name}"
+            )));
+        }
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| BoardError::bad_input(&file, format!("cannot read: {e}")))?;
+        let g = Golden::from_json(&text).map_err(|e| BoardError::bad_input(&file, e))?;
+        golden.insert(name, g);
+    }
+    if a.selftest_examples == 0 || a.selftest_examples > 1000 {
+        return Err(BoardError::Usage(
+            "--selftest-examples must be between 1 and 1000".into(),
+        ));
+    }
+    if !(a.atol >= 0.0 && a.rtol >= 0.0) {
+        return Err(BoardError::Usage("--atol and --rtol must be >= 0".into()));
+    }
+    let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(s) if !s.trim().is_empty() => Some(s.trim().parse::<u64>().map_err(|_| {
+            BoardError::Usage(format!(
+                "SOURCE_DATE_EPOCH={s:?} is not a number of seconds"
+            ))
+        })?),
+        _ => None,
+    };
+    let (rt_path, runtime) = runtime_binary(a.runtime.as_deref(), &target, &progress)?;
+    if let Some(v) = &a.image_version {
+        if v.is_empty() || v.contains(char::is_control) {
+            return Err(BoardError::Usage(
+                "--image-version must be one line of text".into(),
+            ));
+        }
+    }
+    progress.step(format!(
+        "computing the self-test outputs with {}",
+        rt_path.display()
+    ));
+    let spec = BuildSpec {
+        target: &target,
+        runtime,
+        runtime_path: Some(&rt_path),
+        models,
+        version: a.image_version.clone(),
+        config,
+        examples: a.selftest_examples,
+        seed: a.seed,
+        golden,
+        settings: SelfTestSettings {
+            atol: a.atol,
+            rtol: a.rtol,
+        },
+        selftest: !a.no_selftest,
+        source_date_epoch,
+    };
+    let bytes = build(&spec)?;
+    // Write next to the destination, then rename: a reader never sees half an image.
+    let tmp = a.output.with_extension("img.part");
+    std::fs::write(&tmp, &bytes)
+        .and_then(|_| std::fs::rename(&tmp, &a.output))
+        .map_err(|e| BoardError::Other(format!("cannot write {}: {e}", a.output.display())))?;
+    let img = parse_image(&bytes).map_err(|m| corrupt(&a.output, m))?;
+    if a.json {
+        println!("{}", inspect_json(&img));
+    } else {
+        println!(
+            "wrote {} ({}, sha256 {})",
+            a.output.display(),
+            human_bytes(img.bytes),
+            img.sha256
+        );
+        print!("{}", describe(&img));
+    }
+    Ok(())
+}
+
+fn inspect_json(img: &Image) -> serde_json::Value {
+    serde_json::json!({
+        "sha256": img.sha256,
+        "bytes": img.bytes,
+        "verified": true,
+        "manifest": img.manifest,
+    })
+}
+
+/// The human description of a verified image.
+pub fn describe(img: &Image) -> String {
+    let m = &img.manifest;
+    let mut s = String::new();
+    s.push_str(&format!(
+        "format {} v{}, version {}, target {} ({}, uname -m: {})\n",
+        m.format,
+        m.format_version,
+        m.version,
+        m.target.name,
+        m.target.triple,
+        m.target.arch.join("/")
+    ));
+    s.push_str(&format!(
+        "built by {}; runtime {}; {}\n",
+        m.build.tool,
+        m.build
+            .runtime_version
+            .as_deref()
+            .unwrap_or("version unknown"),
+        match m.build.source_date_epoch {
+            Some(t) => format!("source date {}", super::session::utc_text(t)),
+            None => "no build time recorded".into(),
+        }
+    ));
+    if !m.config.is_empty() {
+        s.push_str("config:\n");
+        for (k, v) in &m.config {
+            s.push_str(&format!("  {k} = {v}\n"));
+        }
+    }
+    s.push_str("members (all sizes and sha256 verified):\n");
+    let mut line = |e: &FileEntry, note: &str| {
+        s.push_str(&format!(
+            "  ok  {:<40} {:>10}  {}  {note}\n",
+            e.path,
+            human_bytes(e.bytes),
+            &e.sha256[..16]
+        ));
+    };
+    line(&m.runtime, "runtime");
+    for md in &m.models {
+        line(&md.file, &format!("model {}", md.name));
+        for i in &md.inputs {
+            line(i, "self-test input");
+        }
+        if let Some(g) = &md.golden {
+            line(g, "self-test expected output");
+        }
+    }
+    let st = m.models.iter().filter(|x| x.golden.is_some()).count();
+    s.push_str(&format!(
+        "self-test: {st} of {} model(s), tolerance |got - expected| <= {} + {} x |expected|\n",
+        m.models.len(),
+        m.selftest.atol,
+        m.selftest.rtol
+    ));
+    s
+}
+
+fn inspect_cmd(a: &InspectArgs) -> Result<()> {
+    let img = read_image(&a.image)?;
+    if a.json {
+        println!("{}", inspect_json(&img));
+    } else {
+        println!(
+            "image {}: {}, sha256 {}",
+            a.image.display(),
+            human_bytes(img.bytes),
+            img.sha256
+        );
+        print!("{}", describe(&img));
+    }
+    Ok(())
+}

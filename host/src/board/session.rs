@@ -1,0 +1,629 @@
+//! The host's side of talking to one board: look at it, send files (verified, resumable),
+//! build a slot, switch to it, record the result. `deploy`, `flash` and `bench` are
+//! sequences of these steps; the board-side commands are in `remote.rs`.
+use super::error::{BoardError, Result};
+use super::progress::Progress;
+use super::remote::{self, render};
+use super::ssh::{quote, Output, Ssh};
+use super::target::Target;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// Hex sha256 of `data`.
+pub fn sha256_hex(data: &[u8]) -> String {
+    let d = Sha256::digest(data);
+    let mut s = String::with_capacity(64);
+    for b in d {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// A file to put into a slot.
+#[derive(Debug, Clone)]
+pub struct Payload {
+    /// Path inside the slot, e.g. `models/lenet.safetensors`.
+    pub path: String,
+    pub data: Vec<u8>,
+    pub sha256: String,
+    pub executable: bool,
+}
+
+impl Payload {
+    pub fn new(path: impl Into<String>, data: Vec<u8>, executable: bool) -> Payload {
+        let sha256 = sha256_hex(&data);
+        Payload {
+            path: path.into(),
+            data,
+            sha256,
+            executable,
+        }
+    }
+}
+
+/// A slot as the board describes it.
+#[derive(Debug, Clone, Default)]
+pub struct Slot {
+    pub info: BTreeMap<String, String>,
+    /// `(sha256, path)` of every file.
+    pub sums: Vec<(String, String)>,
+}
+
+/// What `probe` found on the board.
+#[derive(Debug, Clone, Default)]
+pub struct BoardState {
+    pub arch: String,
+    pub avail_bytes: Option<u64>,
+    pub mount: Option<String>,
+    pub active: Option<String>,
+    pub slots: BTreeMap<String, Slot>,
+    /// Names under staging: `SHA` (a whole verified file) or `SHA.c/NNNNN` (a piece).
+    pub staged: BTreeSet<String>,
+    pub status: Option<BTreeMap<String, String>>,
+    /// The install directory does not exist (only when just looking).
+    pub no_dir: bool,
+}
+
+impl BoardState {
+    /// The slot a new install goes to: the one that is not active.
+    pub fn inactive_slot(&self) -> &'static str {
+        match self.active.as_deref() {
+            Some("a") => "b",
+            _ => "a",
+        }
+    }
+
+    pub fn active_slot(&self) -> Option<&Slot> {
+        self.active.as_ref().and_then(|a| self.slots.get(a))
+    }
+
+    /// Where a file with this sha256 already is on the board, relative to the install
+    /// directory, if anywhere.
+    pub fn find(&self, sha: &str) -> Option<String> {
+        if self.staged.contains(sha) {
+            return Some(format!("staging/{sha}"));
+        }
+        let active = self.active.as_ref()?;
+        let slot = self.slots.get(active)?;
+        slot.sums
+            .iter()
+            .find(|(s, _)| s == sha)
+            .map(|(_, p)| format!("slots/{active}/{p}"))
+    }
+}
+
+/// Parses `key=value` lines.
+pub fn parse_kv(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
+
+/// Renders `key=value` lines; values are kept on one line.
+pub fn render_kv(pairs: &[(&str, String)]) -> String {
+    let mut s = String::new();
+    for (k, v) in pairs {
+        let v: String = v
+            .chars()
+            .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
+            .collect();
+        s.push_str(&format!("{k}={v}\n"));
+    }
+    s
+}
+
+/// Parses the probe's output.
+pub fn parse_probe(out: &str) -> BoardState {
+    let mut st = BoardState::default();
+    let mut section: Option<(String, Vec<String>)> = None;
+    for line in out.lines() {
+        if let Some((name, body)) = section.as_mut() {
+            if line == "@end" {
+                let text = body.join("\n");
+                let name = std::mem::take(name);
+                section = None;
+                if name == "df" {
+                    let toks: Vec<&str> = text
+                        .lines()
+                        .skip(1)
+                        .flat_map(str::split_whitespace)
+                        .collect();
+                    if toks.len() >= 6 {
+                        st.avail_bytes = toks[toks.len() - 3].parse::<u64>().ok().map(|k| k * 1024);
+                        st.mount = toks.last().map(|s| s.to_string());
+                    }
+                } else if name == "status" {
+                    st.status = Some(parse_kv(&text));
+                } else if let Some(s) = name.strip_prefix("info ") {
+                    st.slots.entry(s.to_string()).or_default().info = parse_kv(&text);
+                } else if let Some(s) = name.strip_prefix("sums ") {
+                    st.slots.entry(s.to_string()).or_default().sums = text
+                        .lines()
+                        .filter_map(|l| {
+                            let (h, p) = l.split_once(char::is_whitespace)?;
+                            Some((h.to_string(), p.trim_start_matches([' ', '*']).to_string()))
+                        })
+                        .collect();
+                }
+            } else {
+                body.push(line.to_string());
+            }
+            continue;
+        }
+        if let Some(a) = line.strip_prefix("@arch ") {
+            st.arch = a.trim().to_string();
+        } else if let Some(a) = line.strip_prefix("@active") {
+            let a = a.trim();
+            st.active = (!a.is_empty()).then(|| a.to_string());
+        } else if line == "@nodir" {
+            st.no_dir = true;
+        } else if let Some(s) = line.strip_prefix("@staged ") {
+            st.staged.insert(s.trim().to_string());
+        } else if line == "@df" || line == "@status" {
+            section = Some((line[1..].to_string(), Vec::new()));
+        } else if let Some(s) = line.strip_prefix("@info ") {
+            section = Some((format!("info {s}"), Vec::new()));
+        } else if let Some(s) = line.strip_prefix("@sums ") {
+            section = Some((format!("sums {s}"), Vec::new()));
+        }
+    }
+    st
+}
+
+/// UTC time as `YYYY-MM-DDTHH:MM:SSZ` (for the board's status only, never in images).
+pub fn utc_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    utc_text(secs)
+}
+
+pub fn utc_text(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Transfer settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Transfer {
+    /// Files larger than this go in pieces of this size, each verified and kept.
+    pub chunk_size: usize,
+    /// How often a piece is sent again after it arrived corrupted or the connection
+    /// dropped.
+    pub retries: u32,
+    /// Pause before a retry.
+    pub retry_pause: Duration,
+}
+
+impl Default for Transfer {
+    fn default() -> Self {
+        Transfer {
+            chunk_size: 1 << 20,
+            retries: 2,
+            retry_pause: Duration::from_millis(500),
+        }
+    }
+}
+
+/// What an upload did.
+#[derive(Debug, Clone, Default)]
+pub struct UploadStats {
+    pub files_sent: usize,
+    pub files_already_there: usize,
+    pub bytes_sent: u64,
+    pub pieces_resumed: usize,
+    pub retries: u32,
+}
+
+/// One board, reached over ssh, with its target description and install directory.
+pub struct Session {
+    pub ssh: Ssh,
+    pub dir: String,
+    pub target: Target,
+    pub progress: Progress,
+    pub transfer: Transfer,
+}
+
+impl Session {
+    pub fn board(&self) -> String {
+        self.ssh.name()
+    }
+
+    fn script(&self, template: &str, vars: &[(&str, &str)]) -> String {
+        let mut all = vec![("D", self.dir.as_str())];
+        all.extend_from_slice(vars);
+        render(template, &all)
+    }
+
+    /// Looks at the board and checks its architecture. With `prepare`, readies the
+    /// inactive slot's place (see `remote::PROBE`) for files with the sha256s in `want`.
+    pub fn probe(&self, prepare: bool, want: &[&str]) -> Result<BoardState> {
+        let (st, out) = self.probe_script(false, prepare, want)?;
+        if !self.target.arch.iter().any(|a| a == &st.arch) {
+            return Err(BoardError::WrongArch {
+                board: self.board(),
+                found: st.arch.clone(),
+                target: self.target.name.clone(),
+                expected: self.target.arch.join(", "),
+            });
+        }
+        if !out.ok() {
+            return Err(self.script_error(&out, "preparing the install directory"));
+        }
+        Ok(st)
+    }
+
+    /// Only looks: no architecture check, nothing created.
+    pub fn look(&self) -> Result<BoardState> {
+        Ok(self.probe_script(true, false, &[])?.0)
+    }
+
+    fn probe_script(
+        &self,
+        look: bool,
+        prepare: bool,
+        want: &[&str],
+    ) -> Result<(BoardState, Output)> {
+        let arches = self.target.arch.join(" ");
+        let want = want.join(" ");
+        let script = self.script(
+            remote::PROBE,
+            &[
+                ("ARCHES", &arches),
+                ("LOOK", if look { "1" } else { "0" }),
+                ("PREPARE", if prepare { "1" } else { "0" }),
+                ("WANT", &want),
+            ],
+        );
+        let out = self.ssh.run(&script, "looking at the board")?;
+        let st = parse_probe(&out.stdout);
+        if st.arch.is_empty() {
+            return Err(self.script_error(&out, "looking at the board"));
+        }
+        Ok((st, out))
+    }
+
+    /// Refuses early when the files that still have to be sent do not fit.
+    pub fn check_space(&self, st: &BoardState, files: &[&Payload]) -> Result<()> {
+        let Some(avail) = st.avail_bytes else {
+            return Ok(());
+        };
+        let missing: Vec<&&Payload> = files
+            .iter()
+            .filter(|p| !st.staged.contains(&p.sha256))
+            .collect();
+        let unsent: u64 = missing.iter().map(|p| p.data.len() as u64).sum();
+        // Large files are sent in pieces and joined: both exist for a moment.
+        let join: u64 = missing
+            .iter()
+            .filter(|p| p.data.len() > self.transfer.chunk_size)
+            .map(|p| p.data.len() as u64)
+            .max()
+            .unwrap_or(0);
+        let need = unsent + join + 8 * 1024 * (files.len() as u64 + 4);
+        if need > avail {
+            return Err(BoardError::DiskFull {
+                board: self.board(),
+                detail: format!(
+                    "this needs about {} KiB on the board but {} has {} KiB free; nothing was changed, the board stays on its current version. Free space there or choose another --dir",
+                    need.div_ceil(1024),
+                    st.mount.as_deref().unwrap_or(&self.dir),
+                    avail / 1024
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Sends every file the board does not have yet into staging, verified piece by
+    /// piece. Pieces already on the board (from a cut transfer) are not sent again.
+    pub fn upload(&self, st: &BoardState, files: &[&Payload]) -> Result<UploadStats> {
+        let mut stats = UploadStats::default();
+        let chunk = self.transfer.chunk_size.max(1);
+        // (file, piece index or None for a whole file, range)
+        let mut work: Vec<(&Payload, Option<usize>, std::ops::Range<usize>)> = Vec::new();
+        let mut seen = BTreeSet::new();
+        for p in files {
+            if st.staged.contains(&p.sha256) || !seen.insert(p.sha256.clone()) {
+                stats.files_already_there += 1;
+                continue;
+            }
+            stats.files_sent += 1;
+            if p.data.len() <= chunk {
+                work.push((p, None, 0..p.data.len()));
+                continue;
+            }
+            let n = p.data.len().div_ceil(chunk);
+            let mut resumed = 0;
+            for i in 0..n {
+                if st.staged.contains(&format!("{}.c/{i:05}", p.sha256)) {
+                    resumed += 1;
+                    continue;
+                }
+                work.push((p, Some(i), i * chunk..((i + 1) * chunk).min(p.data.len())));
+            }
+            if resumed > 0 {
+                self.progress.step(format!(
+                    "resuming {}: {resumed} of {n} pieces are already on the board",
+                    p.path
+                ));
+                stats.pieces_resumed += resumed;
+            }
+        }
+        let total: u64 = work.iter().map(|(_, _, r)| r.len() as u64).sum();
+        if work.is_empty() {
+            return Ok(stats);
+        }
+        let bar = self.progress.bytes(total, "sending");
+        let mut done = 0u64;
+        for (p, piece, range) in work {
+            let data = &p.data[range];
+            let (name, sha, what) = match piece {
+                None => (p.sha256.clone(), p.sha256.clone(), p.path.clone()),
+                Some(i) => (
+                    format!("{}.c/{i:05}", p.sha256),
+                    sha256_hex(data),
+                    format!("{} (piece {})", p.path, i + 1),
+                ),
+            };
+            let script = self.script(remote::UPLOAD, &[("P", &name), ("H", &sha)]);
+            let step = format!("sending {what}");
+            let mut attempt = 0;
+            loop {
+                bar.set_position(done);
+                let r = self
+                    .ssh
+                    .upload(&script, data, &step, |n| bar.inc(n))
+                    .and_then(|out| {
+                        if out.ok() {
+                            Ok(())
+                        } else {
+                            Err(self.script_error(&out, &step))
+                        }
+                    });
+                match r {
+                    Ok(()) => break,
+                    Err(
+                        e
+                        @ (BoardError::CorruptTransfer { .. } | BoardError::ConnectionLost { .. }),
+                    ) if attempt < self.transfer.retries => {
+                        attempt += 1;
+                        stats.retries += 1;
+                        bar.suspend(|| {
+                            self.progress.step(format!(
+                                "{e}\n  retrying ({attempt} of {})",
+                                self.transfer.retries
+                            ))
+                        });
+                        std::thread::sleep(self.transfer.retry_pause);
+                    }
+                    Err(BoardError::CorruptTransfer { board, detail, .. }) => {
+                        bar.abandon();
+                        return Err(BoardError::CorruptTransfer {
+                            board,
+                            what: what.clone(),
+                            detail: format!(
+                                "{detail}; sent {} time(s), every copy was damaged on the way; the piece was thrown away and the board is unchanged",
+                                attempt + 1
+                            ),
+                        });
+                    }
+                    Err(BoardError::ConnectionLost {
+                        board,
+                        during,
+                        detail,
+                    }) => {
+                        bar.abandon();
+                        return Err(BoardError::ConnectionLost {
+                            board,
+                            during,
+                            detail: format!(
+                                "{detail}; the board is unchanged and the pieces that arrived are kept: run the same command again to resume"
+                            ),
+                        });
+                    }
+                    Err(e) => {
+                        bar.abandon();
+                        return Err(e);
+                    }
+                }
+            }
+            done += data.len() as u64;
+            stats.bytes_sent += data.len() as u64;
+        }
+        bar.finish_and_clear();
+        Ok(stats)
+    }
+
+    /// Builds slot `slot` from the staged files, verifies it, runs `check` (shell lines,
+    /// with `$R` the new runtime and `$S` the slot), then `after` (shell lines).
+    pub fn install(
+        &self,
+        slot: &str,
+        files: &[&Payload],
+        info: &str,
+        check: &str,
+        after: &str,
+        step: &str,
+        on_line: impl FnMut(&str),
+    ) -> Result<Output> {
+        let mut place = String::new();
+        let mut sums = String::new();
+        for p in files {
+            place.push_str(&format!(
+                "place {} {} {}\n",
+                p.sha256,
+                if p.executable { "x" } else { "-" },
+                quote(&p.path)
+            ));
+            sums.push_str(&format!("{}  {}\n", p.sha256, p.path));
+        }
+        let body = remote::INSTALL
+            .replace("@@PLACE@@", place.trim_end())
+            .replace("@@SUMS@@", sums.trim_end())
+            .replace("@@INFO@@", &remote::heredoc_safe(info.trim_end()))
+            .replace("@@CHECK@@", check.trim_end())
+            .replace("@@AFTER@@", after.trim_end());
+        let script = self.script(&body, &[("S", slot)]);
+        let out = self.ssh.run_streaming(&script, step, on_line)?;
+        if !out.ok() {
+            return Err(self.script_error(&out, step));
+        }
+        Ok(out)
+    }
+
+    /// The shell lines that switch to `slot` (falling back to `prev`) and record `status`.
+    pub fn switch_lines(&self, slot: &str, prev: Option<&str>, status: &str) -> String {
+        let body = remote::SWITCH.replace("@@STATUS@@", &remote::heredoc_safe(status.trim_end()));
+        // Runs inside the install script or on its own; its variables come first.
+        format!(
+            "S={}\nPREV={}\n{body}",
+            quote(slot),
+            quote(prev.unwrap_or(""))
+        )
+    }
+
+    /// Switches the active pointer on its own (after a host-side check).
+    pub fn switch(&self, slot: &str, prev: Option<&str>, status: &str) -> Result<()> {
+        let script = self.script(&self.switch_lines(slot, prev, status), &[]);
+        let out = self.ssh.run(&script, "switching to the new slot")?;
+        if !out.ok() {
+            return Err(self.script_error(&out, "switching to the new slot"));
+        }
+        Ok(())
+    }
+
+    /// Records a failed operation on the board (best effort: the board may be the
+    /// problem) and removes the half-made slot `drop`.
+    pub fn record_failure(
+        &self,
+        op: &str,
+        err: &BoardError,
+        drop: Option<&str>,
+        extra: &[(&str, String)],
+    ) {
+        if err.is_connection_problem() || matches!(err, BoardError::WrongArch { .. }) {
+            return;
+        }
+        let mut pairs = vec![
+            ("op", op.to_string()),
+            ("result", "failed".to_string()),
+            ("error", err.kind().to_string()),
+            ("exit_code", err.exit_code().to_string()),
+            ("message", err.to_string()),
+            ("at", utc_now()),
+        ];
+        pairs.extend(extra.iter().cloned());
+        let status = render_kv(&pairs);
+        let body = remote::FAILED.replace("@@STATUS@@", &remote::heredoc_safe(status.trim_end()));
+        let script = self.script(&body, &[("DROP", drop.unwrap_or(""))]);
+        let _ = self.ssh.run(&script, "recording the failure");
+    }
+
+    /// Maps a board script's non-zero exit to an error.
+    pub fn script_error(&self, out: &Output, step: &str) -> BoardError {
+        let board = self.board();
+        let said = out
+            .stderr
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.ends_with(": OK"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let said = if said.is_empty() {
+            format!("exit status {}", out.code)
+        } else {
+            said
+        };
+        let low = out.stderr.to_lowercase();
+        if low.contains("no space left")
+            || low.contains("disk quota")
+            || low.contains("quota exceeded")
+        {
+            return BoardError::DiskFull {
+                board,
+                detail: format!(
+                    "{said} (while {step}); the partial files were removed and the board stays on its current version. Free space on the board or choose another --dir"
+                ),
+            };
+        }
+        match out.code {
+            remote::EXIT_MISMATCH => BoardError::CorruptTransfer {
+                board,
+                what: step.trim_start_matches("sending ").to_string(),
+                detail: said,
+            },
+            remote::EXIT_SMOKE | remote::EXIT_ROLLED_BACK => BoardError::SelfTest {
+                board,
+                detail: format!("{said}; the board stays on its previous version"),
+            },
+            remote::EXIT_WRITE => BoardError::BoardCommand {
+                board,
+                detail: format!("cannot write under {} while {step}: {said}", self.dir),
+            },
+            _ => BoardError::BoardCommand {
+                board,
+                detail: format!("while {step}: {said}"),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_output_is_parsed() {
+        let out = "@arch i686\n@active a\n@df\nFilesystem 1024-blocks Used Available Capacity Mounted on\ntmpfs 1024 100 924 10% /tmp/x\n@end\n@info a\nversion=v1\nslot=a\n@end\n@sums a\nabc  deepiot-run\ndef  models/m.safetensors\n@end\n@staged 0123\n@staged 4567.c/00001\n@status\nop=deploy\nresult=ok\n@end\n";
+        let st = parse_probe(out);
+        assert_eq!(st.arch, "i686");
+        assert_eq!(st.active.as_deref(), Some("a"));
+        assert_eq!(st.avail_bytes, Some(924 * 1024));
+        assert_eq!(st.mount.as_deref(), Some("/tmp/x"));
+        assert_eq!(st.slots["a"].info["version"], "v1");
+        assert_eq!(
+            st.slots["a"].sums[1],
+            ("def".into(), "models/m.safetensors".into())
+        );
+        assert!(st.staged.contains("4567.c/00001"));
+        assert_eq!(st.status.as_ref().unwrap()["result"], "ok");
+        assert_eq!(st.inactive_slot(), "b");
+        let st = parse_probe("@arch x86_64\n@active\n");
+        assert_eq!(st.active, None);
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(utc_text(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc_text(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(utc_text(1_700_000_000), "2023-11-14T22:13:20Z");
+    }
+
+    #[test]
+    fn hashes() {
+        assert_eq!(
+            sha256_hex(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+}
