@@ -144,16 +144,25 @@ impl Model {
                 });
             }
             let x = info.shape_of(info.node_inputs[k][0]);
+            // Checked: every factor fits (shape inference bounds them), but on a 32-bit
+            // board the products need not; such a model is refused, not wrapped around.
             let scratch = match &node.op {
                 Op::Conv1d { .. } | Op::Conv2d { .. } => {
-                    Self::conv_geom(&node.op, x, &info.node_shapes[k]).scratch()
+                    let g = Self::conv_geom(&node.op, x, &info.node_shapes[k]);
+                    if g.is_pointwise() {
+                        Some(0)
+                    } else {
+                        g.patch().checked_mul(g.positions())
+                    }
                 }
                 Op::Gru(r) | Op::Lstm(r) => {
-                    let g = node.op.gates().unwrap_or(0);
-                    x[0] * g * r.hidden + g * r.hidden + 2 * r.hidden
+                    let gh = node.op.gates().unwrap_or(0) * r.hidden;
+                    x[0].checked_mul(gh)
+                        .and_then(|s| s.checked_add(gh + 2 * r.hidden))
                 }
-                _ => 0,
-            };
+                _ => Some(0),
+            }
+            .ok_or(LoadError::ArenaTooLarge)?;
             if scratch > 0 {
                 scratch_block[k] = Some(blocks.len());
                 blocks.push(Lifetime {

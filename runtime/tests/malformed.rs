@@ -400,9 +400,12 @@ fn data_offsets_that_overflow_when_added_up() {
 
 #[test]
 fn shapes_whose_byte_size_overflows() {
-    let e = vec![entry("t", "F32", &[1 << 32, 1 << 32], [0, 8])];
+    // Sizes that are valid usize values (on this target) whose product, or whose product
+    // with the bits per element, is not.
+    let half: u128 = 1 << (usize::BITS / 2);
+    let e = vec![entry("t", "F32", &[half, half], [0, 8])];
     assert_container(&with_entries(&e, &base_data()), "overflow");
-    let e = vec![entry("t", "F64", &[1 << 62], [0, 8])];
+    let e = vec![entry("t", "F64", &[usize::MAX as u128 / 4], [0, 8])];
     assert_container(&with_entries(&e, &base_data()), "overflow");
 }
 
@@ -1168,6 +1171,13 @@ fn activations_too_large_for_the_arena() {
     // address space of the board holds: refused at load, not allocated, no overflow.
     let mut g = Graph::new("x", &[1 << 24, 1]);
     g.push("gru", Op::Gru(rec(128)));
+    assert_eq!(
+        Model::load(&zero_model(&g)).err(),
+        Some(LoadError::ArenaTooLarge)
+    );
+    // 2^24 steps x 3 x 256 = 3 x 2^32: wraps to exactly 0 in 32-bit arithmetic.
+    let mut g = Graph::new("x", &[1 << 24, 1]);
+    g.push("gru", Op::Gru(rec(256)));
     assert_eq!(
         Model::load(&zero_model(&g)).err(),
         Some(LoadError::ArenaTooLarge)
