@@ -1,0 +1,7 @@
+//! DeepIoT compression: where masks go, and cutting a masked model down to smaller dense
+//! layers.
+pub mod sites;
+pub mod surgery;
+
+pub use sites::{Site, SiteError, SiteMap};
+pub use surgery::{cut, mask_weights, Weights};
