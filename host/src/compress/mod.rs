@@ -1,5 +1,6 @@
 //! DeepIoT compression: where masks go, and cutting a masked model down to smaller dense
 //! layers.
+pub mod compressor;
 pub mod sites;
 pub mod surgery;
 
