@@ -1,1 +1,163 @@
-//! Shared helpers for the end-to-end tests.
+//! Shared helpers for the end-to-end tests: model generators ([`models`]), the board
+//! build of `deepiot-run` (built once per test binary), and small file writers.
+pub mod models;
+
+pub use models::{
+    bilstm_model, branched_model, gru_model, lenet5_random, random_input, with_random_weights,
+};
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The Rust target of the board (Intel Edison: 32-bit Atom, static musl).
+pub const BOARD_TARGET: &str = "i686-unknown-linux-musl";
+
+/// The workspace root (this crate lives in `<root>/tests`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn cargo() -> String {
+    // `cargo test` tells its test processes which cargo runs them.
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+/// Builds the board binary:
+/// `cargo build --release --target i686-unknown-linux-musl -p deepiot-runtime --bin deepiot-run`
+/// in the workspace target directory, and returns its path. RUSTFLAGS from the
+/// environment are dropped for this build so that `.cargo/config.toml`'s
+/// `target-cpu=silvermont` (the board's CPU: SSE4.2, no AVX) applies, as it does for users.
+pub fn build_i686_runtime() -> Result<PathBuf, String> {
+    let out = Command::new(cargo())
+        .current_dir(workspace_root())
+        .args([
+            "build",
+            "--release",
+            "--target",
+            BOARD_TARGET,
+            "-p",
+            "deepiot-runtime",
+            "--bin",
+            "deepiot-run",
+            "--message-format=json-render-diagnostics",
+        ])
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_RUSTFLAGS")
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "building the i686 runtime failed ({}). Is the target installed? \
+             `rustup target add {BOARD_TARGET}`\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    // The artifact messages name the executable wherever the target directory is.
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if msg["reason"] == "compiler-artifact" && msg["target"]["name"] == "deepiot-run" {
+            if let Some(exe) = msg["executable"].as_str() {
+                return Ok(PathBuf::from(exe));
+            }
+        }
+    }
+    Err("cargo built the i686 runtime but reported no executable for deepiot-run".into())
+}
+
+/// [`build_i686_runtime`], once per test process; panics with cargo's message on failure.
+pub fn i686_runtime() -> &'static Path {
+    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match BIN.get_or_init(build_i686_runtime) {
+        Ok(p) => p,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// A float32 little-endian C-order `.npy` file (format 1.0), as `np.save` writes it.
+pub fn npy_bytes(shape: &[usize], data: &[f32]) -> Vec<u8> {
+    assert_eq!(
+        shape.iter().product::<usize>(),
+        data.len(),
+        "shape and data"
+    );
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape = match dims.len() {
+        1 => format!("({},)", dims[0]),
+        _ => format!("({})", dims.join(", ")),
+    };
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend(data.iter().flat_map(|v| v.to_le_bytes()));
+    out
+}
+
+/// Raw little-endian f32, the other input format of `deepiot-run`.
+pub fn raw_f32_bytes(data: &[f32]) -> Vec<u8> {
+    data.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Runs the x86-64 runtime library on each example of `inputs` (back to back).
+pub fn host_scores(model: &[u8], inputs: &[f32]) -> Vec<Vec<f32>> {
+    let mut m = deepiot_runtime::Model::load(model).expect("model loads on the host");
+    let n = m.input_len(0);
+    inputs
+        .chunks(n)
+        .map(|x| {
+            let mut y = vec![0.0; m.output_len(0)];
+            m.run(x, &mut y).expect("host inference");
+            y
+        })
+        .collect()
+}
+
+/// Index of the largest value (the first one on ties).
+pub fn argmax(v: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_models_load_and_have_the_documented_size() {
+        let lenet = deepiot_runtime::Model::load(&lenet5_random(1)).unwrap();
+        assert_eq!(lenet.param_count(), 431_080);
+        assert_eq!(lenet.macs(), 2_293_000);
+        assert_eq!((lenet.input_len(0), lenet.output_len(0)), (784, 10));
+        for (bytes, inp, out) in [
+            (gru_model(1), 20 * 60, 6),
+            (bilstm_model(1), 16 * 8, 5),
+            (branched_model(1), 2 * 64, 4),
+        ] {
+            let m = deepiot_runtime::Model::load(&bytes).unwrap();
+            assert_eq!((m.input_len(0), m.output_len(0)), (inp, out));
+        }
+    }
+
+    #[test]
+    fn generation_is_deterministic() {
+        assert_eq!(gru_model(7), gru_model(7));
+        assert_ne!(gru_model(7), gru_model(8));
+    }
+}

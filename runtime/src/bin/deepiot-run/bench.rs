@@ -1,0 +1,265 @@
+//! `deepiot-run bench MODEL`: load once, warm up, time every inference on its own.
+use crate::alloc_counter;
+use crate::args::BenchOpts;
+use crate::prelude::*;
+use crate::{emit, json, load_model, shown, sys, Failure, Result};
+use core::fmt::Write;
+use core::hint::black_box;
+
+/// Latency statistics in microseconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stats {
+    pub mean: f64,
+    pub std: f64,
+    pub p50: f64,
+    pub p99: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// Nearest-rank percentile of sorted values (`pct` in 0..=100).
+fn percentile(sorted: &[u64], pct: usize) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = (pct * sorted.len()).div_ceil(100);
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// Statistics of latencies given in nanoseconds; sorts `nanos`.
+pub fn stats(nanos: &mut [u64]) -> Stats {
+    nanos.sort_unstable();
+    let n = nanos.len().max(1) as f64;
+    let us = |v: u64| v as f64 / 1000.0;
+    let mean = nanos.iter().map(|&v| us(v)).sum::<f64>() / n;
+    let var = nanos
+        .iter()
+        .map(|&v| (us(v) - mean) * (us(v) - mean))
+        .sum::<f64>()
+        / n;
+    Stats {
+        mean,
+        std: libm::sqrt(var),
+        p50: us(percentile(nanos, 50)),
+        p99: us(percentile(nanos, 99)),
+        min: us(nanos.first().copied().unwrap_or(0)),
+        max: us(nanos.last().copied().unwrap_or(0)),
+    }
+}
+
+/// Deterministic inputs in [-1, 1) (splitmix64), the same on every machine.
+pub fn fill_inputs(seed: u64, values: &mut [f32]) {
+    let mut s = seed;
+    for v in values {
+        s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = s;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        // 24 random bits -> [0, 1) exactly representable in f32.
+        *v = ((z >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0;
+    }
+}
+
+/// Peak resident set size in KiB (`VmHWM`), where the kernel reports it.
+pub fn peak_rss_kib() -> Option<u64> {
+    let bytes = sys::read_file(b"/proc/self/status").ok()?;
+    let status = core::str::from_utf8(&bytes).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.trim_start_matches("VmHWM:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+pub fn main(opts: &BenchOpts) -> Result<()> {
+    let load_start = sys::now_ns();
+    let (file_bytes, mut model) = load_model(&opts.model)?;
+    let load_ms = sys::now_ns().saturating_sub(load_start) as f64 / 1e6;
+    let file_len = file_bytes.len();
+    drop(file_bytes);
+
+    let mut inputs: Vec<Vec<f32>> = (0..model.input_count())
+        .map(|i| vec![0.0; model.input_len(i)])
+        .collect();
+    for (i, v) in inputs.iter_mut().enumerate() {
+        fill_inputs(opts.seed.wrapping_add(i as u64), v);
+    }
+    let mut outputs: Vec<Vec<f32>> = (0..model.output_count())
+        .map(|o| vec![0.0; model.output_len(o)])
+        .collect();
+    let single = inputs.len() == 1 && outputs.len() == 1;
+    let ins: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
+    let mut outs: Vec<&mut [f32]> = outputs.iter_mut().map(Vec::as_mut_slice).collect();
+    let mut nanos: Vec<u64> = Vec::with_capacity(opts.iterations);
+
+    let mut once = |model: &mut deepiot_runtime::Model| -> Result<()> {
+        let r = if single {
+            model.run(black_box(ins[0]), black_box(&mut *outs[0]))
+        } else {
+            model.run_multi(black_box(&ins), black_box(&mut outs))
+        };
+        r.map_err(|e| Failure::runtime(format!("inference failed: {e}")))
+    };
+
+    for _ in 0..opts.warmup {
+        once(&mut model)?;
+    }
+    let before = alloc_counter::snapshot();
+    let wall = sys::now_ns();
+    for _ in 0..opts.iterations {
+        let t = sys::now_ns();
+        once(&mut model)?;
+        let dt = sys::now_ns().saturating_sub(t);
+        // Within capacity: pushing never allocates.
+        nanos.push(dt);
+    }
+    let wall_s = sys::now_ns().saturating_sub(wall) as f64 / 1e9;
+    let during = before.since(alloc_counter::snapshot());
+    black_box(&outputs);
+
+    let s = stats(&mut nanos);
+    let rss = peak_rss_kib();
+    let debug = cfg!(debug_assertions);
+    let throughput = if wall_s > 0.0 {
+        opts.iterations as f64 / wall_s
+    } else {
+        0.0
+    };
+    let mut text = String::new();
+    if opts.json {
+        text.push('{');
+        json::key(&mut text, "model");
+        json::string(&mut text, &shown(&opts.model));
+        let ints: [(&str, u64); 8] = [
+            ("iterations", opts.iterations as u64),
+            ("warmup", opts.warmup as u64),
+            ("seed", opts.seed),
+            ("file_bytes", file_len as u64),
+            ("weight_bytes", model.weight_bytes() as u64),
+            ("arena_bytes", model.arena_bytes() as u64),
+            ("params", model.param_count() as u64),
+            ("macs", model.macs()),
+        ];
+        for (k, v) in ints {
+            json::key(&mut text, k);
+            let _ = write!(text, "{v}");
+        }
+        json::key(&mut text, "unit");
+        json::string(&mut text, "us");
+        for (k, v) in [
+            ("mean_us", s.mean),
+            ("std_us", s.std),
+            ("p50_us", s.p50),
+            ("p99_us", s.p99),
+            ("min_us", s.min),
+            ("max_us", s.max),
+            ("throughput_per_s", throughput),
+            ("load_ms", load_ms),
+        ] {
+            json::key(&mut text, k);
+            json::float(&mut text, libm::round(v * 1000.0) / 1000.0);
+        }
+        json::key(&mut text, "peak_rss_kib");
+        match rss {
+            Some(v) => {
+                let _ = write!(text, "{v}");
+            }
+            None => text.push_str("null"),
+        }
+        json::key(&mut text, "allocations");
+        let _ = write!(text, "{}", during.allocations);
+        json::key(&mut text, "allocated_bytes");
+        let _ = write!(text, "{}", during.bytes);
+        json::key(&mut text, "debug_build");
+        text.push_str(if debug { "true" } else { "false" });
+        text.push_str("}\n");
+    } else {
+        let _ = writeln!(text, "model        {}", shown(&opts.model));
+        let _ = writeln!(
+            text,
+            "runs         {} timed after {} warm-up, seed {}",
+            opts.iterations, opts.warmup, opts.seed
+        );
+        let _ = writeln!(
+            text,
+            "latency      {:.1} ± {:.1} µs (mean ± std)",
+            s.mean, s.std
+        );
+        let _ = writeln!(
+            text,
+            "             p50 {:.1} µs, p99 {:.1} µs, min {:.1} µs, max {:.1} µs",
+            s.p50, s.p99, s.min, s.max
+        );
+        let _ = writeln!(text, "throughput   {throughput:.1} inferences/s");
+        let _ = writeln!(
+            text,
+            "model size   {} params, {} MACs/inference, file {} bytes",
+            model.param_count(),
+            model.macs(),
+            file_len
+        );
+        let _ = writeln!(
+            text,
+            "memory       weights {} bytes, arena {} bytes, peak RSS {}",
+            model.weight_bytes(),
+            model.arena_bytes(),
+            rss.map_or("unknown".to_string(), |v| format!("{v} KiB"))
+        );
+        let _ = writeln!(text, "load time    {load_ms:.2} ms");
+        let _ = writeln!(
+            text,
+            "allocations  {} during the timed loop ({} bytes){}",
+            during.allocations,
+            during.bytes,
+            if during.allocations == 0 {
+                ""
+            } else {
+                "  <-- must be 0"
+            }
+        );
+    }
+    emit(&text)?;
+    if debug {
+        let _ = sys::write_all(
+            2,
+            b"deepiot-run: warning: this is a debug build; timings are 10-50x slower than --release\n",
+        );
+    }
+    if during.allocations != 0 {
+        return Err(Failure::runtime(format!(
+            "inference allocated {} time(s) ({} bytes) during {} timed runs; it must allocate nothing",
+            during.allocations, during.bytes, opts.iterations
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statistics_of_known_latencies() {
+        let mut v: Vec<u64> = (1..=100).map(|i| i * 1000).collect();
+        v.reverse();
+        let s = stats(&mut v);
+        assert_eq!((s.min, s.max, s.p50, s.p99), (1.0, 100.0, 50.0, 99.0));
+        assert!((s.mean - 50.5).abs() < 1e-9);
+        let s = stats(&mut [7000]);
+        assert_eq!((s.p50, s.p99, s.std), (7.0, 7.0, 0.0));
+    }
+
+    #[test]
+    fn inputs_are_deterministic_and_in_range() {
+        let (mut a, mut b) = ([0f32; 64], [0f32; 64]);
+        fill_inputs(3, &mut a);
+        fill_inputs(3, &mut b);
+        assert_eq!(a, b);
+        assert!(a.iter().all(|v| (-1.0..1.0).contains(v)));
+        fill_inputs(4, &mut b);
+        assert_ne!(a, b);
+    }
+}

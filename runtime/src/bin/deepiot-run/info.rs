@@ -1,0 +1,224 @@
+//! `deepiot-run info MODEL`: what the file holds, layer by layer.
+use crate::args::InfoOpts;
+use crate::prelude::*;
+use crate::{emit, json, load_model, shown, Failure, Result};
+use core::fmt::Write;
+use deepiot_runtime::format::{self, Op, Source};
+
+/// The op's settings in a few characters, e.g. `5x5/1 pad 0` or `hidden 64 bi last`.
+fn detail(op: &Op) -> String {
+    match op {
+        Op::Dense { units } => format!("units {units}"),
+        Op::Conv1d {
+            out_channels,
+            kernel,
+            stride,
+            padding,
+        } => format!("{out_channels} ch, k {kernel}/{stride} pad {padding}"),
+        Op::Conv2d {
+            out_channels,
+            kernel,
+            stride,
+            padding,
+        } => format!(
+            "{out_channels} ch, k {}x{}/{}x{} pad {}x{}",
+            kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1]
+        ),
+        Op::MaxPool1d(p) | Op::AvgPool1d(p) => format!("k {}/{}", p.kernel, p.stride),
+        Op::MaxPool2d(p) | Op::AvgPool2d(p) => format!(
+            "k {}x{}/{}x{}",
+            p.kernel[0], p.kernel[1], p.stride[0], p.stride[1]
+        ),
+        Op::Reshape { shape } => format!("{shape:?}"),
+        Op::Permute { perm } => format!("{perm:?}"),
+        Op::Concat { axis } => format!("axis {axis}"),
+        Op::Gru(r) | Op::Lstm(r) => format!(
+            "hidden {}{}, {}",
+            r.hidden,
+            if r.bidirectional { " bi" } else { "" },
+            match r.output {
+                format::SeqOutput::Sequence => "sequence",
+                format::SeqOutput::Last => "last",
+                format::SeqOutput::Mean => "mean",
+            }
+        ),
+        _ => String::new(),
+    }
+}
+
+fn shape_text(s: &[usize]) -> String {
+    format!(
+        "[{}]",
+        s.iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+pub fn main(opts: &InfoOpts) -> Result<()> {
+    let (bytes, model) = load_model(&opts.model)?;
+    // `load_model` already validated the file, so this parse succeeds; map it anyway.
+    let file = format::parse(&bytes).map_err(|e| Failure::model(e.to_string()))?;
+    let (graph, info) = (&file.graph, &file.info);
+    let source_name = |s: &Source| match *s {
+        Source::Input(i) => graph.inputs[i].name.as_str(),
+        Source::Node(k) => graph.nodes[k].name.as_str(),
+    };
+    let mut text = String::new();
+    if opts.json {
+        text.push('{');
+        json::key(&mut text, "model");
+        json::string(&mut text, &shown(&opts.model));
+        json::key(&mut text, "format_version");
+        let _ = write!(text, "{}", graph.version);
+        json::key(&mut text, "inputs");
+        text.push('[');
+        for (i, inp) in graph.inputs.iter().enumerate() {
+            if i > 0 {
+                text.push(',');
+            }
+            text.push('{');
+            json::key(&mut text, "name");
+            json::string(&mut text, &inp.name);
+            json::key(&mut text, "shape");
+            json::usizes(&mut text, &inp.shape);
+            text.push('}');
+        }
+        text.push(']');
+        json::key(&mut text, "outputs");
+        json::strings(&mut text, graph.outputs.iter().map(String::as_str));
+        json::key(&mut text, "classes");
+        json::strings(&mut text, graph.classes.iter().map(String::as_str));
+        json::key(&mut text, "provenance");
+        text.push('{');
+        for (k, v) in &file.provenance {
+            json::key(&mut text, k);
+            json::string(&mut text, v);
+        }
+        text.push('}');
+        json::key(&mut text, "layers");
+        text.push('[');
+        for (k, node) in graph.nodes.iter().enumerate() {
+            if k > 0 {
+                text.push(',');
+            }
+            text.push('{');
+            json::key(&mut text, "name");
+            json::string(&mut text, &node.name);
+            json::key(&mut text, "op");
+            json::string(&mut text, node.op.kind());
+            json::key(&mut text, "detail");
+            json::string(&mut text, &detail(&node.op));
+            json::key(&mut text, "inputs");
+            json::strings(&mut text, info.node_inputs[k].iter().map(source_name));
+            json::key(&mut text, "shape");
+            json::usizes(&mut text, &info.node_shapes[k]);
+            let params: usize = info.params[k].iter().map(|p| p.len()).sum();
+            json::key(&mut text, "params");
+            let _ = write!(text, "{params}");
+            json::key(&mut text, "macs");
+            let _ = write!(text, "{}", info.macs(graph, k));
+            text.push('}');
+        }
+        text.push(']');
+        for (k, v) in [
+            ("file_bytes", bytes.len() as u64),
+            ("params", model.param_count() as u64),
+            ("macs", model.macs()),
+            ("weight_bytes", model.weight_bytes() as u64),
+            ("arena_bytes", model.arena_bytes() as u64),
+        ] {
+            json::key(&mut text, k);
+            let _ = write!(text, "{v}");
+        }
+        text.push_str("}\n");
+        return emit(&text);
+    }
+
+    let _ = writeln!(
+        text,
+        "model     {} ({} bytes, format version {})",
+        shown(&opts.model),
+        bytes.len(),
+        graph.version
+    );
+    for inp in &graph.inputs {
+        let _ = writeln!(text, "input     {} {}", inp.name, shape_text(&inp.shape));
+    }
+    for (o, name) in graph.outputs.iter().enumerate() {
+        let _ = writeln!(
+            text,
+            "output    {} {}",
+            name,
+            shape_text(model.output_shape(o))
+        );
+    }
+    if !graph.classes.is_empty() {
+        let _ = writeln!(text, "classes   {}", graph.classes.join(", "));
+    }
+    for (k, v) in &file.provenance {
+        let _ = writeln!(text, "{k:<9} {v}");
+    }
+    let rows: Vec<[String; 7]> = graph
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(k, node)| {
+            [
+                node.name.clone(),
+                node.op.kind().to_string(),
+                detail(&node.op),
+                info.node_inputs[k]
+                    .iter()
+                    .map(source_name)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                shape_text(&info.node_shapes[k]),
+                info.params[k]
+                    .iter()
+                    .map(|p| p.len())
+                    .sum::<usize>()
+                    .to_string(),
+                info.macs(graph, k).to_string(),
+            ]
+        })
+        .collect();
+    let head = [
+        "layer", "op", "settings", "reads", "output", "params", "MACs",
+    ];
+    let mut width = head.map(str::len);
+    for r in &rows {
+        for (w, c) in width.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    text.push('\n');
+    let line = |text: &mut String, cells: [&str; 7]| {
+        for (i, c) in cells.iter().enumerate() {
+            if i >= 5 {
+                let _ = write!(text, "  {c:>w$}", w = width[i]);
+            } else {
+                let _ = write!(text, "{c:<w$}  ", w = width[i]);
+            }
+        }
+        text.push('\n');
+    };
+    line(&mut text, head);
+    for r in &rows {
+        line(&mut text, r.each_ref().map(String::as_str));
+    }
+    let _ = writeln!(
+        text,
+        "\ntotal     {} params, {} MACs per inference",
+        model.param_count(),
+        model.macs()
+    );
+    let _ = writeln!(
+        text,
+        "memory    weights {} bytes, arena {} bytes (all activations and scratch, after reuse)",
+        model.weight_bytes(),
+        model.arena_bytes()
+    );
+    emit(&text)
+}
