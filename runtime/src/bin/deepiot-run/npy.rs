@@ -404,7 +404,7 @@ mod tests {
             ),
             (
                 with_header(
-                    "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296, 4294967296), }",
+                    "{'descr': '<f4', 'fortran_order': False, 'shape': (65536, 65536, 65536, 65536), }",
                     8,
                 ),
                 "too large",
