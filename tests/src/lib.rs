@@ -1,5 +1,6 @@
 //! Shared helpers for the end-to-end tests: model generators ([`models`]), the board
 //! build of `deepiot-run` (built once per test binary), and small file writers.
+pub mod board;
 pub mod models;
 
 pub use models::{

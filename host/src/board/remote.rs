@@ -109,6 +109,20 @@ fi
 mv -f "$T.part" "$T" || exit 41
 "#;
 
+/// Joins the verified pieces `$D/staging/$F.c/*` into `$D/staging/$F` and checks the
+/// whole file's sha256 (`$F` is it). Appended to the upload of a file's last piece.
+pub const JOIN: &str = r#"
+J="$D/staging/$F"
+cat "$J.c"/* > "$J.part" || { rm -f "$J.part"; exit 41; }
+set -- $(sha256sum "$J.part")
+if test "$1" != "$F"; then
+  echo "the joined file has sha256 $1" >&2
+  rm -rf "$J.part" "$J.c"
+  exit 42
+fi
+mv -f "$J.part" "$J" && rm -rf "$J.c"
+"#;
+
 /// Builds slot `$S` from staged files, verifies every file against its sha256, and (for
 /// `deploy`) smoke-tests and switches to it. `@@PLACE@@` becomes one `place HASH MODE
 /// PATH` line per file, `@@SUMS@@` the slot's SHA256SUMS, `@@INFO@@` its INFO, `@@CHECK@@`

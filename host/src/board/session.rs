@@ -339,8 +339,10 @@ impl Session {
     pub fn upload(&self, st: &BoardState, files: &[&Payload]) -> Result<UploadStats> {
         let mut stats = UploadStats::default();
         let chunk = self.transfer.chunk_size.max(1);
-        // (file, piece index or None for a whole file, range)
-        let mut work: Vec<(&Payload, Option<usize>, std::ops::Range<usize>)> = Vec::new();
+        // (file, piece index or None for a whole file, range, join the pieces after it)
+        let mut work: Vec<(&Payload, Option<usize>, std::ops::Range<usize>, bool)> = Vec::new();
+        // Files whose pieces are all on the board already but not joined yet.
+        let mut join_only: Vec<&Payload> = Vec::new();
         let mut seen = BTreeSet::new();
         for p in files {
             if st.staged.contains(&p.sha256) || !seen.insert(p.sha256.clone()) {
@@ -349,17 +351,31 @@ impl Session {
             }
             stats.files_sent += 1;
             if p.data.len() <= chunk {
-                work.push((p, None, 0..p.data.len()));
+                work.push((p, None, 0..p.data.len(), false));
                 continue;
             }
             let n = p.data.len().div_ceil(chunk);
             let mut resumed = 0;
+            let before = work.len();
             for i in 0..n {
                 if st.staged.contains(&format!("{}.c/{i:05}", p.sha256)) {
                     resumed += 1;
                     continue;
                 }
-                work.push((p, Some(i), i * chunk..((i + 1) * chunk).min(p.data.len())));
+                work.push((
+                    p,
+                    Some(i),
+                    i * chunk..((i + 1) * chunk).min(p.data.len()),
+                    false,
+                ));
+            }
+            match work.len() > before {
+                true => {
+                    if let Some(last) = work.last_mut() {
+                        last.3 = true;
+                    }
+                }
+                false => join_only.push(p),
             }
             if resumed > 0 {
                 self.progress.step(format!(
@@ -369,13 +385,21 @@ impl Session {
                 stats.pieces_resumed += resumed;
             }
         }
-        let total: u64 = work.iter().map(|(_, _, r)| r.len() as u64).sum();
+        for p in join_only {
+            let script = self.script(remote::JOIN, &[("F", &p.sha256)]);
+            let step = format!("joining the pieces of {}", p.path);
+            let out = self.ssh.run(&script, &step)?;
+            if !out.ok() {
+                return Err(self.script_error(&out, &step));
+            }
+        }
+        let total: u64 = work.iter().map(|(_, _, r, _)| r.len() as u64).sum();
         if work.is_empty() {
             return Ok(stats);
         }
         let bar = self.progress.bytes(total, "sending");
         let mut done = 0u64;
-        for (p, piece, range) in work {
+        for (p, piece, range, join) in work {
             let data = &p.data[range];
             let (name, sha, what) = match piece {
                 None => (p.sha256.clone(), p.sha256.clone(), p.path.clone()),
@@ -385,7 +409,12 @@ impl Session {
                     format!("{} (piece {})", p.path, i + 1),
                 ),
             };
-            let script = self.script(remote::UPLOAD, &[("P", &name), ("H", &sha)]);
+            let template = if join {
+                format!("{}{}", remote::UPLOAD, remote::JOIN)
+            } else {
+                remote::UPLOAD.to_string()
+            };
+            let script = self.script(&template, &[("P", &name), ("H", &sha), ("F", &p.sha256)]);
             let step = format!("sending {what}");
             let mut attempt = 0;
             loop {

@@ -1,0 +1,263 @@
+//! `deepiot deploy` against a stand-in board (a real sshd on loopback, see
+//! `deepiot_tests::board`), with the real i686 runtime executing "on the board".
+use deepiot_tests::board::{
+    deepiot, deepiot_owned, free_port, run_on_board, status, with_board, write, BoardOptions,
+    StandinBoard,
+};
+use deepiot_tests::{gru_model, host_scores, i686_runtime, random_input, raw_f32_bytes};
+
+#[test]
+fn deploy_installs_verifies_runs_and_keeps_the_previous_version() {
+    let board = StandinBoard::start();
+    let work = tempfile::tempdir().unwrap();
+    let rt = i686_runtime().display().to_string();
+    let m1 = write(work.path(), "har.safetensors", &gru_model(1));
+    let m2 = write(work.path(), "har.small.safetensors", &gru_model(2));
+
+    // First install: both files travel, slot a becomes active.
+    let r = deepiot_owned(&with_board(
+        &["deploy", m1.to_str().unwrap(), "--runtime", &rt, "--json"],
+        &board,
+    ));
+    r.expect_code(0);
+    let j = r.json();
+    assert_eq!(j["slot"], "a");
+    assert!(j["previous"].is_null());
+    assert_eq!(j["files_sent"], 2);
+    eprintln!("first deploy (runtime + model): {:.2} s", r.seconds);
+
+    // The real i686 runtime runs the model on the board and agrees with the host.
+    let x = random_input(11, 20 * 60 * 3);
+    let input = write(work.path(), "x.f32", &raw_f32_bytes(&x));
+    let on_board = run_on_board(&board, "har", &input);
+    let on_host = host_scores(&gru_model(1), &x);
+    assert_eq!(on_board.len(), 3);
+    for (a, b) in on_board.iter().flatten().zip(on_host.iter().flatten()) {
+        assert!((a - b).abs() <= 1e-5, "board {a} vs host {b}");
+    }
+
+    // Second install: the runtime is already there (not sent again), slot b becomes
+    // active, slot a is kept as the previous version.
+    let r = deepiot_owned(&with_board(
+        &[
+            "deploy",
+            m1.to_str().unwrap(),
+            m2.to_str().unwrap(),
+            "--runtime",
+            &rt,
+            "--label",
+            "v2",
+        ],
+        &board,
+    ));
+    r.expect_code(0);
+    assert!(r.stdout.contains("deployed v2"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("previous version deploy-"),
+        "{}",
+        r.stdout
+    );
+    eprintln!("second deploy (one new model): {:.2} s", r.seconds);
+    let s = status(&board);
+    assert_eq!(s["active"], "b");
+    assert_eq!(s["slots"]["b"]["info"]["version"], "v2");
+    assert!(s["slots"]["a"]["info"]["version"]
+        .as_str()
+        .unwrap()
+        .starts_with("deploy-"));
+    assert_eq!(s["last"]["result"], "ok");
+    assert_eq!(s["last"]["op"], "deploy");
+    // Every file of both slots matches its recorded sha256, and nothing is left over.
+    let d = board.install_dir.display();
+    let (code, out) = board.sh(&format!(
+        "cd {d}/slots/a && sha256sum -c SHA256SUMS && cd ../b && sha256sum -c SHA256SUMS && readlink {d}/active && ls {d}"
+    ));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("slots/b"), "{out}");
+    assert!(!out.contains("staging"), "staging left behind: {out}");
+    let on_board = run_on_board(&board, "har.small", &input);
+    let on_host = host_scores(&gru_model(2), &x);
+    assert!((on_board[0][0] - on_host[0][0]).abs() <= 1e-5);
+
+    // The human status names both slots and the last result.
+    let r = deepiot_owned(&with_board(&["board", "status"], &board));
+    r.expect_code(0);
+    assert!(
+        r.stdout.contains("slot b (active): version v2"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("slot a (previous)"), "{}", r.stdout);
+}
+
+#[test]
+fn unreachable_refused_key_and_unknown_host_key_have_their_own_exit_codes() {
+    let work = tempfile::tempdir().unwrap();
+    let m = write(work.path(), "m.safetensors", &gru_model(1));
+    let rt = i686_runtime().display().to_string();
+    let m = m.to_str().unwrap();
+
+    // Nothing listens on the port: unreachable (10).
+    let port = free_port();
+    let addr = format!("root@127.0.0.1:{port}");
+    let r = deepiot(&[
+        "deploy",
+        m,
+        "--runtime",
+        &rt,
+        "--board",
+        &addr,
+        "--dir",
+        "/tmp/x",
+        "-F",
+        "/dev/null",
+    ]);
+    r.expect_code(10);
+    assert!(r.stderr.contains("cannot reach the board"), "{}", r.stderr);
+
+    let board = StandinBoard::start();
+    let kh = format!("UserKnownHostsFile={}", board.known_hosts.display());
+    let dir = board.install_dir.display().to_string();
+    // A key the board does not know: login refused (11).
+    let other = work.path().join("other_key");
+    let st = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&other)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let r = deepiot(&[
+        "deploy",
+        m,
+        "--runtime",
+        &rt,
+        "--board",
+        &board.address(),
+        "--dir",
+        &dir,
+        "-F",
+        "/dev/null",
+        "-i",
+        other.to_str().unwrap(),
+        "-o",
+        &kh,
+        "-o",
+        "StrictHostKeyChecking=yes",
+    ]);
+    r.expect_code(11);
+    assert!(r.stderr.contains("refused the login"), "{}", r.stderr);
+
+    // A known_hosts entry with another key for this address: ssh refuses (12); host-key
+    // checking is never turned off.
+    let fake = std::fs::read_to_string(format!("{}.pub", other.display())).unwrap();
+    let key = fake
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let bad_kh = write(
+        work.path(),
+        "bad_known_hosts",
+        format!("[127.0.0.1]:{} {key}\n", board.port).as_bytes(),
+    );
+    let r = deepiot(&[
+        "deploy",
+        m,
+        "--runtime",
+        &rt,
+        "--board",
+        &board.address(),
+        "--dir",
+        &dir,
+        "-F",
+        "/dev/null",
+        "-i",
+        board.key.to_str().unwrap(),
+        "-o",
+        &format!("UserKnownHostsFile={}", bad_kh.display()),
+        "-o",
+        "StrictHostKeyChecking=yes",
+    ]);
+    r.expect_code(12);
+    assert!(r.stderr.contains("host key"), "{}", r.stderr);
+    assert!(!board.install_dir.exists(), "nothing may be created");
+}
+
+#[test]
+fn wrong_architecture_is_refused_before_anything_changes() {
+    let board = StandinBoard::start_with(BoardOptions {
+        arch: Some("armv7l".into()),
+        ..Default::default()
+    });
+    let work = tempfile::tempdir().unwrap();
+    let m = write(work.path(), "m.safetensors", &gru_model(1));
+    let rt = i686_runtime().display().to_string();
+    let r = deepiot_owned(&with_board(
+        &["deploy", m.to_str().unwrap(), "--runtime", &rt],
+        &board,
+    ));
+    r.expect_code(13);
+    assert!(r.stderr.contains("armv7l"), "{}", r.stderr);
+    assert!(r.stderr.contains("i686"), "{}", r.stderr);
+    assert!(
+        !board.install_dir.exists(),
+        "nothing may be created on the board"
+    );
+    // bench refuses the same way; status still shows what is there.
+    let r = deepiot_owned(&with_board(
+        &["bench", m.to_str().unwrap(), "--runtime", &rt],
+        &board,
+    ));
+    r.expect_code(13);
+    let r = deepiot_owned(&with_board(&["board", "status"], &board));
+    r.expect_code(0);
+    assert!(
+        r.stdout.contains("warning: `uname -m` = armv7l"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn local_problems_are_reported_before_connecting() {
+    let work = tempfile::tempdir().unwrap();
+    let bad = write(work.path(), "bad.safetensors", b"this is not a model");
+    let good = write(work.path(), "m.safetensors", &gru_model(1));
+    let not_elf = write(work.path(), "runtime", b"#!/bin/sh\n");
+    let rt = i686_runtime().display().to_string();
+    // Port 1 on loopback: nothing there; a connection attempt would give exit 10.
+    let board = ["--board", "root@127.0.0.1:1", "--dir", "/tmp/nowhere"];
+    let run = |args: &[&str]| {
+        let mut v: Vec<&str> = args.to_vec();
+        v.extend_from_slice(&board);
+        deepiot(&v)
+    };
+    let r = run(&["deploy", bad.to_str().unwrap(), "--runtime", &rt]);
+    r.expect_code(3);
+    assert!(
+        r.stderr.contains("not a usable deepiot model"),
+        "{}",
+        r.stderr
+    );
+    let r = run(&["deploy", "/nonexistent.safetensors", "--runtime", &rt]);
+    r.expect_code(3);
+    let r = run(&[
+        "deploy",
+        good.to_str().unwrap(),
+        "--runtime",
+        not_elf.to_str().unwrap(),
+    ]);
+    r.expect_code(3);
+    assert!(r.stderr.contains("not an ELF"), "{}", r.stderr);
+    let r = deepiot(&[
+        "deploy",
+        good.to_str().unwrap(),
+        "--runtime",
+        &rt,
+        "--board",
+        "root@",
+    ]);
+    r.expect_code(2);
+    let r = deepiot(&["deploy"]);
+    r.expect_code(2);
+}

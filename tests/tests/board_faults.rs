@@ -1,0 +1,296 @@
+//! Fault injection against a stand-in board: a connection cut in the middle of a
+//! transfer, data corrupted in transit, a full disk, a self-test that fails. Each must
+//! leave the board on its previous working version, say what happened, and exit with
+//! its own code.
+use deepiot_tests::board::{
+    corrupting_ssh, cutting_ssh, deepiot_owned, run_on_board, script, status, with_board, write,
+    BoardOptions, StandinBoard,
+};
+use deepiot_tests::{
+    gru_model, host_scores, i686_runtime, lenet5_random, random_input, raw_f32_bytes,
+};
+use std::path::Path;
+
+/// Deploys `gru_model(1)` as "har" (label v1) and returns the board's status.
+fn install_v1(board: &StandinBoard, work: &Path) -> serde_json::Value {
+    let m = write(work, "har.safetensors", &gru_model(1));
+    let rt = i686_runtime().display().to_string();
+    deepiot_owned(&with_board(
+        &[
+            "deploy",
+            m.to_str().unwrap(),
+            "--runtime",
+            &rt,
+            "--label",
+            "v1",
+            "-q",
+        ],
+        board,
+    ))
+    .expect_code(0);
+    let s = status(board);
+    assert_eq!(
+        s["slots"][s["active"].as_str().unwrap()]["info"]["version"],
+        "v1"
+    );
+    s
+}
+
+/// The board is on v1 and v1 still runs.
+fn assert_on_v1(board: &StandinBoard, work: &Path) {
+    let s = status(board);
+    let active = s["active"].as_str().expect("an active slot");
+    assert_eq!(s["slots"][active]["info"]["version"], "v1", "{s}");
+    let x = random_input(3, 20 * 60);
+    let input = write(work, "x.f32", &raw_f32_bytes(&x));
+    let got = run_on_board(board, "har", &input);
+    let want = host_scores(&gru_model(1), &x);
+    assert!(
+        (got[0][0] - want[0][0]).abs() <= 1e-5,
+        "v1 no longer runs right"
+    );
+}
+
+#[test]
+fn a_transfer_cut_in_the_middle_leaves_v1_and_resumes_later() {
+    let board = StandinBoard::start();
+    let work = tempfile::tempdir().unwrap();
+    install_v1(&board, work.path());
+    let rt = i686_runtime().display().to_string();
+    // v2 carries a 1.7 MB model: 7 pieces of 256 KiB. The wrapper lets 3 uploads through
+    // and cuts every later one after 100 000 bytes, as a dropped link would.
+    let big = write(work.path(), "lenet.safetensors", &lenet5_random(1));
+    let cut = cutting_ssh(work.path(), 3, 100_000);
+    let mut args = with_board(
+        &[
+            "deploy",
+            big.to_str().unwrap(),
+            "--runtime",
+            &rt,
+            "--label",
+            "v2",
+            "--chunk-size",
+            "262144",
+            "--retries",
+            "1",
+        ],
+        &board,
+    );
+    args.extend(["--ssh-command".into(), cut.display().to_string()]);
+    let r = deepiot_owned(&args);
+    r.expect_code(15);
+    assert!(r.stderr.contains("connection to"), "{}", r.stderr);
+    assert!(r.stderr.contains("lost"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("run the same command again to resume"),
+        "{}",
+        r.stderr
+    );
+    assert_on_v1(&board, work.path());
+    let s = status(&board);
+    assert_eq!(s["last"]["result"], "failed", "{s}");
+    assert_eq!(s["last"]["error"], "connection-lost", "{s}");
+
+    // The same command over a good link resumes: the 3 pieces that arrived are not sent again.
+    let mut args = with_board(
+        &[
+            "deploy",
+            big.to_str().unwrap(),
+            "--runtime",
+            &rt,
+            "--label",
+            "v2",
+            "--chunk-size",
+            "262144",
+            "--json",
+        ],
+        &board,
+    );
+    args.push("-q".into());
+    let r = deepiot_owned(&args);
+    r.expect_code(0);
+    let j = r.json();
+    assert_eq!(j["pieces_resumed"], 3, "{j}");
+    let size = std::fs::metadata(&big).unwrap().len();
+    assert_eq!(j["bytes_sent"], size - 3 * 262_144, "{j}");
+    let s = status(&board);
+    assert_eq!(
+        s["slots"][s["active"].as_str().unwrap()]["info"]["version"],
+        "v2"
+    );
+}
+
+#[test]
+fn data_corrupted_in_transit_is_caught_and_v1_stays() {
+    let board = StandinBoard::start();
+    let work = tempfile::tempdir().unwrap();
+    install_v1(&board, work.path());
+    let rt = i686_runtime().display().to_string();
+    let m2 = write(work.path(), "har2.safetensors", &gru_model(2));
+    let bad = corrupting_ssh(work.path(), 5000);
+    let mut args = with_board(
+        &[
+            "deploy",
+            m2.to_str().unwrap(),
+            "--runtime",
+            &rt,
+            "--label",
+            "v2",
+        ],
+        &board,
+    );
+    args.extend(["--ssh-command".into(), bad.display().to_string()]);
+    let r = deepiot_owned(&args);
+    r.expect_code(16);
+    assert!(r.stderr.contains("arrived corrupted"), "{}", r.stderr);
+    assert!(r.stderr.contains("sent 3 time(s)"), "{}", r.stderr);
+    assert_on_v1(&board, work.path());
+    let s = status(&board);
+    assert_eq!(s["last"]["error"], "corrupt-transfer", "{s}");
+    // Nothing damaged was kept.
+    let (_, out) = board.sh(&format!(
+        "ls -R {}/staging 2>/dev/null",
+        board.install_dir.display()
+    ));
+    assert!(!out.contains(".part"), "{out}");
+}
+
+#[test]
+fn a_full_disk_is_reported_and_v1_stays() {
+    // 1.5 MiB of storage: v1 (runtime 0.4 MiB + model 0.2 MiB) fits, v2 (+1.7 MiB) does not.
+    let board = StandinBoard::start_with(BoardOptions {
+        tmpfs_kib: Some(1536),
+        ..Default::default()
+    });
+    let work = tempfile::tempdir().unwrap();
+    install_v1(&board, work.path());
+    let rt = i686_runtime().display().to_string();
+    let big = write(work.path(), "lenet.safetensors", &lenet5_random(2));
+    let r = deepiot_owned(&with_board(
+        &[
+            "deploy",
+            big.to_str().unwrap(),
+            "--runtime",
+            &rt,
+            "--label",
+            "v2",
+        ],
+        &board,
+    ));
+    r.expect_code(14);
+    assert!(r.stderr.contains("disk full"), "{}", r.stderr);
+    assert!(r.stderr.contains("KiB free"), "{}", r.stderr);
+    assert_on_v1(&board, work.path());
+    let s = status(&board);
+    assert_eq!(s["last"]["error"], "disk-full", "{s}");
+
+    // The space goes while the transfer runs (the early check passed): the write fails
+    // on the board, the partial file is removed, still disk full, still v1.
+    let filler = board.install_dir.join("filler");
+    let fill = script(
+        &work.path().join("ssh-fill"),
+        &format!(
+            "#!/bin/sh\ncase \"$*\" in *deepiot-upload*) [ -f '{f}' ] || cat /dev/zero > '{f}' 2>/dev/null ;; esac\nexec ssh \"$@\"\n",
+            f = filler.display()
+        ),
+    );
+    let m2 = write(work.path(), "har2.safetensors", &gru_model(2));
+    let mut args = with_board(
+        &[
+            "deploy",
+            m2.to_str().unwrap(),
+            "--runtime",
+            &rt,
+            "--label",
+            "v2",
+        ],
+        &board,
+    );
+    args.extend(["--ssh-command".into(), fill.display().to_string()]);
+    let r = deepiot_owned(&args);
+    let _ = std::fs::remove_file(&filler);
+    r.expect_code(14);
+    assert!(r.stderr.contains("No space left on device"), "{}", r.stderr);
+    assert_on_v1(&board, work.path());
+    let (_, out) = board.sh(&format!(
+        "ls -R {}/staging 2>/dev/null",
+        board.install_dir.display()
+    ));
+    assert!(!out.contains(".part"), "{out}");
+}
+
+#[test]
+fn a_failing_self_test_leaves_the_previous_image_active() {
+    let board = StandinBoard::start();
+    let work = tempfile::tempdir().unwrap();
+    let rt = i686_runtime().display().to_string();
+    let m1 = write(work.path(), "har.safetensors", &gru_model(1));
+    let img1 = work.path().join("v1.img");
+    deepiot_owned(&[
+        "image".into(),
+        "build".into(),
+        m1.display().to_string(),
+        "--runtime".into(),
+        rt.clone(),
+        "--image-version".into(),
+        "v1".into(),
+        "-o".into(),
+        img1.display().to_string(),
+        "-q".into(),
+    ])
+    .expect_code(0);
+    deepiot_owned(&with_board(
+        &["flash", img1.to_str().unwrap(), "-q"],
+        &board,
+    ))
+    .expect_code(0);
+
+    // v2's expected outputs are not what its model computes (as when the golden file
+    // came from another model): the self-test on the board must catch it.
+    let m2dir = work.path().join("v2");
+    std::fs::create_dir_all(&m2dir).unwrap();
+    let m2 = write(&m2dir, "har.safetensors", &gru_model(2));
+    let wrong: Vec<String> = (0..2)
+        .map(|_| "{\"scores\":[0.5,0.1,0.1,0.1,0.1,0.1]}".to_string())
+        .collect();
+    let golden = write(
+        work.path(),
+        "wrong.json",
+        format!("{{\"examples\":[{}]}}", wrong.join(",")).as_bytes(),
+    );
+    let img2 = work.path().join("v2.img");
+    deepiot_owned(&[
+        "image".into(),
+        "build".into(),
+        m2.display().to_string(),
+        "--runtime".into(),
+        rt.clone(),
+        "--image-version".into(),
+        "v2".into(),
+        "--golden".into(),
+        format!("har={}", golden.display()),
+        "-o".into(),
+        img2.display().to_string(),
+        "-q".into(),
+    ])
+    .expect_code(0);
+    let r = deepiot_owned(&with_board(&["flash", img2.to_str().unwrap()], &board));
+    r.expect_code(17);
+    assert!(r.stderr.contains("self-test failed"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("does not reproduce its expected output"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("stays on slot a (version v1)"),
+        "{}",
+        r.stderr
+    );
+    assert_on_v1(&board, work.path());
+    let s = status(&board);
+    assert_eq!(s["active"], "a");
+    assert_eq!(s["last"]["op"], "flash");
+    assert_eq!(s["last"]["error"], "self-test");
+    assert!(s["slots"]["b"].is_null(), "the failed slot is removed: {s}");
+}
