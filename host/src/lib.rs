@@ -1,4 +1,9 @@
 //! The `deepiot` host library: data sets, models, training, compression and export.
+pub mod bench_train;
 pub mod board;
 pub mod data;
+pub mod export;
+pub mod models;
+pub mod rng;
 pub mod runtime_build;
+pub mod train;

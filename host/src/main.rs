@@ -31,6 +31,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Trains a zoo model on its data set (checkpoints, early stopping, JSON report) and
+    /// exports it as a model file.
+    Train(deepiot::train::TrainArgs),
+    /// Test accuracy of a model file, run in the host's candle network.
+    Eval(deepiot::train::EvalArgs),
+    /// Times one training step (forward + backward + AdamW) with candle's convolution and
+    /// with im2col + matmul, for 1 and 2 threads.
+    BenchTrain(deepiot::bench_train::BenchTrainArgs),
     /// Board workflow: deploy, bench, image, flash, board status.
     #[command(flatten)]
     Board(deepiot::board::Commands),
@@ -41,6 +49,9 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Quickstart { out } => quickstart::run(&out),
         Command::Inspect { model, json } => inspect::run(&model, json),
+        Command::Train(a) => deepiot::train::run(&a).map(|_| ()),
+        Command::Eval(a) => deepiot::train::eval(&a).map(|_| ()),
+        Command::BenchTrain(a) => deepiot::bench_train::run(&a).map(|_| ()),
         Command::Board(c) => deepiot::board::run_cli(c),
     }
 }

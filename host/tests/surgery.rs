@@ -1,7 +1,10 @@
 //! Surgery is exact: for every layer family, a masked network (removed elements' outputs
 //! zeroed where they are consumed) and its cut-down dense network give the same outputs in
 //! the runtime, to 1e-5.
+use candle_core::{Device, Tensor};
+use deepiot::compress::masks::MaskPlan;
 use deepiot::compress::{cut, mask_weights, SiteMap, Weights};
+use deepiot::models::Net;
 use deepiot_format::{write, Graph, Op, Pool2d, Recurrent, SeqOutput, TensorData};
 use deepiot_runtime::Model;
 use std::collections::BTreeMap;
@@ -21,13 +24,27 @@ fn random_weights(g: &Graph, rng: &mut Rng) -> Weights {
     info.params
         .iter()
         .flatten()
-        .map(|p| (p.name.clone(), (p.shape.clone(), (0..p.len()).map(|_| rng.next() - 0.5).collect())))
+        .map(|p| {
+            (
+                p.name.clone(),
+                (
+                    p.shape.clone(),
+                    (0..p.len()).map(|_| rng.next() - 0.5).collect(),
+                ),
+            )
+        })
         .collect()
 }
 
 fn bytes(g: &Graph, w: &Weights) -> Vec<u8> {
-    let t: Vec<TensorData> =
-        w.iter().map(|(n, (s, v))| TensorData { name: n, shape: s, values: v }).collect();
+    let t: Vec<TensorData> = w
+        .iter()
+        .map(|(n, (s, v))| TensorData {
+            name: n,
+            shape: s,
+            values: v,
+        })
+        .collect();
     write(g, &BTreeMap::new(), &t).unwrap()
 }
 
@@ -67,13 +84,18 @@ fn check(name: &str, g: &Graph, seed: u64) {
     let map = SiteMap::new(g).unwrap();
     assert!(!map.sites.is_empty(), "{name}: no sites");
     let n_in: usize = g.inputs[0].shape.iter().product();
-    let xs: Vec<Vec<f32>> = (0..8).map(|_| (0..n_in).map(|_| rng.next() * 2.0 - 1.0).collect()).collect();
+    let xs: Vec<Vec<f32>> = (0..8)
+        .map(|_| (0..n_in).map(|_| rng.next() * 2.0 - 1.0).collect())
+        .collect();
     for round in 0..4 {
         let keep = random_keep(&map, &mut rng, [0.2, 0.5, 0.8, 1.0][round]);
         let masked = mask_weights(g, &w, &keep).unwrap();
         let (small_g, small_w) = cut(g, &w, &keep).unwrap();
         let before: usize = w.values().map(|(s, _)| s.iter().product::<usize>()).sum();
-        let after: usize = small_w.values().map(|(s, _)| s.iter().product::<usize>()).sum();
+        let after: usize = small_w
+            .values()
+            .map(|(s, _)| s.iter().product::<usize>())
+            .sum();
         assert!(after <= before, "{name}: cut grew the model");
         if round < 3 {
             assert!(after < before, "{name}: round {round} removed nothing");
@@ -82,19 +104,66 @@ fn check(name: &str, g: &Graph, seed: u64) {
         let b = outputs(&small_g, &small_w, &xs);
         for (ya, yb) in a.iter().zip(&b) {
             for (p, q) in ya.iter().zip(yb) {
-                assert!((p - q).abs() <= 1e-5 * p.abs().max(1.0), "{name} round {round}: {p} vs {q}");
+                assert!(
+                    (p - q).abs() <= 1e-5 * p.abs().max(1.0),
+                    "{name} round {round}: {p} vs {q}"
+                );
+            }
+        }
+        // The candle network with DeepIoT's masks computes the same as the cut model.
+        let c = candle_masked(g, &w, &map, &keep, &xs);
+        for (ya, yb) in c.iter().zip(&b) {
+            for (p, q) in ya.iter().zip(yb) {
+                assert!((p - q).abs() <= 1e-4 * p.abs().max(1.0), "{name} round {round}: candle {p} vs cut {q}");
             }
         }
         // The unmasked model differs from the masked one, or the mask kept everything.
         if round < 3 {
             let full = outputs(g, &w, &xs);
-            assert!(full.iter().zip(&a).any(|(f, m)| f.iter().zip(m).any(|(p, q)| (p - q).abs() > 1e-6)), "{name}: the mask changed nothing");
+            assert!(
+                full.iter()
+                    .zip(&a)
+                    .any(|(f, m)| f.iter().zip(m).any(|(p, q)| (p - q).abs() > 1e-6)),
+                "{name}: the mask changed nothing"
+            );
         }
     }
 }
 
+/// The masked network in candle: the same keep-mask for every example of the batch.
+fn candle_masked(g: &Graph, w: &Weights, map: &SiteMap, keep: &[Vec<bool>], xs: &[Vec<f32>]) -> Vec<Vec<f32>> {
+    let dev = Device::Cpu;
+    let tensors = w
+        .iter()
+        .map(|(n, (s, v))| (n.clone(), Tensor::from_vec(v.clone(), s.as_slice(), &dev).unwrap()))
+        .collect();
+    let net = Net::from_tensors(g, tensors).unwrap();
+    let info = g.infer().unwrap();
+    let plan = MaskPlan::new(g, &info, map).unwrap();
+    let b = xs.len();
+    let group_masks: Vec<Tensor> = map
+        .groups
+        .iter()
+        .map(|grp| {
+            let k = &keep[grp[0]];
+            let row: Vec<f32> = k.iter().map(|&x| if x { 1.0 } else { 0.0 }).collect();
+            let all: Vec<f32> = (0..b).flat_map(|_| row.clone()).collect();
+            Tensor::from_vec(all, (b, k.len()), &dev).unwrap()
+        })
+        .collect();
+    let masks = plan.expand(&group_masks).unwrap();
+    let mut dims = vec![b];
+    dims.extend_from_slice(&g.inputs[0].shape);
+    let x = Tensor::from_vec(xs.concat(), dims, &dev).unwrap();
+    net.logits_masked(&[&x], false, Some(&masks)).unwrap().flatten_from(1).unwrap().to_vec2().unwrap()
+}
+
 fn rec(hidden: usize, bidirectional: bool, output: SeqOutput) -> Recurrent {
-    Recurrent { hidden, bidirectional, output }
+    Recurrent {
+        hidden,
+        bidirectional,
+        output,
+    }
 }
 
 #[test]
@@ -111,10 +180,32 @@ fn dense_layers() {
 #[test]
 fn conv_layers() {
     let mut g = Graph::new("x", &[2, 9, 9]);
-    g.push("conv1", Op::Conv2d { out_channels: 5, kernel: [3, 3], stride: [1, 1], padding: [1, 1] });
+    g.push(
+        "conv1",
+        Op::Conv2d {
+            out_channels: 5,
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [1, 1],
+        },
+    );
     g.push("a1", Op::Relu);
-    g.push("pool", Op::MaxPool2d(Pool2d { kernel: [2, 2], stride: [2, 2] }));
-    g.push("conv2", Op::Conv2d { out_channels: 6, kernel: [3, 3], stride: [1, 1], padding: [0, 0] });
+    g.push(
+        "pool",
+        Op::MaxPool2d(Pool2d {
+            kernel: [2, 2],
+            stride: [2, 2],
+        }),
+    );
+    g.push(
+        "conv2",
+        Op::Conv2d {
+            out_channels: 6,
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [0, 0],
+        },
+    );
     g.push("a2", Op::Sigmoid);
     g.push("flat", Op::Flatten);
     g.push("fc1", Op::Dense { units: 7 });
@@ -126,11 +217,32 @@ fn conv_layers() {
 #[test]
 fn deepsense_style_conv_then_gru() {
     let mut g = Graph::new("x", &[3, 4, 13]);
-    g.push("conv1", Op::Conv2d { out_channels: 6, kernel: [1, 3], stride: [1, 1], padding: [0, 0] });
+    g.push(
+        "conv1",
+        Op::Conv2d {
+            out_channels: 6,
+            kernel: [1, 3],
+            stride: [1, 1],
+            padding: [0, 0],
+        },
+    );
     g.push("a1", Op::Relu);
-    g.push("conv2", Op::Conv2d { out_channels: 5, kernel: [1, 3], stride: [1, 1], padding: [0, 0] });
+    g.push(
+        "conv2",
+        Op::Conv2d {
+            out_channels: 5,
+            kernel: [1, 3],
+            stride: [1, 1],
+            padding: [0, 0],
+        },
+    );
     g.push("a2", Op::Relu);
-    g.push("perm", Op::Permute { perm: vec![1, 0, 2] });
+    g.push(
+        "perm",
+        Op::Permute {
+            perm: vec![1, 0, 2],
+        },
+    );
     g.push("merge", Op::Reshape { shape: vec![4, 45] });
     g.push("gru1", Op::Gru(rec(7, false, SeqOutput::Sequence)));
     g.push("gru2", Op::Gru(rec(6, false, SeqOutput::Mean)));
@@ -153,37 +265,86 @@ fn bidirectional_layers_pad_the_narrower_direction() {
     g.push("bi1", Op::Lstm(rec(7, true, SeqOutput::Sequence)));
     g.push("bi2", Op::Gru(rec(5, true, SeqOutput::Mean)));
     g.push("fc", Op::Dense { units: 3 });
-    assert_eq!(SiteMap::new(&g).unwrap().sites.len(), 4, "one mask per direction");
+    assert_eq!(
+        SiteMap::new(&g).unwrap().sites.len(),
+        4,
+        "one mask per direction"
+    );
     check("bidirectional", &g, 5);
 }
 
 #[test]
 fn branches_joined_on_channels_are_independent() {
     let mut g = Graph::new("x", &[2, 12]);
-    g.push_from("a", &["x"], Op::Conv1d { out_channels: 4, kernel: 3, stride: 1, padding: 0 });
+    g.push_from(
+        "a",
+        &["x"],
+        Op::Conv1d {
+            out_channels: 4,
+            kernel: 3,
+            stride: 1,
+            padding: 0,
+        },
+    );
     g.push_from("a_act", &["a"], Op::Relu);
-    g.push_from("b", &["x"], Op::Conv1d { out_channels: 5, kernel: 3, stride: 1, padding: 0 });
+    g.push_from(
+        "b",
+        &["x"],
+        Op::Conv1d {
+            out_channels: 5,
+            kernel: 3,
+            stride: 1,
+            padding: 0,
+        },
+    );
     g.push_from("b_act", &["b"], Op::Tanh);
     g.push_from("join", &["a_act", "b_act"], Op::Concat { axis: 0 });
     g.push("flat", Op::Flatten);
     g.push("fc1", Op::Dense { units: 6 });
     g.push("fc2", Op::Dense { units: 3 });
     let map = SiteMap::new(&g).unwrap();
-    assert_eq!(map.groups.len(), map.sites.len(), "channel concatenation couples nothing");
+    assert_eq!(
+        map.groups.len(),
+        map.sites.len(),
+        "channel concatenation couples nothing"
+    );
     check("branched", &g, 6);
 }
 
 #[test]
 fn branches_joined_on_time_share_one_mask() {
     let mut g = Graph::new("x", &[2, 12]);
-    g.push_from("a", &["x"], Op::Conv1d { out_channels: 4, kernel: 3, stride: 1, padding: 0 });
-    g.push_from("b", &["x"], Op::Conv1d { out_channels: 4, kernel: 5, stride: 1, padding: 1 });
+    g.push_from(
+        "a",
+        &["x"],
+        Op::Conv1d {
+            out_channels: 4,
+            kernel: 3,
+            stride: 1,
+            padding: 0,
+        },
+    );
+    g.push_from(
+        "b",
+        &["x"],
+        Op::Conv1d {
+            out_channels: 4,
+            kernel: 5,
+            stride: 1,
+            padding: 1,
+        },
+    );
     g.push_from("join", &["a", "b"], Op::Concat { axis: 1 });
     g.push("act", Op::Relu);
     g.push("flat", Op::Flatten);
     g.push("fc", Op::Dense { units: 3 });
     let map = SiteMap::new(&g).unwrap();
-    assert_eq!(map.groups.len(), 1, "a and b must keep the same channels: {:?}", map.groups);
+    assert_eq!(
+        map.groups.len(),
+        1,
+        "a and b must keep the same channels: {:?}",
+        map.groups
+    );
     check("coupled", &g, 7);
 }
 

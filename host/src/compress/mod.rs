@@ -1,6 +1,7 @@
 //! DeepIoT compression: where masks go, and cutting a masked model down to smaller dense
 //! layers.
 pub mod compressor;
+pub mod masks;
 pub mod sites;
 pub mod surgery;
 

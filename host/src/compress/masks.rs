@@ -1,0 +1,190 @@
+//! From one mask per group to what the candle network multiplies: a `[B, ...]` mask for
+//! every node output that carries masked elements, and per-direction `[B, H]` masks for
+//! recurrent layers (applied to the state at every step, so the same mask covers the
+//! recurrence and the output).
+//!
+//! A mask is applied where its elements are produced and again after every activation
+//! (sigmoid(0) is not 0); pools, reshapes, permutations and concatenations keep zeros, and
+//! multiplying by a 0/1 mask twice changes nothing. This is exactly the network that
+//! [`super::surgery::cut`] produces, which the tests check.
+use super::sites::SiteMap;
+use candle_core::{DType, Device, Result, Tensor};
+use candle_nn::VarMap;
+use deepiot_format::{Graph, Op, ShapeInfo};
+
+/// Precomputed gather indices for expanding group masks.
+#[derive(Debug, Clone)]
+pub struct MaskPlan {
+    /// Sites of each group.
+    pub groups: Vec<Vec<usize>>,
+    group_of_site: Vec<usize>,
+    site_offset: Vec<usize>,
+    total: usize,
+    /// Per node: gather indices into `[sites' masks | 1]` for its output, when masked.
+    points: Vec<Option<(Tensor, Vec<usize>)>>,
+    /// Per node: the site of each direction, for recurrent layers that are sites.
+    rnn: Vec<Vec<usize>>,
+}
+
+/// Masks ready for a forward pass.
+#[derive(Debug, Clone)]
+pub struct NodeMasks {
+    /// Multiplies node `i`'s output (same shape, batch first).
+    pub node: Vec<Option<Tensor>>,
+    /// Multiplies the state of each direction of recurrent node `i` (`[B, H]`).
+    pub rnn: Vec<Option<Vec<Tensor>>>,
+}
+
+impl MaskPlan {
+    pub fn new(graph: &Graph, info: &ShapeInfo, map: &SiteMap) -> Result<Self> {
+        let dev = Device::Cpu;
+        let mut site_offset = Vec::new();
+        let mut total = 0;
+        for s in &map.sites {
+            site_offset.push(total);
+            total += s.width;
+        }
+        let group_of_site = map.group_of();
+        let mut points = Vec::new();
+        let mut rnn = Vec::new();
+        for (k, node) in graph.nodes.iter().enumerate() {
+            let recurrent = matches!(node.op, Op::Gru(_) | Op::Lstm(_));
+            rnn.push(if recurrent {
+                map.node_sites[k].clone()
+            } else {
+                Vec::new()
+            });
+            let tags = &map.tags[k];
+            let produces = !map.node_sites[k].is_empty() && !recurrent;
+            let activation = matches!(node.op, Op::Relu | Op::Tanh | Op::Sigmoid)
+                && tags.iter().any(Option::is_some);
+            if produces || activation {
+                let idx: Vec<u32> = tags
+                    .iter()
+                    .map(|t| match t {
+                        Some((s, u)) => (site_offset[*s as usize] + *u as usize) as u32,
+                        None => total as u32,
+                    })
+                    .collect();
+                let n = idx.len();
+                points.push(Some((
+                    Tensor::from_vec(idx, n, &dev)?,
+                    info.node_shapes[k].clone(),
+                )));
+            } else {
+                points.push(None);
+            }
+        }
+        Ok(MaskPlan {
+            groups: map.groups.clone(),
+            group_of_site,
+            site_offset,
+            total,
+            points,
+            rnn,
+        })
+    }
+
+    /// Expands `[B, n_g]` masks (one per group) into node masks.
+    pub fn expand(&self, group_masks: &[Tensor]) -> Result<NodeMasks> {
+        let b = group_masks
+            .first()
+            .map(|m| m.dim(0))
+            .transpose()?
+            .unwrap_or(1);
+        let mut cols: Vec<Tensor> = self
+            .group_of_site
+            .iter()
+            .map(|&g| group_masks[g].clone())
+            .collect();
+        cols.push(Tensor::ones((b, 1), DType::F32, &Device::Cpu)?);
+        let all = Tensor::cat(&cols, 1)?; // [B, total + 1]
+        debug_assert_eq!(all.dim(1)?, self.total + 1);
+        let node = self
+            .points
+            .iter()
+            .map(|p| {
+                p.as_ref()
+                    .map(|(idx, shape)| {
+                        let mut dims = vec![b];
+                        dims.extend_from_slice(shape);
+                        all.index_select(idx, 1)?.reshape(dims)
+                    })
+                    .transpose()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let rnn = self
+            .rnn
+            .iter()
+            .map(|sites| {
+                (!sites.is_empty()).then(|| {
+                    sites
+                        .iter()
+                        .map(|&s| group_masks[self.group_of_site[s]].clone())
+                        .collect()
+                })
+            })
+            .collect();
+        Ok(NodeMasks { node, rnn })
+    }
+
+    /// Offset of each site's elements in the concatenated masks.
+    pub fn site_offset(&self, s: usize) -> usize {
+        self.site_offset[s]
+    }
+}
+
+/// Each group's weights viewed as one `fan_in x n` matrix (the compressor's input): a
+/// dense layer's `[W^T; b]`, a convolution's `[W reshaped to (O, K)]^T` plus its bias row,
+/// a recurrent direction's gate blocks `[W_ih_q^T; W_hh_q^T; b_ih_q; b_hh_q]` stacked;
+/// coupled sites stacked by rows. Detached: the compressor never changes the weights.
+pub fn weight_views(graph: &Graph, map: &SiteMap, vars: &VarMap) -> Result<Vec<Tensor>> {
+    let data = vars
+        .data()
+        .lock()
+        .map_err(|_| candle_core::Error::Msg("weights are locked".into()))?;
+    let get = |name: String| -> Result<Tensor> {
+        data.get(&name)
+            .map(|v| v.as_tensor().detach())
+            .ok_or_else(|| candle_core::Error::Msg(format!("no tensor `{name}`")))
+    };
+    let mut views = Vec::new();
+    for group in &map.groups {
+        let mut parts = Vec::new();
+        for &s in group {
+            let site = &map.sites[s];
+            let name = &site.name;
+            match &graph.nodes[site.node].op {
+                Op::Dense { .. } | Op::Conv1d { .. } | Op::Conv2d { .. } => {
+                    let w = get(format!("{name}.weight"))?;
+                    let o = w.dim(0)?;
+                    let w = w.reshape((o, w.elem_count() / o))?.t()?;
+                    parts.push(w);
+                    parts.push(get(format!("{name}.bias"))?.unsqueeze(0)?);
+                }
+                Op::Gru(r) | Op::Lstm(r) => {
+                    let sfx = if site.direction == 1 { "_reverse" } else { "" };
+                    let h = r.hidden;
+                    let gates = graph.nodes[site.node].op.gates().unwrap_or(0);
+                    let (wi, wh) = (
+                        get(format!("{name}.weight_ih_l0{sfx}"))?,
+                        get(format!("{name}.weight_hh_l0{sfx}"))?,
+                    );
+                    let (bi, bh) = (
+                        get(format!("{name}.bias_ih_l0{sfx}"))?,
+                        get(format!("{name}.bias_hh_l0{sfx}"))?,
+                    );
+                    for q in 0..gates {
+                        parts.push(wi.narrow(0, q * h, h)?.t()?);
+                        parts.push(wh.narrow(0, q * h, h)?.t()?);
+                        parts.push(bi.narrow(0, q * h, h)?.unsqueeze(0)?);
+                        parts.push(bh.narrow(0, q * h, h)?.unsqueeze(0)?);
+                    }
+                }
+                _ => {}
+            }
+        }
+        views.push(Tensor::cat(&parts, 0)?.contiguous()?);
+    }
+    Ok(views)
+}

@@ -1,0 +1,549 @@
+//! candle-nn networks built from the format's layer list.
+//!
+//! [`Net`] turns a [`deepiot_format::Graph`] — the same description the model file stores
+//! and the board runs — into candle layers. Every weight lives in one [`VarMap`] under the
+//! exact name [`ShapeInfo::params`] gives it (`conv1.weight`, `gru1.weight_hh_l0_reverse`,
+//! ...), and each layer gets its tensors through a [`VarBuilder`] with that name, so
+//! training, export and loading never rename anything.
+//!
+//! Batches are batch-first: an input of per-example shape `[C, H, W]` is fed as
+//! `[B, C, H, W]`.
+use candle_core::{DType, Device, Tensor, Var, D};
+use candle_nn::{VarBuilder, VarMap};
+use deepiot_format::{Graph, Op, ParamSpec, ShapeInfo, Source};
+use std::collections::HashMap;
+
+pub mod conv;
+pub mod kernels;
+pub mod rnn;
+pub mod zoo;
+
+use crate::rng::Rng;
+use conv::Conv2d;
+use kernels::{Pool, PoolKind, Window};
+use rnn::{Cell, Direction, Recurrent};
+
+/// What can go wrong building or loading a network.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("the graph is not valid: {0}")]
+    Graph(#[from] deepiot_format::FormatError),
+    #[error("tensor `{name}` is missing; a model for this graph needs it")]
+    MissingTensor { name: String },
+    #[error("tensor `{name}` has shape {found:?}, but the graph needs {expected:?}")]
+    WrongShape {
+        name: String,
+        expected: Vec<usize>,
+        found: Vec<usize>,
+    },
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
+
+/// How convolutions are computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConvImpl {
+    /// Each example lowered to one matmul (im2col + gemm, [`conv`]) with a hand-written
+    /// backward pass, and our pooling kernels ([`kernels`]): the fast path, and the only
+    /// one for non-square strides or padding.
+    #[default]
+    Im2col,
+    /// candle's built-in `conv1d`/`conv2d` and pooling (for comparison; falls back to
+    /// im2col where candle's ops cannot express the layer, e.g. a (2, 1) stride).
+    Candle,
+}
+
+/// One node's computation.
+#[derive(Debug, Clone)]
+enum Layer {
+    Dense {
+        w: Tensor,
+        b: Tensor,
+    },
+    /// 1-d convolutions are 2-d ones with `H = 1` (`one_d`).
+    Conv {
+        w: Tensor,
+        b: Tensor,
+        win: Window,
+        one_d: bool,
+    },
+    Pool {
+        pool: Pool,
+        one_d: bool,
+    },
+    Relu,
+    Tanh,
+    Sigmoid,
+    Softmax,
+    Flatten,
+    Reshape(Vec<usize>),
+    Permute(Vec<usize>),
+    Concat(usize),
+    Rnn(Recurrent),
+}
+
+/// A network built from a [`Graph`], with its weights.
+pub struct Net {
+    graph: Graph,
+    info: ShapeInfo,
+    varmap: VarMap,
+    layers: Vec<Layer>,
+    device: Device,
+    conv: ConvImpl,
+}
+
+impl std::fmt::Debug for Net {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Net")
+            .field("nodes", &self.graph.nodes.len())
+            .field("params", &self.info.param_count())
+            .field("conv", &self.conv)
+            .finish()
+    }
+}
+
+/// PyTorch's default initial values for one tensor: `U(-1/sqrt(fan_in), 1/sqrt(fan_in))`
+/// for dense and convolution weights and biases (what `kaiming_uniform_(a=sqrt(5))` works
+/// out to), `U(-1/sqrt(hidden), 1/sqrt(hidden))` for every recurrent tensor.
+fn init_values(op: &Op, spec: &ParamSpec, weight_fan_in: usize, rng: &mut Rng) -> Vec<f32> {
+    let bound = match op {
+        Op::Gru(r) | Op::Lstm(r) => 1.0 / (r.hidden as f32).sqrt(),
+        _ => 1.0 / (weight_fan_in.max(1) as f32).sqrt(),
+    };
+    (0..spec.len())
+        .map(|_| rng.uniform(-bound, bound))
+        .collect()
+}
+
+impl Net {
+    /// A network for `graph` with freshly initialised weights (PyTorch's defaults), fully
+    /// determined by `seed`.
+    pub fn new(graph: &Graph, seed: u64) -> Result<Net, ModelError> {
+        let info = graph.infer()?;
+        let device = Device::Cpu;
+        let mut rng = Rng::new(seed);
+        let mut tensors = HashMap::new();
+        for (node, specs) in graph.nodes.iter().zip(&info.params) {
+            // fan_in of a node's weight: everything but the first axis.
+            let fan_in = specs
+                .first()
+                .map(|w| w.shape[1..].iter().product())
+                .unwrap_or(1);
+            for spec in specs {
+                let v = init_values(&node.op, spec, fan_in, &mut rng);
+                tensors.insert(
+                    spec.name.clone(),
+                    Tensor::from_vec(v, spec.shape.as_slice(), &device)?,
+                );
+            }
+        }
+        Self::from_tensors(graph, tensors)
+    }
+
+    /// A network for `graph` with the given weights (one per [`ParamSpec`], by name).
+    pub fn from_tensors(
+        graph: &Graph,
+        tensors: HashMap<String, Tensor>,
+    ) -> Result<Net, ModelError> {
+        let info = graph.infer()?;
+        let device = Device::Cpu;
+        let varmap = VarMap::new();
+        {
+            let mut data = varmap
+                .data()
+                .lock()
+                .map_err(|_| candle_core::Error::Msg("poisoned VarMap lock".into()))?;
+            for spec in info.params.iter().flatten() {
+                let t = tensors
+                    .get(&spec.name)
+                    .ok_or_else(|| ModelError::MissingTensor {
+                        name: spec.name.clone(),
+                    })?;
+                if t.dims() != spec.shape.as_slice() {
+                    return Err(ModelError::WrongShape {
+                        name: spec.name.clone(),
+                        expected: spec.shape.clone(),
+                        found: t.dims().to_vec(),
+                    });
+                }
+                // A fresh copy, so that training never writes into the caller's tensor.
+                let t = t.to_dtype(DType::F32)?.to_device(&device)?.copy()?;
+                data.insert(spec.name.clone(), Var::from_tensor(&t)?);
+            }
+        }
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
+        let mut layers = Vec::with_capacity(graph.nodes.len());
+        for (i, node) in graph.nodes.iter().enumerate() {
+            layers.push(build_layer(&vb.pp(&node.name), &node.op, &info, i)?);
+        }
+        Ok(Net {
+            graph: graph.clone(),
+            info,
+            varmap,
+            layers,
+            device,
+            conv: ConvImpl::default(),
+        })
+    }
+
+    /// Chooses how convolutions are computed (the default is [`ConvImpl::Im2col`]).
+    pub fn with_conv(mut self, conv: ConvImpl) -> Self {
+        self.conv = conv;
+        self
+    }
+
+    pub fn conv_impl(&self) -> ConvImpl {
+        self.conv
+    }
+
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    pub fn info(&self) -> &ShapeInfo {
+        &self.info
+    }
+
+    pub fn varmap(&self) -> &VarMap {
+        &self.varmap
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The trainable variables in [`ShapeInfo::params`] order (a fixed order, so an
+    /// optimiser built on them behaves the same in every run).
+    pub fn vars(&self) -> Vec<Var> {
+        let data = match self.varmap.data().lock() {
+            Ok(d) => d,
+            Err(p) => p.into_inner(),
+        };
+        self.info
+            .params
+            .iter()
+            .flatten()
+            .filter_map(|s| data.get(&s.name).cloned())
+            .collect()
+    }
+
+    /// Every weight as `(name, shape, values)`, in [`ShapeInfo::params`] order.
+    pub fn tensors(&self) -> candle_core::Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+        let names: Vec<&ParamSpec> = self.info.params.iter().flatten().collect();
+        let vars = self.vars();
+        names
+            .iter()
+            .zip(vars)
+            .map(|(s, v)| {
+                Ok((
+                    s.name.clone(),
+                    s.shape.clone(),
+                    v.as_tensor().flatten_all()?.to_vec1::<f32>()?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Overwrites the weights with `tensors` (all of them, by name).
+    pub fn set_tensors(&self, tensors: &HashMap<String, Tensor>) -> Result<(), ModelError> {
+        let data = self
+            .varmap
+            .data()
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("poisoned VarMap lock".into()))?;
+        for spec in self.info.params.iter().flatten() {
+            let t = tensors
+                .get(&spec.name)
+                .ok_or_else(|| ModelError::MissingTensor {
+                    name: spec.name.clone(),
+                })?;
+            if t.dims() != spec.shape.as_slice() {
+                return Err(ModelError::WrongShape {
+                    name: spec.name.clone(),
+                    expected: spec.shape.clone(),
+                    found: t.dims().to_vec(),
+                });
+            }
+            if let Some(v) = data.get(&spec.name) {
+                v.set(&t.to_dtype(DType::F32)?)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs a batch through the graph and returns its first output.
+    ///
+    /// `inputs` are the graph inputs in order, each `[B, ...per-example shape]`. With
+    /// `train == false` the weights are detached, so nothing is recorded for backprop.
+    pub fn forward(&self, inputs: &[&Tensor], train: bool) -> candle_core::Result<Tensor> {
+        let mut outs = self.forward_all(inputs, train)?;
+        Ok(outs.swap_remove(0))
+    }
+
+    /// Like [`Net::forward`], returning every graph output.
+    pub fn forward_all(&self, inputs: &[&Tensor], train: bool) -> candle_core::Result<Vec<Tensor>> {
+        self.run(inputs, train, &self.info.outputs)
+    }
+
+    /// The logits a classifier is trained on: the first output, or the input of the last
+    /// node when that node is a softmax (the loss applies its own log-softmax).
+    pub fn logits(&self, inputs: &[&Tensor], train: bool) -> candle_core::Result<Tensor> {
+        let mut target = self.info.outputs[0];
+        if let Source::Node(j) = target {
+            if matches!(self.graph.nodes[j].op, Op::Softmax) {
+                target = self.info.node_inputs[j][0];
+            }
+        }
+        let mut outs = self.run(inputs, train, &[target])?;
+        Ok(outs.swap_remove(0))
+    }
+
+    /// Evaluates the nodes the `wanted` values need (all nodes up to the last one wanted).
+    fn run(
+        &self,
+        inputs: &[&Tensor],
+        train: bool,
+        wanted: &[Source],
+    ) -> candle_core::Result<Vec<Tensor>> {
+        let want = &self.info.input_shapes;
+        if inputs.len() != want.len() {
+            candle_core::bail!(
+                "the graph has {} input(s), got {}",
+                want.len(),
+                inputs.len()
+            );
+        }
+        for (k, (x, s)) in inputs.iter().zip(want).enumerate() {
+            if x.rank() != s.len() + 1 || &x.dims()[1..] != s.as_slice() {
+                candle_core::bail!(
+                    "input `{}` must be [batch, {s:?}...], got {:?}",
+                    self.graph.inputs[k].name,
+                    x.dims()
+                );
+            }
+        }
+        let end = wanted
+            .iter()
+            .filter_map(|s| match s {
+                Source::Node(j) => Some(j + 1),
+                Source::Input(_) => None,
+            })
+            .max()
+            .unwrap_or(0);
+        let mut vals: Vec<Option<Tensor>> = vec![None; end];
+        let fetch = |vals: &[Option<Tensor>], s: Source| -> candle_core::Result<Tensor> {
+            match s {
+                Source::Input(i) => Ok(inputs[i].clone()),
+                Source::Node(j) => vals[j]
+                    .clone()
+                    .ok_or_else(|| candle_core::Error::Msg(format!("node {j} has no value"))),
+            }
+        };
+        for (i, layer) in self.layers[..end].iter().enumerate() {
+            let ins = self.info.node_inputs[i]
+                .iter()
+                .map(|&s| fetch(&vals, s))
+                .collect::<candle_core::Result<Vec<_>>>()?;
+            let y = self
+                .apply(layer, &ins, train)
+                .map_err(|e| e.context(format!("in node `{}`", self.graph.nodes[i].name)))?;
+            vals[i] = Some(y);
+        }
+        wanted.iter().map(|&s| fetch(&vals, s)).collect()
+    }
+
+    fn apply(&self, layer: &Layer, ins: &[Tensor], train: bool) -> candle_core::Result<Tensor> {
+        let w = |t: &Tensor| if train { t.clone() } else { t.detach() };
+        let x = &ins[0];
+        match layer {
+            Layer::Dense { w: wt, b } => {
+                let (wt, b) = (w(wt), w(b));
+                let dims = x.dims().to_vec();
+                let f = dims[dims.len() - 1];
+                let rows = x.elem_count() / f;
+                let y = x.reshape((rows, f))?.matmul(&wt.t()?)?.broadcast_add(&b)?;
+                let mut out = dims;
+                let last = out.len() - 1;
+                out[last] = wt.dim(0)?;
+                y.reshape(out)
+            }
+            Layer::Conv {
+                w: wt,
+                b,
+                win,
+                one_d,
+            } => {
+                let (wt, b) = (w(wt), w(b));
+                let x4 = if *one_d { x.unsqueeze(2)? } else { x.clone() };
+                let wt4 = if *one_d { wt.unsqueeze(2)? } else { wt };
+                let y = self.conv2d(&x4, &wt4, &b, *win)?;
+                if *one_d {
+                    y.squeeze(2)
+                } else {
+                    Ok(y)
+                }
+            }
+            Layer::Pool { pool, one_d } => {
+                let x4 = if *one_d { x.unsqueeze(2)? } else { x.clone() };
+                let y = match self.conv {
+                    ConvImpl::Candle if pool.kernel == pool.stride => match pool.kind {
+                        PoolKind::Max => x4.max_pool2d_with_stride(
+                            (pool.kernel[0], pool.kernel[1]),
+                            (pool.stride[0], pool.stride[1]),
+                        )?,
+                        PoolKind::Avg => x4.avg_pool2d_with_stride(
+                            (pool.kernel[0], pool.kernel[1]),
+                            (pool.stride[0], pool.stride[1]),
+                        )?,
+                    },
+                    _ => x4.contiguous()?.apply_op1(*pool)?,
+                };
+                if *one_d {
+                    y.squeeze(2)
+                } else {
+                    Ok(y)
+                }
+            }
+            Layer::Relu => x.relu(),
+            Layer::Tanh => x.tanh(),
+            Layer::Sigmoid => candle_nn::ops::sigmoid(x),
+            Layer::Softmax => candle_nn::ops::softmax(x, D::Minus1),
+            Layer::Flatten => x.flatten_from(1),
+            Layer::Reshape(shape) => {
+                let mut s = vec![x.dim(0)?];
+                s.extend_from_slice(shape);
+                x.contiguous()?.reshape(s)
+            }
+            Layer::Permute(perm) => {
+                let mut p = vec![0];
+                p.extend(perm.iter().map(|&a| a + 1));
+                x.permute(p)?.contiguous()
+            }
+            Layer::Concat(axis) => Tensor::cat(ins, axis + 1),
+            Layer::Rnn(r) => r.forward(&x.contiguous()?, train),
+        }
+    }
+
+    /// `[B, C, H, W]` convolution with weight `[O, C, KH, KW]` and bias `[O]`.
+    fn conv2d(
+        &self,
+        x: &Tensor,
+        wt: &Tensor,
+        b: &Tensor,
+        win: Window,
+    ) -> candle_core::Result<Tensor> {
+        let o = wt.dim(0)?;
+        let square = win.stride[0] == win.stride[1] && win.padding[0] == win.padding[1];
+        if self.conv == ConvImpl::Candle && square {
+            let y = x.conv2d(wt, win.padding[0], win.stride[0], 1, 1)?;
+            return y.broadcast_add(&b.reshape((1, o, 1, 1))?);
+        }
+        Conv2d(win).apply(x, wt, b)
+    }
+}
+
+fn get(vb: &VarBuilder, spec: &ParamSpec) -> Result<Tensor, ModelError> {
+    // `spec.name` is `{node}.{param}`; the builder is already inside `{node}`.
+    let short = spec
+        .name
+        .rsplit_once('.')
+        .map(|(_, p)| p)
+        .unwrap_or(&spec.name);
+    Ok(vb.get(spec.shape.as_slice(), short)?)
+}
+
+fn build_layer(vb: &VarBuilder, op: &Op, info: &ShapeInfo, i: usize) -> Result<Layer, ModelError> {
+    let p = &info.params[i];
+    Ok(match op {
+        Op::Dense { .. } => Layer::Dense {
+            w: get(vb, &p[0])?,
+            b: get(vb, &p[1])?,
+        },
+        Op::Conv1d {
+            kernel,
+            stride,
+            padding,
+            ..
+        } => Layer::Conv {
+            w: get(vb, &p[0])?,
+            b: get(vb, &p[1])?,
+            win: Window {
+                kernel: [1, *kernel],
+                stride: [1, *stride],
+                padding: [0, *padding],
+            },
+            one_d: true,
+        },
+        Op::Conv2d {
+            kernel,
+            stride,
+            padding,
+            ..
+        } => Layer::Conv {
+            w: get(vb, &p[0])?,
+            b: get(vb, &p[1])?,
+            win: Window {
+                kernel: *kernel,
+                stride: *stride,
+                padding: *padding,
+            },
+            one_d: false,
+        },
+        Op::MaxPool1d(q) | Op::AvgPool1d(q) => Layer::Pool {
+            pool: Pool {
+                kind: if matches!(op, Op::MaxPool1d(_)) {
+                    PoolKind::Max
+                } else {
+                    PoolKind::Avg
+                },
+                kernel: [1, q.kernel],
+                stride: [1, q.stride],
+            },
+            one_d: true,
+        },
+        Op::MaxPool2d(q) | Op::AvgPool2d(q) => Layer::Pool {
+            pool: Pool {
+                kind: if matches!(op, Op::MaxPool2d(_)) {
+                    PoolKind::Max
+                } else {
+                    PoolKind::Avg
+                },
+                kernel: q.kernel,
+                stride: q.stride,
+            },
+            one_d: false,
+        },
+        Op::Relu => Layer::Relu,
+        Op::Tanh => Layer::Tanh,
+        Op::Sigmoid => Layer::Sigmoid,
+        Op::Softmax => Layer::Softmax,
+        Op::Flatten => Layer::Flatten,
+        Op::Reshape { shape } => Layer::Reshape(shape.clone()),
+        Op::Permute { perm } => Layer::Permute(perm.clone()),
+        Op::Concat { axis } => Layer::Concat(*axis),
+        Op::Gru(r) | Op::Lstm(r) => {
+            let cell = if matches!(op, Op::Gru(_)) {
+                Cell::Gru
+            } else {
+                Cell::Lstm
+            };
+            let dirs = p
+                .chunks(4)
+                .map(|d| {
+                    Ok(Direction {
+                        w_ih: get(vb, &d[0])?,
+                        w_hh: get(vb, &d[1])?,
+                        b_ih: get(vb, &d[2])?,
+                        b_hh: get(vb, &d[3])?,
+                    })
+                })
+                .collect::<Result<Vec<_>, ModelError>>()?;
+            Layer::Rnn(Recurrent {
+                cell,
+                hidden: r.hidden,
+                output: r.output,
+                dirs,
+            })
+        }
+    })
+}

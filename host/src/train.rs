@@ -1,0 +1,869 @@
+//! `deepiot train` and `deepiot eval`: training the zoo's models on candle.
+//!
+//! - AdamW (candle-nn) with a learning rate that decays by a constant factor per epoch.
+//! - Batches in an order drawn from `Rng::derive(seed, epoch)`, so every epoch's order
+//!   depends only on the seed and the epoch number (a resumed run draws the same).
+//! - A validation split (a seeded 10 % of the training split, at most 5,000 examples) picks
+//!   the best epoch and drives early stopping; the test split is only reported.
+//! - After every epoch: a checkpoint in `OUT.ckpt/` (last and best weights as
+//!   safetensors, and `state.json` with the epoch, best accuracy, history and the settings
+//!   it must be resumed with). `--resume` continues from it. The optimiser's moments are
+//!   not saved: a resumed run restarts AdamW's moment estimates at the epoch boundary, so
+//!   it is deterministic but not bit-identical to a run that was never interrupted.
+//! - At the end: the best weights exported to `OUT` and a JSON report beside it
+//!   (`OUT` with extension `.report.json`).
+//!
+//! Determinism: weights come from our own seeded generator, batch order too, and the
+//! CPU kernels involved (gemm, our im2col/col2im/pooling, candle's element-wise and
+//! reduction ops) do not depend on thread timing; the same seed and thread count give the
+//! same weights. Different `RAYON_NUM_THREADS` values may change the last bits of gemm's
+//! sums.
+use crate::data::{self, DataRoot, Dataset};
+use crate::export;
+use crate::models::{zoo, Net};
+use crate::rng::Rng;
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Device, Tensor, D};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Training settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hyper {
+    pub epochs: usize,
+    pub batch: usize,
+    pub lr: f64,
+    /// The learning rate of epoch `e` (from 0) is `lr * lr_decay^e`.
+    pub lr_decay: f64,
+    pub weight_decay: f64,
+    /// Stop after this many epochs without a better validation accuracy.
+    pub patience: usize,
+}
+
+impl Hyper {
+    /// The defaults of a zoo model.
+    pub fn for_model(model: &str) -> Hyper {
+        let (epochs, batch, lr, lr_decay, patience) = match model {
+            "mnist-lenet5" => (12, 64, 1e-3, 0.7, 4),
+            "har-deepsense" | "userid-deepsense" => (30, 64, 1e-3, 0.9, 6),
+            "speech-bilstm" => (40, 32, 2e-3, 0.93, 8),
+            "cifar-vgg" => (30, 64, 1e-3, 0.9, 5),
+            _ => (10, 64, 1e-3, 0.9, 4),
+        };
+        Hyper {
+            epochs,
+            batch,
+            lr,
+            lr_decay,
+            weight_decay: 1e-4,
+            patience,
+        }
+    }
+
+    pub fn lr_at(&self, epoch: usize) -> f64 {
+        self.lr * self.lr_decay.powi(epoch as i32)
+    }
+}
+
+/// One epoch of the history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// 1-based.
+    pub epoch: usize,
+    pub lr: f64,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub val_accuracy: f64,
+    pub test_accuracy: f64,
+    pub seconds: f64,
+}
+
+/// How a training run went.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    pub epochs: Vec<EpochRecord>,
+    /// Mean training loss over consecutive windows of [`History::curve_every`] steps.
+    pub loss_curve: Vec<f64>,
+    pub curve_every: usize,
+    /// 1-based epoch of the best validation accuracy (0: none yet).
+    pub best_epoch: usize,
+    pub best_val_accuracy: f64,
+    pub stopped_early: bool,
+    /// Epochs done before this process started (when resumed).
+    pub resumed_after: Option<usize>,
+    /// Training time over all processes, seconds.
+    pub seconds: f64,
+}
+
+impl History {
+    /// Test accuracy of the best epoch.
+    pub fn best_test_accuracy(&self) -> f64 {
+        self.epochs
+            .iter()
+            .find(|e| e.epoch == self.best_epoch)
+            .map(|e| e.test_accuracy)
+            .unwrap_or(0.0)
+    }
+}
+
+/// What must agree for a checkpoint to be resumed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunKey {
+    pub model: String,
+    pub data: String,
+    pub seed: u64,
+    pub hyper_batch: usize,
+    pub hyper_lr: f64,
+    pub hyper_lr_decay: f64,
+    pub hyper_weight_decay: f64,
+    pub train_examples: usize,
+}
+
+/// `OUT.ckpt/state.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckpointState {
+    pub key: RunKey,
+    /// Epochs finished.
+    pub epochs_done: usize,
+    pub history: History,
+}
+
+/// Where a run keeps its checkpoint.
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    pub dir: PathBuf,
+}
+
+impl Checkpoint {
+    /// `OUT.ckpt/` for the output `OUT`.
+    pub fn beside(out: &Path) -> Checkpoint {
+        let mut name = out
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_default();
+        name.push(".ckpt");
+        Checkpoint {
+            dir: out.with_file_name(name),
+        }
+    }
+    fn state(&self) -> PathBuf {
+        self.dir.join("state.json")
+    }
+    fn last(&self) -> PathBuf {
+        self.dir.join("last.safetensors")
+    }
+    fn best(&self) -> PathBuf {
+        self.dir.join("best.safetensors")
+    }
+
+    fn save(
+        &self,
+        net: &Net,
+        best: &HashMap<String, Tensor>,
+        state: &CheckpointState,
+    ) -> Result<()> {
+        std::fs::create_dir_all(&self.dir)
+            .with_context(|| format!("cannot create {}", self.dir.display()))?;
+        // Write to temporary names and rename, so a crash mid-write leaves the old one.
+        let tmp = |p: PathBuf| p.with_extension("tmp");
+        let last: HashMap<String, Tensor> = net
+            .vars()
+            .into_iter()
+            .zip(net.info().params.iter().flatten())
+            .map(|(v, s)| (s.name.clone(), v.as_tensor().clone()))
+            .collect();
+        candle_core::safetensors::save(&last, tmp(self.last()))?;
+        candle_core::safetensors::save(best, tmp(self.best()))?;
+        std::fs::write(tmp(self.state()), serde_json::to_vec_pretty(state)?)?;
+        for p in [self.last(), self.best(), self.state()] {
+            std::fs::rename(tmp(p.clone()), &p)
+                .with_context(|| format!("cannot write {}", p.display()))?;
+        }
+        Ok(())
+    }
+
+    fn load(
+        &self,
+        device: &Device,
+    ) -> Result<(
+        CheckpointState,
+        HashMap<String, Tensor>,
+        HashMap<String, Tensor>,
+    )> {
+        let text = std::fs::read_to_string(self.state()).with_context(|| {
+            format!(
+                "--resume: no checkpoint at {} (train without --resume to start)",
+                self.state().display()
+            )
+        })?;
+        let state: CheckpointState = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a checkpoint state", self.state().display()))?;
+        let last = candle_core::safetensors::load(self.last(), device)
+            .with_context(|| format!("cannot read {}", self.last().display()))?;
+        let best = candle_core::safetensors::load(self.best(), device)
+            .with_context(|| format!("cannot read {}", self.best().display()))?;
+        Ok((state, last, best))
+    }
+
+    pub fn remove(&self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Options of one [`fit`].
+#[derive(Debug, Clone)]
+pub struct FitOptions {
+    pub hyper: Hyper,
+    pub seed: u64,
+    /// Show progress bars (only honoured when stderr is a terminal).
+    pub progress: bool,
+    /// Print one line per epoch to stderr.
+    pub verbose: bool,
+    pub checkpoint: Option<Checkpoint>,
+    pub resume: bool,
+    /// Training augmentation applied to each example of a batch (CIFAR).
+    pub augment: Option<fn(&[f32], &mut [f32], &mut Rng)>,
+    /// Stop every epoch after this many steps (quick runs and tests).
+    pub max_steps_per_epoch: Option<usize>,
+    /// Fraction of the training split held out for validation (at most 5,000 examples).
+    pub val_fraction: f64,
+    /// The model name and data task, recorded in the checkpoint key.
+    pub model: String,
+    pub data: String,
+}
+
+/// Inputs `[n, ...shape]` of the examples `idx` of a flat example-major buffer.
+pub fn gather(
+    xs: &[f32],
+    shape: &[usize],
+    idx: &[usize],
+    device: &Device,
+) -> candle_core::Result<Tensor> {
+    let len: usize = shape.iter().product();
+    let mut v = Vec::with_capacity(idx.len() * len);
+    for &i in idx {
+        v.extend_from_slice(&xs[i * len..(i + 1) * len]);
+    }
+    let mut dims = vec![idx.len()];
+    dims.extend_from_slice(shape);
+    Tensor::from_vec(v, dims, device)
+}
+
+/// Labels of the examples `idx`.
+pub fn gather_labels(ys: &[u32], idx: &[usize], device: &Device) -> candle_core::Result<Tensor> {
+    let v: Vec<u32> = idx.iter().map(|&i| ys[i]).collect();
+    Tensor::from_vec(v, idx.len(), device)
+}
+
+/// One optimisation step on a batch; returns the loss and the number of correct argmaxes.
+pub fn train_step(
+    net: &Net,
+    opt: &mut AdamW,
+    x: &Tensor,
+    y: &Tensor,
+) -> candle_core::Result<(f32, usize)> {
+    let logits = net.logits(&[x], true)?;
+    let loss = candle_nn::loss::cross_entropy(&logits, y)?;
+    opt.backward_step(&loss)?;
+    let correct = logits
+        .detach()
+        .argmax(D::Minus1)?
+        .eq(y)?
+        .to_dtype(DType::F32)?
+        .sum_all()?
+        .to_scalar::<f32>()?;
+    Ok((loss.to_scalar::<f32>()?, correct as usize))
+}
+
+/// Scores of the first output for every example of `xs` (in batches of `batch`).
+pub fn predict(net: &Net, xs: &[f32], batch: usize) -> candle_core::Result<Vec<Vec<f32>>> {
+    let shape = net.info().input_shapes[0].clone();
+    let len: usize = shape.iter().product();
+    let n = xs.len() / len;
+    let mut out = Vec::with_capacity(n);
+    let idx: Vec<usize> = (0..n).collect();
+    for chunk in idx.chunks(batch.max(1)) {
+        let x = gather(xs, &shape, chunk, net.device())?;
+        let y = net.forward(&[&x], false)?;
+        out.extend(y.flatten_from(1)?.to_vec2::<f32>()?);
+    }
+    Ok(out)
+}
+
+/// Accuracy of `net` on the examples `idx` of (`xs`, `ys`).
+pub fn accuracy(net: &Net, xs: &[f32], ys: &[u32], idx: &[usize]) -> candle_core::Result<f64> {
+    if idx.is_empty() {
+        return Ok(0.0);
+    }
+    let shape = net.info().input_shapes[0].clone();
+    let mut correct = 0usize;
+    for chunk in idx.chunks(500) {
+        let x = gather(xs, &shape, chunk, net.device())?;
+        let y = gather_labels(ys, chunk, net.device())?;
+        let p = net.logits(&[&x], false)?.argmax(D::Minus1)?;
+        correct += p
+            .eq(&y)?
+            .to_dtype(DType::F32)?
+            .sum_all()?
+            .to_scalar::<f32>()? as usize;
+    }
+    Ok(correct as f64 / idx.len() as f64)
+}
+
+/// Splits the training examples into (train, validation) index lists, seeded.
+pub fn split_validation(n: usize, fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let n_val = ((n as f64 * fraction) as usize)
+        .min(5000)
+        .min(n.saturating_sub(1));
+    let mut perm = Rng::derive(seed, u64::MAX).permutation(n);
+    let val = perm.split_off(n - n_val);
+    perm.sort_unstable();
+    let mut val = val;
+    val.sort_unstable();
+    (perm, val)
+}
+
+fn named_values(net: &Net) -> HashMap<String, Tensor> {
+    net.vars()
+        .into_iter()
+        .zip(net.info().params.iter().flatten())
+        .map(|(v, s)| {
+            (
+                s.name.clone(),
+                v.as_tensor()
+                    .copy()
+                    .unwrap_or_else(|_| v.as_tensor().clone()),
+            )
+        })
+        .collect()
+}
+
+/// Trains `net` on `ds` and leaves the best epoch's weights in it.
+pub fn fit(net: &Net, ds: &Dataset, opts: &FitOptions) -> Result<History> {
+    let h = &opts.hyper;
+    if ds.shape != net.info().input_shapes[0] {
+        bail!(
+            "the data's examples are {:?} but the model takes {:?}",
+            ds.shape,
+            net.info().input_shapes[0]
+        );
+    }
+    if h.batch == 0 {
+        bail!("--batch must be at least 1");
+    }
+    let device = net.device().clone();
+    let (train_idx, val_idx) = split_validation(ds.train_len(), opts.val_fraction, opts.seed);
+    if train_idx.is_empty() {
+        bail!("the training split of `{}` is empty", ds.name);
+    }
+    let test_idx: Vec<usize> = (0..ds.test_len()).collect();
+    let key = RunKey {
+        model: opts.model.clone(),
+        data: opts.data.clone(),
+        seed: opts.seed,
+        hyper_batch: h.batch,
+        hyper_lr: h.lr,
+        hyper_lr_decay: h.lr_decay,
+        hyper_weight_decay: h.weight_decay,
+        train_examples: ds.train_len(),
+    };
+    let steps = {
+        let s = train_idx.len().div_ceil(h.batch);
+        opts.max_steps_per_epoch.map_or(s, |m| s.min(m))
+    };
+    let mut history = History {
+        curve_every: (steps / 20).max(1),
+        ..History::default()
+    };
+    let mut best = named_values(net);
+    let mut start_epoch = 0;
+    if opts.resume {
+        let ck = opts
+            .checkpoint
+            .as_ref()
+            .context("--resume needs a checkpoint folder")?;
+        let (state, last, best_w) = ck.load(&device)?;
+        if state.key != key {
+            bail!(
+                "the checkpoint in {} was made with other settings ({:?}); resume with the same \
+                 task, seed, batch, learning rate and data, or delete it to start over",
+                ck.dir.display(),
+                state.key
+            );
+        }
+        net.set_tensors(&last)?;
+        best = best_w;
+        start_epoch = state.epochs_done;
+        history = state.history;
+        history.resumed_after = Some(start_epoch);
+        if opts.verbose {
+            eprintln!(
+                "resuming after epoch {start_epoch} (best validation accuracy so far {:.4})",
+                history.best_val_accuracy
+            );
+        }
+    }
+    let done_already = history.stopped_early || start_epoch >= h.epochs;
+    let mut opt = AdamW::new(
+        net.vars(),
+        ParamsAdamW {
+            lr: h.lr_at(start_epoch),
+            weight_decay: h.weight_decay,
+            ..ParamsAdamW::default()
+        },
+    )?;
+    let show_bar = opts.progress && std::io::stderr().is_terminal();
+    let shape = ds.shape.clone();
+    let len = ds.example_len();
+    let mut since_best = history.epochs.len().saturating_sub(history.best_epoch);
+    let mut window = (0.0f64, 0usize);
+    for epoch in start_epoch..h.epochs {
+        if done_already {
+            break;
+        }
+        let t0 = Instant::now();
+        let lr = h.lr_at(epoch);
+        opt.set_learning_rate(lr);
+        let mut rng = Rng::derive(opts.seed, epoch as u64);
+        let mut order = train_idx.clone();
+        rng.shuffle(&mut order);
+        let bar = show_bar.then(|| {
+            let b = indicatif::ProgressBar::new(steps as u64);
+            b.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({eta})",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            b.set_prefix(format!("{}/{}", epoch + 1, h.epochs));
+            b
+        });
+        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
+        let mut aug = vec![0f32; len];
+        for (s, chunk) in order.chunks(h.batch).take(steps).enumerate() {
+            let x = match opts.augment {
+                Some(f) => {
+                    let mut v = Vec::with_capacity(chunk.len() * len);
+                    for &i in chunk {
+                        f(&ds.train_x[i * len..(i + 1) * len], &mut aug, &mut rng);
+                        v.extend_from_slice(&aug);
+                    }
+                    let mut dims = vec![chunk.len()];
+                    dims.extend_from_slice(&shape);
+                    Tensor::from_vec(v, dims, &device)?
+                }
+                None => gather(&ds.train_x, &shape, chunk, &device)?,
+            };
+            let y = gather_labels(&ds.train_y, chunk, &device)?;
+            let (loss, ok) = train_step(net, &mut opt, &x, &y)?;
+            if !loss.is_finite() {
+                bail!(
+                    "the training loss became {loss} at epoch {} step {s}; try a smaller --lr",
+                    epoch + 1
+                );
+            }
+            loss_sum += loss as f64 * chunk.len() as f64;
+            correct += ok;
+            seen += chunk.len();
+            window.0 += loss as f64;
+            window.1 += 1;
+            if window.1 == history.curve_every {
+                history.loss_curve.push(window.0 / window.1 as f64);
+                window = (0.0, 0);
+            }
+            if let Some(b) = &bar {
+                b.inc(1);
+                if s % 10 == 0 {
+                    b.set_message(format!("loss {:.4}", loss_sum / seen as f64));
+                }
+            }
+        }
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        let val_accuracy = accuracy(net, &ds.train_x, &ds.train_y, &val_idx)?;
+        let test_accuracy = accuracy(net, &ds.test_x, &ds.test_y, &test_idx)?;
+        let seconds = t0.elapsed().as_secs_f64();
+        history.seconds += seconds;
+        let rec = EpochRecord {
+            epoch: epoch + 1,
+            lr,
+            train_loss: loss_sum / seen.max(1) as f64,
+            train_accuracy: correct as f64 / seen.max(1) as f64,
+            val_accuracy,
+            test_accuracy,
+            seconds,
+        };
+        // Without a validation split, the last epoch is the best.
+        let better = val_idx.is_empty()
+            || history.best_epoch == 0
+            || val_accuracy > history.best_val_accuracy;
+        if better {
+            history.best_epoch = epoch + 1;
+            history.best_val_accuracy = val_accuracy;
+            best = named_values(net);
+            since_best = 0;
+        } else {
+            since_best += 1;
+        }
+        if opts.verbose {
+            eprintln!(
+                "epoch {:>3}/{}  lr {:.2e}  loss {:.4}  train {:.4}  val {:.4}  test {:.4}  {:.1}s{}",
+                rec.epoch,
+                h.epochs,
+                lr,
+                rec.train_loss,
+                rec.train_accuracy,
+                val_accuracy,
+                test_accuracy,
+                seconds,
+                if better { "  *" } else { "" }
+            );
+        }
+        history.epochs.push(rec);
+        if since_best >= h.patience && epoch + 1 < h.epochs {
+            history.stopped_early = true;
+        }
+        if let Some(ck) = &opts.checkpoint {
+            let state = CheckpointState {
+                key: key.clone(),
+                epochs_done: epoch + 1,
+                history: history.clone(),
+            };
+            ck.save(net, &best, &state)?;
+        }
+        if history.stopped_early {
+            if opts.verbose {
+                eprintln!(
+                    "early stop: no better validation accuracy for {} epochs",
+                    h.patience
+                );
+            }
+            break;
+        }
+    }
+    net.set_tensors(&best)?;
+    Ok(history)
+}
+
+/// The JSON report written beside a trained model.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub model: String,
+    pub data: String,
+    pub data_root: String,
+    pub file: String,
+    pub seed: u64,
+    pub hyper: Hyper,
+    pub threads: usize,
+    pub params: usize,
+    pub macs: u64,
+    pub flops: u64,
+    pub train_examples: usize,
+    pub val_examples: usize,
+    pub test_examples: usize,
+    pub test_accuracy: f64,
+    pub test_error: f64,
+    pub val_accuracy: f64,
+    pub best_epoch: usize,
+    pub epochs_run: usize,
+    pub stopped_early: bool,
+    pub wall_seconds: f64,
+    pub history: History,
+}
+
+/// `deepiot train`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TrainArgs {
+    /// The model to train: mnist-lenet5, har-deepsense, userid-deepsense, speech-bilstm,
+    /// cifar-vgg (or the data task: mnist, har, userid, speech, cifar10).
+    #[arg(long)]
+    pub task: String,
+    /// Epochs (default per model: 12 for LeNet-5, 30 for DeepSense and VGG, 40 for the LSTM).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Batch size (default per model).
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Initial learning rate (default per model).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Learning-rate factor per epoch (default per model, e.g. 0.7 for LeNet-5).
+    #[arg(long)]
+    pub lr_decay: Option<f64>,
+    /// Epochs without a better validation accuracy before stopping.
+    #[arg(long)]
+    pub patience: Option<usize>,
+    /// Data folder (default: $DEEPIOT_DATA, then ../shared/data, then the bundled MNIST subset).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Continue from the checkpoint in OUT.ckpt/ after an interruption.
+    #[arg(long)]
+    pub resume: bool,
+    /// Use at most this many training examples (quick runs).
+    #[arg(long)]
+    pub max_train: Option<usize>,
+    /// Stop each epoch after this many steps (quick runs).
+    #[arg(long)]
+    pub max_steps: Option<usize>,
+    /// Where the trained model goes; the report is written beside it (.report.json).
+    #[arg(short, long)]
+    pub out: PathBuf,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The path of the report beside a model file.
+pub fn report_path(out: &Path) -> PathBuf {
+    out.with_extension("report.json")
+}
+
+/// Number of threads candle's matmuls use.
+pub fn threads() -> usize {
+    candle_core::utils::get_num_threads()
+}
+
+/// Loads the data set of a zoo model, applying `max_train`.
+pub fn load_data(
+    spec: &zoo::ModelSpec,
+    root: Option<&Path>,
+    max_train: Option<usize>,
+) -> Result<(Dataset, DataRoot)> {
+    let root = DataRoot::resolve(root)?;
+    let mut ds = data::load(spec.data, &root)
+        .with_context(|| format!("loading the `{}` data for {}", spec.data, spec.name))?;
+    if let Some(m) = max_train.filter(|&m| m < ds.train_len()) {
+        // A seeded sample, not the first m (the first m may be sorted by class).
+        let mut idx = Rng::derive(0x5eed, 0).permutation(ds.train_len());
+        idx.truncate(m);
+        idx.sort_unstable();
+        let len = ds.example_len();
+        ds.train_x = idx
+            .iter()
+            .flat_map(|&i| ds.train_x[i * len..(i + 1) * len].to_vec())
+            .collect();
+        ds.train_y = idx.iter().map(|&i| ds.train_y[i]).collect();
+    }
+    Ok((ds, root))
+}
+
+fn cifar_augment(x: &[f32], out: &mut [f32], rng: &mut Rng) {
+    data::cifar::augment_into(x, out, rng)
+}
+
+/// Makes glibc's malloc keep freed memory for reuse instead of returning it to the
+/// system. A training step allocates and frees hundreds of tensors of 0.1-10 MB; with the
+/// defaults each one is a fresh `mmap` (or a trimmed heap) that page-faults back in, which
+/// measured 35-40 % of a LeNet-5 step. Process-wide; other allocators are left alone.
+pub fn tune_malloc() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator thresholds; it is safe to call at any time.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
+}
+
+/// Runs `deepiot train`.
+pub fn run(args: &TrainArgs) -> Result<Report> {
+    tune_malloc();
+    let t0 = Instant::now();
+    let spec = zoo::find(&args.task).with_context(|| {
+        let names: Vec<&str> = zoo::MODELS.iter().map(|m| m.name).collect();
+        format!(
+            "unknown --task `{}`; known: {}",
+            args.task,
+            names.join(", ")
+        )
+    })?;
+    let mut hyper = Hyper::for_model(spec.name);
+    if let Some(e) = args.epochs {
+        hyper.epochs = e;
+    }
+    if let Some(b) = args.batch {
+        hyper.batch = b;
+    }
+    if let Some(lr) = args.lr {
+        hyper.lr = lr;
+    }
+    if let Some(d) = args.lr_decay {
+        hyper.lr_decay = d;
+    }
+    if let Some(p) = args.patience {
+        hyper.patience = p;
+    }
+    let (ds, root) = load_data(spec, args.data.as_deref(), args.max_train)?;
+    eprintln!(
+        "{}: {} train / {} test examples of {:?} from {} ({})",
+        ds.name,
+        ds.train_len(),
+        ds.test_len(),
+        ds.shape,
+        root.path.display(),
+        root.origin
+    );
+    let mut graph =
+        zoo::build(spec.name, &ds.shape, ds.num_classes()).map_err(anyhow::Error::msg)?;
+    graph.classes = ds.classes.clone();
+    let net = Net::new(&graph, args.seed)?;
+    let info = net.info().clone();
+    let macs = info.total_macs(&graph);
+    eprintln!(
+        "{}: {} parameters, {} MACs per example; {} epochs, batch {}, lr {} x{}/epoch, {} threads",
+        spec.name,
+        info.param_count(),
+        macs,
+        hyper.epochs,
+        hyper.batch,
+        hyper.lr,
+        hyper.lr_decay,
+        threads()
+    );
+    let opts = FitOptions {
+        hyper: hyper.clone(),
+        seed: args.seed,
+        progress: true,
+        verbose: true,
+        checkpoint: Some(Checkpoint::beside(&args.out)),
+        resume: args.resume,
+        augment: (spec.data == "cifar10")
+            .then_some(cifar_augment as fn(&[f32], &mut [f32], &mut Rng)),
+        max_steps_per_epoch: args.max_steps,
+        val_fraction: 0.1,
+        model: spec.name.to_string(),
+        data: spec.data.to_string(),
+    };
+    let history = fit(&net, &ds, &opts)?;
+    let (_, val_idx) = split_validation(ds.train_len(), opts.val_fraction, args.seed);
+    let test_accuracy = history.best_test_accuracy();
+    let mut prov = BTreeMap::new();
+    prov.insert("task".to_string(), spec.name.to_string());
+    prov.insert("data".to_string(), spec.data.to_string());
+    prov.insert("method".to_string(), "original".to_string());
+    prov.insert("accuracy".to_string(), format!("{test_accuracy:.4}"));
+    prov.insert(
+        "val_accuracy".to_string(),
+        format!("{:.4}", history.best_val_accuracy),
+    );
+    prov.insert("seed".to_string(), args.seed.to_string());
+    prov.insert("epochs".to_string(), history.epochs.len().to_string());
+    prov.insert("best_epoch".to_string(), history.best_epoch.to_string());
+    prov.insert(
+        "trainer".to_string(),
+        "deepiot train (candle 0.11, AdamW)".to_string(),
+    );
+    export::save(&net, &prov, &args.out)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    let report = Report {
+        model: spec.name.to_string(),
+        data: spec.data.to_string(),
+        data_root: root.path.display().to_string(),
+        file: args.out.display().to_string(),
+        seed: args.seed,
+        hyper,
+        threads: threads(),
+        params: info.param_count(),
+        macs,
+        flops: 2 * macs,
+        train_examples: ds.train_len() - val_idx.len(),
+        val_examples: val_idx.len(),
+        test_examples: ds.test_len(),
+        test_accuracy,
+        test_error: 1.0 - test_accuracy,
+        val_accuracy: history.best_val_accuracy,
+        best_epoch: history.best_epoch,
+        epochs_run: history.epochs.len(),
+        stopped_early: history.stopped_early,
+        wall_seconds: t0.elapsed().as_secs_f64(),
+        history,
+    };
+    let rp = report_path(&args.out);
+    std::fs::write(&rp, serde_json::to_vec_pretty(&report)?)
+        .with_context(|| format!("cannot write {}", rp.display()))?;
+    Checkpoint::beside(&args.out).remove();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{}: test accuracy {:.4} (error {:.2} %) at epoch {} of {}; {} parameters; {:.0} s training ({:.0} s wall)",
+            spec.name,
+            test_accuracy,
+            100.0 * (1.0 - test_accuracy),
+            report.best_epoch,
+            report.epochs_run,
+            report.params,
+            report.history.seconds,
+            report.wall_seconds
+        );
+        println!("wrote {} and {}", args.out.display(), rp.display());
+    }
+    Ok(report)
+}
+
+/// `deepiot eval`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EvalArgs {
+    /// The model file (.safetensors).
+    pub model: PathBuf,
+    /// The data task or zoo model (default: the `data` the file's provenance names).
+    #[arg(long)]
+    pub task: Option<String>,
+    /// Data folder (as for `train`).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Prints JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `deepiot eval`: test accuracy of a model file in the candle network.
+pub fn eval(args: &EvalArgs) -> Result<f64> {
+    tune_malloc();
+    let (net, prov) = export::load(&args.model)?;
+    let task = match (&args.task, prov.get("data")) {
+        (Some(t), _) => t.clone(),
+        (None, Some(d)) => d.clone(),
+        (None, None) => bail!(
+            "{} does not say which data it was trained on; give --task",
+            args.model.display()
+        ),
+    };
+    let data_task = zoo::find(&task).map(|m| m.data.to_string()).unwrap_or(task);
+    let root = DataRoot::resolve(args.data.as_deref())?;
+    let ds = data::load(&data_task, &root)?;
+    if ds.shape != net.info().input_shapes[0] {
+        bail!(
+            "{} takes inputs {:?}, but `{data_task}` examples are {:?}",
+            args.model.display(),
+            net.info().input_shapes[0],
+            ds.shape
+        );
+    }
+    let t0 = Instant::now();
+    let idx: Vec<usize> = (0..ds.test_len()).collect();
+    let acc = accuracy(&net, &ds.test_x, &ds.test_y, &idx)?;
+    let secs = t0.elapsed().as_secs_f64();
+    if args.json {
+        let v = serde_json::json!({
+            "model": args.model, "data": data_task, "test_examples": ds.test_len(),
+            "test_accuracy": acc, "test_error": 1.0 - acc, "seconds": secs,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!(
+            "{}: test accuracy {acc:.4} (error {:.2} %) on {} `{data_task}` examples ({secs:.1} s)",
+            args.model.display(),
+            100.0 * (1.0 - acc),
+            ds.test_len()
+        );
+    }
+    Ok(acc)
+}
