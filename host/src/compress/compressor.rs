@@ -104,6 +104,52 @@ impl Compressor {
         Ok(out)
     }
 
+    fn named(&self) -> Vec<(String, &Var)> {
+        let mut v = vec![
+            ("w_ih".to_string(), &self.w_ih),
+            ("w_hh".to_string(), &self.w_hh),
+            ("bias".to_string(), &self.bias),
+        ];
+        for (l, p) in self.layers.iter().enumerate() {
+            v.extend([
+                (format!("{l}.a"), &p.a),
+                (format!("{l}.b"), &p.b),
+                (format!("{l}.o"), &p.o),
+                (format!("{l}.c"), &p.c),
+            ]);
+        }
+        v
+    }
+
+    /// Writes the compressor's parameters (not the optimiser's running averages).
+    pub fn save(&self, path: &std::path::Path) -> Result<()> {
+        let map: std::collections::HashMap<String, Tensor> = self
+            .named()
+            .into_iter()
+            .map(|(n, v)| (n, v.as_tensor().clone()))
+            .collect();
+        candle_core::safetensors::save(&map, path)
+    }
+
+    /// Restores parameters written by [`Compressor::save`] for the same layer shapes.
+    pub fn load(&mut self, path: &std::path::Path) -> Result<()> {
+        let map = candle_core::safetensors::load(path, &Device::Cpu)?;
+        for (n, v) in self.named() {
+            let t = map.get(&n).ok_or_else(|| {
+                candle_core::Error::Msg(format!("compressor checkpoint lacks `{n}`"))
+            })?;
+            if t.dims() != v.dims() {
+                candle_core::bail!(
+                    "compressor checkpoint `{n}` has shape {:?}, expected {:?}",
+                    t.dims(),
+                    v.dims()
+                );
+            }
+            v.set(t)?;
+        }
+        Ok(())
+    }
+
     /// One RMSProp step on the REINFORCE objective (see [`reinforce_objective`]).
     pub fn step(&mut self, objective: &Tensor) -> Result<()> {
         let grads = objective.backward()?;

@@ -1,7 +1,9 @@
 //! DeepIoT compression: where masks go, and cutting a masked model down to smaller dense
 //! layers.
+pub mod cli;
 pub mod compressor;
 pub mod masks;
+pub mod search;
 pub mod sites;
 pub mod surgery;
 
