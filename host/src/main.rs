@@ -36,6 +36,9 @@ enum Command {
     Train(deepiot::train::TrainArgs),
     /// Test accuracy of a model file, run in the host's candle network.
     Eval(deepiot::train::EvalArgs),
+    /// Compresses a trained model with DeepIoT's compressor-critic: learns which neurons,
+    /// filters and recurrent units to drop, cuts them out, fine-tunes, writes the smaller model.
+    Compress(deepiot::compress::cli::CompressArgs),
     /// Times one training step (forward + backward + AdamW) with candle's convolution and
     /// with im2col + matmul, for 1 and 2 threads.
     BenchTrain(deepiot::bench_train::BenchTrainArgs),
@@ -51,6 +54,7 @@ fn main() -> Result<()> {
         Command::Inspect { model, json } => inspect::run(&model, json),
         Command::Train(a) => deepiot::train::run(&a).map(|_| ()),
         Command::Eval(a) => deepiot::train::eval(&a).map(|_| ()),
+        Command::Compress(a) => deepiot::compress::cli::run(&a).map(|_| ()),
         Command::BenchTrain(a) => deepiot::bench_train::run(&a).map(|_| ()),
         Command::Board(c) => deepiot::board::run_cli(c),
     }

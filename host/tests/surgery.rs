@@ -114,7 +114,10 @@ fn check(name: &str, g: &Graph, seed: u64) {
         let c = candle_masked(g, &w, &map, &keep, &xs);
         for (ya, yb) in c.iter().zip(&b) {
             for (p, q) in ya.iter().zip(yb) {
-                assert!((p - q).abs() <= 1e-4 * p.abs().max(1.0), "{name} round {round}: candle {p} vs cut {q}");
+                assert!(
+                    (p - q).abs() <= 1e-4 * p.abs().max(1.0),
+                    "{name} round {round}: candle {p} vs cut {q}"
+                );
             }
         }
         // The unmasked model differs from the masked one, or the mask kept everything.
@@ -131,11 +134,22 @@ fn check(name: &str, g: &Graph, seed: u64) {
 }
 
 /// The masked network in candle: the same keep-mask for every example of the batch.
-fn candle_masked(g: &Graph, w: &Weights, map: &SiteMap, keep: &[Vec<bool>], xs: &[Vec<f32>]) -> Vec<Vec<f32>> {
+fn candle_masked(
+    g: &Graph,
+    w: &Weights,
+    map: &SiteMap,
+    keep: &[Vec<bool>],
+    xs: &[Vec<f32>],
+) -> Vec<Vec<f32>> {
     let dev = Device::Cpu;
     let tensors = w
         .iter()
-        .map(|(n, (s, v))| (n.clone(), Tensor::from_vec(v.clone(), s.as_slice(), &dev).unwrap()))
+        .map(|(n, (s, v))| {
+            (
+                n.clone(),
+                Tensor::from_vec(v.clone(), s.as_slice(), &dev).unwrap(),
+            )
+        })
         .collect();
     let net = Net::from_tensors(g, tensors).unwrap();
     let info = g.infer().unwrap();
@@ -155,7 +169,12 @@ fn candle_masked(g: &Graph, w: &Weights, map: &SiteMap, keep: &[Vec<bool>], xs: 
     let mut dims = vec![b];
     dims.extend_from_slice(&g.inputs[0].shape);
     let x = Tensor::from_vec(xs.concat(), dims, &dev).unwrap();
-    net.logits_masked(&[&x], false, Some(&masks)).unwrap().flatten_from(1).unwrap().to_vec2().unwrap()
+    net.logits_masked(&[&x], false, Some(&masks))
+        .unwrap()
+        .flatten_from(1)
+        .unwrap()
+        .to_vec2()
+        .unwrap()
 }
 
 fn rec(hidden: usize, bidirectional: bool, output: SeqOutput) -> Recurrent {

@@ -18,6 +18,7 @@ pub mod kernels;
 pub mod rnn;
 pub mod zoo;
 
+pub use crate::compress::masks::NodeMasks;
 use crate::rng::Rng;
 use conv::Conv2d;
 use kernels::{Pool, PoolKind, Window};
@@ -282,19 +283,30 @@ impl Net {
 
     /// Like [`Net::forward`], returning every graph output.
     pub fn forward_all(&self, inputs: &[&Tensor], train: bool) -> candle_core::Result<Vec<Tensor>> {
-        self.run(inputs, train, &self.info.outputs)
+        self.run(inputs, train, &self.info.outputs, None)
     }
 
     /// The logits a classifier is trained on: the first output, or the input of the last
     /// node when that node is a softmax (the loss applies its own log-softmax).
     pub fn logits(&self, inputs: &[&Tensor], train: bool) -> candle_core::Result<Tensor> {
+        self.logits_masked(inputs, train, None)
+    }
+
+    /// [`Net::logits`] with DeepIoT's masks: each masked node output is multiplied by its
+    /// 0/1 mask, and recurrent layers mask their state at every step.
+    pub fn logits_masked(
+        &self,
+        inputs: &[&Tensor],
+        train: bool,
+        masks: Option<&NodeMasks>,
+    ) -> candle_core::Result<Tensor> {
         let mut target = self.info.outputs[0];
         if let Source::Node(j) = target {
             if matches!(self.graph.nodes[j].op, Op::Softmax) {
                 target = self.info.node_inputs[j][0];
             }
         }
-        let mut outs = self.run(inputs, train, &[target])?;
+        let mut outs = self.run(inputs, train, &[target], masks)?;
         Ok(outs.swap_remove(0))
     }
 
@@ -304,6 +316,7 @@ impl Net {
         inputs: &[&Tensor],
         train: bool,
         wanted: &[Source],
+        masks: Option<&NodeMasks>,
     ) -> candle_core::Result<Vec<Tensor>> {
         let want = &self.info.input_shapes;
         if inputs.len() != want.len() {
@@ -345,14 +358,24 @@ impl Net {
                 .map(|&s| fetch(&vals, s))
                 .collect::<candle_core::Result<Vec<_>>>()?;
             let y = self
-                .apply(layer, &ins, train)
+                .apply(layer, &ins, train, masks.and_then(|m| m.rnn[i].as_deref()))
                 .map_err(|e| e.context(format!("in node `{}`", self.graph.nodes[i].name)))?;
+            let y = match masks.and_then(|m| m.node[i].as_ref()) {
+                Some(m) => y.mul(m)?,
+                None => y,
+            };
             vals[i] = Some(y);
         }
         wanted.iter().map(|&s| fetch(&vals, s)).collect()
     }
 
-    fn apply(&self, layer: &Layer, ins: &[Tensor], train: bool) -> candle_core::Result<Tensor> {
+    fn apply(
+        &self,
+        layer: &Layer,
+        ins: &[Tensor],
+        train: bool,
+        rnn_masks: Option<&[Tensor]>,
+    ) -> candle_core::Result<Tensor> {
         let w = |t: &Tensor| if train { t.clone() } else { t.detach() };
         let x = &ins[0];
         match layer {
@@ -420,7 +443,7 @@ impl Net {
                 x.permute(p)?.contiguous()
             }
             Layer::Concat(axis) => Tensor::cat(ins, axis + 1),
-            Layer::Rnn(r) => r.forward(&x.contiguous()?, train),
+            Layer::Rnn(r) => r.forward_masked(&x.contiguous()?, train, rnn_masks),
         }
     }
 

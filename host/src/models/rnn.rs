@@ -63,6 +63,17 @@ pub struct Recurrent {
 
 impl Recurrent {
     pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.forward_masked(x, train, None)
+    }
+
+    /// Like [`Recurrent::forward`], with a `[B, H]` 0/1 mask per direction multiplied into
+    /// the state at every step: a masked unit feeds nothing back and outputs nothing.
+    pub fn forward_masked(
+        &self,
+        x: &Tensor,
+        train: bool,
+        masks: Option<&[Tensor]>,
+    ) -> Result<Tensor> {
         let (b, t, f) = x.dims3()?;
         let x2 = x.reshape((b * t, f))?;
         let mut seqs = Vec::with_capacity(self.dirs.len());
@@ -78,7 +89,8 @@ impl Recurrent {
                 .transpose(0, 1)?
                 .contiguous()?;
             let reverse = k == 1;
-            let (hs, last) = self.run(&dir, &xp, reverse)?;
+            let mask = masks.and_then(|m| m.get(k));
+            let (hs, last) = self.run(&dir, &xp, reverse, mask)?;
             if self.output != SeqOutput::Last {
                 // hs is in processing order; put it back in time order.
                 let hs: Vec<Tensor> = if reverse {
@@ -98,7 +110,13 @@ impl Recurrent {
     }
 
     /// Steps one direction; returns every hidden state (processing order) and the last.
-    fn run(&self, dir: &Direction, xp: &Tensor, reverse: bool) -> Result<(Vec<Tensor>, Tensor)> {
+    fn run(
+        &self,
+        dir: &Direction,
+        xp: &Tensor,
+        reverse: bool,
+        mask: Option<&Tensor>,
+    ) -> Result<(Vec<Tensor>, Tensor)> {
         let (t, _, _) = xp.dims3()?;
         let h = self.hidden;
         let w_hh_t = dir.w_hh.t()?;
@@ -136,6 +154,10 @@ impl Recurrent {
                     };
                     ((o * c.tanh()?)?, Some(c))
                 }
+            };
+            let hn = match mask {
+                Some(m) => hn.mul(m)?,
+                None => hn,
             };
             hs.push(hn.clone());
             state = Some((hn, cn));
