@@ -1,0 +1,178 @@
+//! Training mechanics: checkpoints that `--resume` continues, early stopping, settings a
+//! checkpoint refuses, and the `train` / `eval` commands end to end on a slice of the
+//! bundled MNIST subset.
+use deepiot::data::{bundled_dir, Dataset, Standardization};
+use deepiot::models::Net;
+use deepiot::rng::Rng;
+use deepiot::train::{self, fit, Checkpoint, FitOptions, Hyper};
+use deepiot_format::{Graph, Op};
+
+fn graph() -> Graph {
+    let mut g = Graph::new("x", &[6]);
+    g.push("fc1", Op::Dense { units: 8 });
+    g.push("relu", Op::Relu);
+    g.push("fc2", Op::Dense { units: 3 });
+    g
+}
+
+fn data() -> Dataset {
+    let mut rng = Rng::new(3);
+    let mut make = |n: usize| {
+        let mut x = Vec::new();
+        let mut y = Vec::new();
+        for i in 0..n {
+            let c = i % 3;
+            x.extend((0..6).map(|j| if j / 2 == c { 1.0 } else { 0.0 } + rng.uniform(-0.5, 0.5)));
+            y.push(c as u32);
+        }
+        (x, y)
+    };
+    let (train_x, train_y) = make(120);
+    let (test_x, test_y) = make(30);
+    Dataset {
+        name: "toy".into(),
+        shape: vec![6],
+        classes: vec!["a".into(), "b".into(), "c".into()],
+        train_x,
+        train_y,
+        test_x,
+        test_y,
+        input_norm: Standardization {
+            axis: 0,
+            mean: vec![0.0],
+            std: vec![1.0],
+        },
+    }
+}
+
+fn opts(
+    epochs: usize,
+    lr: f64,
+    patience: usize,
+    ck: Option<Checkpoint>,
+    resume: bool,
+) -> FitOptions {
+    FitOptions {
+        hyper: Hyper {
+            epochs,
+            batch: 16,
+            lr,
+            lr_decay: 0.9,
+            weight_decay: 0.0,
+            patience,
+        },
+        seed: 9,
+        progress: false,
+        verbose: false,
+        checkpoint: ck,
+        resume,
+        augment: None,
+        max_steps_per_epoch: None,
+        val_fraction: 0.2,
+        model: "toy".into(),
+        data: "toy".into(),
+    }
+}
+
+#[test]
+fn resume_continues_from_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = Checkpoint::beside(&dir.path().join("m.safetensors"));
+    let net = Net::new(&graph(), 1).unwrap();
+    let first = fit(&net, &data(), &opts(2, 1e-2, 10, Some(ck.clone()), false)).unwrap();
+    assert_eq!(first.epochs.len(), 2);
+    assert!(ck.dir.join("state.json").exists());
+
+    // A new process: fresh weights, then --resume for 2 more epochs.
+    let net2 = Net::new(&graph(), 1).unwrap();
+    let second = fit(&net2, &data(), &opts(4, 1e-2, 10, Some(ck.clone()), true)).unwrap();
+    assert_eq!(second.resumed_after, Some(2));
+    assert_eq!(second.epochs.len(), 4);
+    assert_eq!(
+        second.epochs[..2],
+        first.epochs[..2],
+        "the history before the checkpoint is kept"
+    );
+    assert!(second.epochs[3].train_loss < first.epochs[0].train_loss);
+
+    // A checkpoint refuses other settings.
+    let mut other = opts(4, 1e-2, 10, Some(ck), true);
+    other.seed = 10;
+    let err = fit(&Net::new(&graph(), 1).unwrap(), &data(), &other).unwrap_err();
+    assert!(format!("{err:#}").contains("other settings"), "{err:#}");
+}
+
+#[test]
+fn resume_without_a_checkpoint_says_how_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = Checkpoint::beside(&dir.path().join("m.safetensors"));
+    let err = fit(
+        &Net::new(&graph(), 1).unwrap(),
+        &data(),
+        &opts(2, 1e-2, 10, Some(ck), true),
+    )
+    .unwrap_err();
+    assert!(format!("{err:#}").contains("without --resume"), "{err:#}");
+}
+
+#[test]
+fn early_stopping_stops_when_validation_stalls() {
+    // A learning rate of 0 never improves the validation accuracy after epoch 1.
+    let net = Net::new(&graph(), 1).unwrap();
+    let h = fit(&net, &data(), &opts(10, 0.0, 2, None, false)).unwrap();
+    assert!(h.stopped_early);
+    assert_eq!(h.epochs.len(), 3);
+    assert_eq!(h.best_epoch, 1);
+}
+
+#[test]
+fn train_and_eval_commands_on_the_bundled_subset() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("lenet.safetensors");
+    let args = train::TrainArgs {
+        task: "mnist-lenet5".into(),
+        epochs: Some(1),
+        seed: 1,
+        batch: Some(32),
+        lr: None,
+        lr_decay: None,
+        patience: None,
+        data: Some(bundled_dir()),
+        resume: false,
+        max_train: Some(640),
+        max_steps: Some(10),
+        out: out.clone(),
+        json: false,
+    };
+    let report = train::run(&args).unwrap();
+    assert_eq!(report.params, 431_080);
+    assert_eq!(report.flops, 2 * 2_293_000);
+    assert_eq!(report.epochs_run, 1);
+    assert!(
+        report.test_accuracy > 0.3,
+        "10 steps of LeNet-5 should beat chance: {}",
+        report.test_accuracy
+    );
+    assert!(out.exists() && train::report_path(&out).exists());
+    assert!(
+        !Checkpoint::beside(&out).dir.exists(),
+        "the checkpoint is removed after success"
+    );
+    let file = std::fs::read(&out).unwrap();
+    let parsed = deepiot_format::parse(&file).unwrap();
+    assert_eq!(parsed.provenance["task"], "mnist-lenet5");
+    assert_eq!(parsed.graph.classes.len(), 10);
+
+    let acc = train::eval(&train::EvalArgs {
+        model: out,
+        task: None,
+        data: Some(bundled_dir()),
+        json: true,
+    })
+    .unwrap();
+    assert!(
+        (acc - report.test_accuracy).abs() < 1e-9,
+        "eval {acc} vs train report {}",
+        report.test_accuracy
+    );
+}
