@@ -232,6 +232,59 @@ impl StandinBoard {
         )
     }
 
+    /// Kills (SIGKILL, by PID) the session processes under this board's sshd, which ends
+    /// every connection as a dropped link would. The listening sshd stays. Returns how
+    /// many processes were killed.
+    pub fn kill_sessions(&self) -> usize {
+        let Some(master) = self.pid() else { return 0 };
+        // Parent of every process, from /proc/PID/stat (the field after the command).
+        let mut parent = std::collections::HashMap::new();
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            let after = stat.rsplit_once(')').map(|(_, a)| a).unwrap_or("");
+            if let Some(ppid) = after
+                .split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u32>().ok())
+            {
+                parent.insert(pid, ppid);
+            }
+        }
+        let under = |mut p: u32| {
+            while let Some(&pp) = parent.get(&p) {
+                if pp == master {
+                    return true;
+                }
+                if pp <= 1 {
+                    return false;
+                }
+                p = pp;
+            }
+            false
+        };
+        // Only sshd's own session processes: the connection dies with them, while what
+        // they ran on the board ends as it would after a dropped link (its input closes).
+        let is_sshd = |p: u32| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "sshd")
+        };
+        let victims: Vec<u32> = parent
+            .keys()
+            .copied()
+            .filter(|&p| under(p) && is_sshd(p))
+            .collect();
+        for p in &victims {
+            let _ = Command::new("kill")
+                .args(["-KILL", &p.to_string()])
+                .status();
+        }
+        victims.len()
+    }
+
     /// The sshd process id.
     pub fn pid(&self) -> Option<u32> {
         self.sshd.as_ref().map(Child::id)
@@ -394,6 +447,48 @@ pub fn deepiot_env(args: &[&str], env: &[(&str, &str)]) -> Run {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         seconds: t.elapsed().as_secs_f64(),
     }
+}
+
+/// Starts `deepiot ARGS...` without waiting (stdout and stderr captured).
+pub fn deepiot_spawn(args: &[String]) -> Child {
+    let mut cmd = Command::new(deepiot_bin());
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("DEEPIOT_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.spawn().expect("start deepiot")
+}
+
+/// Waits for a [`deepiot_spawn`]ed run.
+pub fn finish(child: Child) -> Run {
+    let t = Instant::now();
+    let out = child.wait_with_output().expect("wait for deepiot");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        seconds: t.elapsed().as_secs_f64(),
+    }
+}
+
+/// An `ssh` wrapper that pauses every upload for `secs` seconds after `bytes` bytes (a
+/// slow link), so a test can cut the connection in the middle.
+pub fn slow_ssh(dir: &Path, bytes: u64, secs: u32) -> PathBuf {
+    script(
+        &dir.join("ssh-slow"),
+        &format!(
+            "#!/bin/sh\n\
+             case \"$*\" in\n\
+             *deepiot-upload*) {{ head -c {bytes}; sleep {secs}; cat; }} | ssh \"$@\"; exit $? ;;\n\
+             esac\n\
+             exec ssh \"$@\"\n"
+        ),
+    )
 }
 
 /// Writes an executable shell script.

@@ -3,13 +3,14 @@
 //! leave the board on its previous working version, say what happened, and exit with
 //! its own code.
 use deepiot_tests::board::{
-    corrupting_ssh, cutting_ssh, deepiot_owned, run_on_board, script, status, with_board, write,
-    BoardOptions, StandinBoard,
+    corrupting_ssh, cutting_ssh, deepiot_owned, deepiot_spawn, finish, run_on_board, script,
+    slow_ssh, status, with_board, write, BoardOptions, StandinBoard,
 };
 use deepiot_tests::{
     gru_model, host_scores, i686_runtime, lenet5_random, random_input, raw_f32_bytes,
 };
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// Deploys `gru_model(1)` as "har" (label v1) and returns the board's status.
 fn install_v1(board: &StandinBoard, work: &Path) -> serde_json::Value {
@@ -118,6 +119,56 @@ fn a_transfer_cut_in_the_middle_leaves_v1_and_resumes_later() {
         s["slots"][s["active"].as_str().unwrap()]["info"]["version"],
         "v2"
     );
+}
+
+#[test]
+fn a_connection_dropped_by_the_board_mid_transfer_leaves_v1() {
+    let board = StandinBoard::start();
+    let work = tempfile::tempdir().unwrap();
+    install_v1(&board, work.path());
+    let rt = i686_runtime().display().to_string();
+    let m2 = write(work.path(), "har2.safetensors", &gru_model(2));
+    // A slow link: every upload stalls for 2 s after 100 000 bytes. While it stalls, the
+    // board's side of the connection is killed (its sshd session processes, by PID).
+    let slow = slow_ssh(work.path(), 100_000, 2);
+    let mut args = with_board(
+        &[
+            "deploy",
+            m2.to_str().unwrap(),
+            "--runtime",
+            &rt,
+            "--label",
+            "v2",
+            "--retries",
+            "0",
+        ],
+        &board,
+    );
+    args.extend(["--ssh-command".into(), slow.display().to_string()]);
+    let child = deepiot_spawn(&args);
+    let staging = board.install_dir.join("staging");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut killed = 0;
+    while Instant::now() < deadline {
+        let part = std::fs::read_dir(&staging)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                e.file_name().to_string_lossy().ends_with(".part")
+                    && e.metadata().map(|m| m.len() >= 100_000).unwrap_or(false)
+            });
+        if part {
+            killed = board.kill_sessions();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let r = finish(child);
+    assert!(killed > 0, "the upload never started: {r:?}");
+    r.expect_code(15);
+    assert!(r.stderr.contains("was lost"), "{}", r.stderr);
+    assert_on_v1(&board, work.path());
 }
 
 #[test]

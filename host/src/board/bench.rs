@@ -152,6 +152,11 @@ pub fn bench_board(
     iterations: u32,
     warmup: u32,
 ) -> Result<Vec<ModelResult>> {
+    session.progress.step(format!(
+        "connecting to {} (install dir {})",
+        session.board(),
+        session.dir
+    ));
     let st = session.probe(false, &[])?;
     let mut files: Vec<&Payload> = vec![runtime];
     files.extend(models.iter().map(|(_, p)| p));

@@ -174,10 +174,16 @@ pub fn run(a: &DeployArgs) -> Result<()> {
             session.board(),
             session.dir
         );
-        println!("  {:<44} {:>10}  {}", "file on the board", "size", "sha256");
+        let width = files
+            .iter()
+            .map(|p| base.len() + 1 + p.path.len())
+            .max()
+            .unwrap_or(0)
+            .max(17);
+        println!("  {:<width$} {:>10}  sha256", "file on the board", "size");
         for p in &files {
             println!(
-                "  {:<44} {:>10}  {}",
+                "  {:<width$} {:>10}  {}",
                 format!("{base}/{}", p.path),
                 human_bytes(p.data.len() as u64),
                 &p.sha256[..16]
@@ -199,8 +205,14 @@ pub fn run(a: &DeployArgs) -> Result<()> {
             _ => println!("  (first install on this board: no previous version)"),
         }
         if let Some(m) = models.first() {
+            let port = session
+                .ssh
+                .address
+                .port
+                .map(|p| format!("-p {p} "))
+                .unwrap_or_default();
             println!(
-                "  try: ssh {} {base}/deepiot-run bench {base}/{}",
+                "  try: ssh {port}{} {base}/deepiot-run bench {base}/{}",
                 session.ssh.address.destination(),
                 m.path
             );

@@ -397,6 +397,12 @@ impl Session {
         if work.is_empty() {
             return Ok(stats);
         }
+        self.progress.step(format!(
+            "sending {} in {} piece(s); {} file(s) already on the board",
+            super::human_bytes(total),
+            work.len(),
+            stats.files_already_there
+        ));
         let bar = self.progress.bytes(total, "sending");
         let mut done = 0u64;
         for (p, piece, range, join) in work {
