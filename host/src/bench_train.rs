@@ -1,7 +1,12 @@
 //! `deepiot bench-train`: the time of one training step (forward, backward, AdamW) of a
-//! zoo model on a synthetic batch, with candle's built-in convolution and pooling and with
-//! ours (im2col + one matmul, [`crate::models::kernels`]), for each thread count, in one
-//! run so that the ratio is meaningful on a noisy machine.
+//! zoo model on a synthetic batch, for each thread count, in one run so that the ratios
+//! are meaningful on a noisy machine:
+//!
+//! 1. candle's built-in convolution and pooling with glibc's default malloc settings
+//!    (where this project started);
+//! 2. the same with the allocator tuned ([`crate::train::tune_malloc`]);
+//! 3. our convolution and pooling ops ([`crate::models::conv`], [`crate::models::kernels`])
+//!    with the tuned allocator — what `deepiot train` runs.
 use crate::models::{zoo, ConvImpl, Net};
 use crate::rng::Rng;
 use anyhow::{bail, Context, Result};
@@ -28,7 +33,7 @@ pub struct BenchTrainArgs {
     /// rayon pool of that size).
     #[arg(long, value_delimiter = ',', default_value = "1,2")]
     pub threads: Vec<usize>,
-    /// Only this convolution path (`candle` or `im2col`); default both.
+    /// Only this configuration (`candle-default-malloc`, `candle` or `im2col`); default all.
     #[arg(long)]
     pub only: Option<String>,
     /// Prints JSON.
@@ -111,20 +116,47 @@ pub fn time_steps(
     })
 }
 
+/// One configuration of the comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Config {
+    /// candle's conv2d and pooling, glibc's default malloc settings: the starting point.
+    CandleDefault,
+    /// candle's conv2d and pooling, malloc tuned ([`crate::train::tune_malloc`]).
+    Candle,
+    /// Our convolution and pooling ops, malloc tuned: what `deepiot train` uses.
+    Ours,
+}
+
+impl Config {
+    fn name(self) -> &'static str {
+        match self {
+            Config::CandleDefault => "candle-default-malloc",
+            Config::Candle => "candle",
+            Config::Ours => "im2col",
+        }
+    }
+}
+
 /// Runs `deepiot bench-train`.
+///
+/// The starting point (candle's ops with glibc's default malloc) is timed first, for every
+/// thread count, because the malloc tuning cannot be undone within a process; then the
+/// allocator is tuned and candle's ops and ours are timed.
 pub fn run(args: &BenchTrainArgs) -> Result<Vec<StepTime>> {
-    crate::train::tune_malloc();
     let spec = zoo::find(&args.task).with_context(|| format!("unknown --task `{}`", args.task))?;
     let (shape, classes) = bench_shape(spec.name).context("no benchmark shape for this model")?;
-    if let Some(o) = args
-        .only
-        .as_deref()
-        .filter(|o| !["candle", "im2col"].contains(o))
-    {
-        bail!("--only takes `candle` or `im2col`, got `{o}`");
-    }
+    let wanted: Vec<Config> = match args.only.as_deref() {
+        None => vec![Config::CandleDefault, Config::Candle, Config::Ours],
+        Some("candle") => vec![Config::Candle],
+        Some("candle-default-malloc") => vec![Config::CandleDefault],
+        Some("im2col") => vec![Config::Ours],
+        Some(o) => bail!("--only takes `candle`, `candle-default-malloc` or `im2col`, got `{o}`"),
+    };
     if args.batch == 0 || args.iterations == 0 {
         bail!("--batch and --iterations must be at least 1");
+    }
+    if let Some(t) = args.threads.iter().find(|&&t| t == 0) {
+        bail!("--threads values must be at least 1, got {t}");
     }
     if cfg!(debug_assertions) {
         eprintln!("warning: this is a debug build of deepiot; time with `cargo run --release`");
@@ -141,31 +173,37 @@ pub fn run(args: &BenchTrainArgs) -> Result<Vec<StepTime>> {
     let x = Tensor::from_vec(xs, dims, &Device::Cpu)?;
     let y = Tensor::from_vec(ys, args.batch, &Device::Cpu)?;
     let mut results = Vec::new();
-    for &t in &args.threads {
-        if t == 0 {
-            bail!("--threads values must be at least 1");
+    let phases: [&[Config]; 2] = [&[Config::CandleDefault], &[Config::Candle, Config::Ours]];
+    for (phase, configs) in phases.iter().enumerate() {
+        if phase == 1 {
+            crate::train::tune_malloc();
         }
-        // candle reads RAYON_NUM_THREADS at every matmul; our kernels use the current pool.
-        std::env::set_var("RAYON_NUM_THREADS", t.to_string());
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(t).build()?;
-        for conv in [ConvImpl::Candle, ConvImpl::Im2col] {
-            let name = match conv {
-                ConvImpl::Candle => "candle",
-                ConvImpl::Im2col => "im2col",
-            };
-            if args.only.as_deref().is_some_and(|o| o != name) {
-                continue;
+        for &t in &args.threads {
+            // candle reads RAYON_NUM_THREADS at every matmul; our kernels use the current pool.
+            std::env::set_var("RAYON_NUM_THREADS", t.to_string());
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(t).build()?;
+            for &config in configs.iter().filter(|c| wanted.contains(c)) {
+                let conv = match config {
+                    Config::Ours => ConvImpl::Im2col,
+                    _ => ConvImpl::Candle,
+                };
+                let net = Net::new(&graph, 1)?.with_conv(conv);
+                let mut st =
+                    pool.install(|| time_steps(&net, &x, &y, args.warmup, args.iterations))?;
+                st.conv = config.name().into();
+                st.threads = t;
+                if !args.json {
+                    eprintln!("  {} thread(s), {:<22} {:.1} ms", t, st.conv, st.mean_ms);
+                }
+                results.push(st);
             }
-            let net = Net::new(&graph, 1)?.with_conv(conv);
-            let mut st = pool.install(|| time_steps(&net, &x, &y, args.warmup, args.iterations))?;
-            st.conv = name.into();
-            st.threads = t;
-            if !args.json {
-                eprintln!("  {} threads, {:<6}: {:.1} ms", t, st.conv, st.mean_ms);
-            }
-            results.push(st);
         }
     }
+    let find = |t: usize, c: Config| {
+        results
+            .iter()
+            .find(|r| r.threads == t && r.conv == c.name())
+    };
     if args.json {
         let v = serde_json::json!({
             "model": spec.name, "batch": args.batch, "iterations": args.iterations,
@@ -178,38 +216,46 @@ pub fn run(args: &BenchTrainArgs) -> Result<Vec<StepTime>> {
         "{}: training step (forward + backward + AdamW), batch {}, mean ± std over {} steps after {} warm-up",
         spec.name, args.batch, args.iterations, args.warmup
     );
+    let cell = |r: Option<&StepTime>| match r {
+        Some(r) => format!("{:.1} ± {:.1} ms", r.mean_ms, r.std_ms),
+        None => "-".into(),
+    };
     println!(
-        "{:>7}  {:>22}  {:>22}  {:>8}",
-        "threads", "candle conv2d/pool", "im2col + matmul", "speed-up"
+        "{:>7}  {:>21}  {:>21}  {:>21}  {:>14}",
+        "threads",
+        "candle, default malloc",
+        "candle, tuned malloc",
+        "ours (im2col+gemm)",
+        "ours vs start"
     );
-    for pair in results.chunks(2) {
-        if let [a, b] = pair {
-            println!(
-                "{:>7}  {:>11.1} ± {:>4.1} ms  {:>11.1} ± {:>4.1} ms  {:>7.2}x",
-                a.threads,
-                a.mean_ms,
-                a.std_ms,
-                b.mean_ms,
-                b.std_ms,
-                a.mean_ms / b.mean_ms
-            );
-        }
-    }
-    if let (Some(worst), Some(best)) = (
-        results
-            .iter()
-            .filter(|r| r.conv == "candle")
-            .map(|r| r.mean_ms)
-            .reduce(f64::max),
-        results
-            .iter()
-            .filter(|r| r.conv == "im2col")
-            .map(|r| r.mean_ms)
-            .reduce(f64::min),
-    ) {
+    for &t in &args.threads {
+        let (a, b, c) = (
+            find(t, Config::CandleDefault),
+            find(t, Config::Candle),
+            find(t, Config::Ours),
+        );
+        let ratio = match (a, c) {
+            (Some(a), Some(c)) => format!("{:.2}x", a.mean_ms / c.mean_ms),
+            _ => "-".into(),
+        };
         println!(
-            "best im2col vs slowest candle configuration: {:.2}x",
-            worst / best
+            "{t:>7}  {:>21}  {:>21}  {:>21}  {ratio:>14}",
+            cell(a),
+            cell(b),
+            cell(c)
+        );
+    }
+    let best = |c: Config| {
+        results
+            .iter()
+            .filter(|r| r.conv == c.name())
+            .map(|r| r.mean_ms)
+            .reduce(f64::min)
+    };
+    if let (Some(start), Some(ours)) = (best(Config::CandleDefault), best(Config::Ours)) {
+        println!(
+            "best starting point {start:.1} ms -> best ours {ours:.1} ms: {:.2}x faster",
+            start / ours
         );
     }
     Ok(results)
