@@ -5,6 +5,7 @@ pub mod compress;
 pub mod data;
 pub mod export;
 pub mod models;
+pub mod quickstart;
 pub mod rng;
 pub mod runtime_build;
 pub mod train;

@@ -4,8 +4,6 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 mod inspect;
-mod quickstart;
-mod runtime_build;
 
 #[derive(Parser)]
 #[command(name = "deepiot", version, about, long_about = None)]
@@ -16,13 +14,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Runs the whole job on a built-in default: makes a LeNet-5-shaped model, builds the
-    /// i686 board runtime, and runs and times the model in it.
-    Quickstart {
-        /// Where the model and the runtime's output go.
-        #[arg(long, default_value = "out/quickstart")]
-        out: PathBuf,
-    },
+    /// Runs the whole job on a built-in default: trains LeNet-5 on the bundled MNIST subset,
+    /// compresses it with DeepIoT, and runs and times both in the i686 board runtime.
+    Quickstart(deepiot::quickstart::QuickstartArgs),
     /// Shows a model file: layers, shapes, parameters, FLOPs, bytes and provenance.
     Inspect {
         /// The model file (.safetensors).
@@ -50,7 +44,7 @@ enum Command {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Quickstart { out } => quickstart::run(&out),
+        Command::Quickstart(a) => deepiot::quickstart::run(&a),
         Command::Inspect { model, json } => inspect::run(&model, json),
         Command::Train(a) => deepiot::train::run(&a).map(|_| ()),
         Command::Eval(a) => deepiot::train::eval(&a).map(|_| ()),

@@ -1,70 +1,205 @@
-//! `deepiot quickstart`: the whole path from a model to timed inference in the board
-//! runtime, on a built-in default that needs no data and no board.
+//! `deepiot quickstart`: the whole job on a built-in default, with no data to fetch and no
+//! board: train LeNet-5 on the bundled MNIST subset, compress it with DeepIoT, build the
+//! static i686 board runtime, and run both models in it for accuracy, size and latency.
+use crate::compress::cli::{self as compress, CompressArgs};
+use crate::data::{self, DataRoot};
 use crate::runtime_build::{build_runtime, EDISON_TRIPLE};
+use crate::train::{self, TrainArgs};
 use anyhow::{bail, Context, Result};
-use deepiot_format::{write, Graph, Op, Pool2d, TensorData};
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The paper's LeNet-5 (431K parameters) with seeded random weights.
-fn lenet5(seed: u64) -> Result<Vec<u8>> {
-    let mut g = Graph::new("image", &[1, 28, 28]);
-    let pool = Op::MaxPool2d(Pool2d { kernel: [2, 2], stride: [2, 2] });
-    g.push("conv1", Op::Conv2d { out_channels: 20, kernel: [5, 5], stride: [1, 1], padding: [0, 0] });
-    g.push("pool1", pool.clone());
-    g.push("conv2", Op::Conv2d { out_channels: 50, kernel: [5, 5], stride: [1, 1], padding: [0, 0] });
-    g.push("pool2", pool);
-    g.push("flatten", Op::Flatten);
-    g.push("fc1", Op::Dense { units: 500 });
-    g.push("relu1", Op::Relu);
-    g.push("fc2", Op::Dense { units: 10 });
-    g.classes = (0..10).map(|d| d.to_string()).collect();
-    let info = g.infer()?;
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) | 1;
-    let mut values: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
-    for p in info.params.iter().flatten() {
-        let fan_in: usize = p.shape[1..].iter().product::<usize>().max(1);
-        let bound = (1.0 / fan_in as f32).sqrt();
-        let v = (0..p.len())
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                ((state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * bound
-            })
-            .collect();
-        values.push((p.name.clone(), p.shape.clone(), v));
-    }
-    let tensors: Vec<TensorData> =
-        values.iter().map(|(n, s, v)| TensorData { name: n, shape: s, values: v }).collect();
-    let mut prov = BTreeMap::new();
-    prov.insert("task".to_string(), "quickstart".to_string());
-    prov.insert("weights".to_string(), format!("random, seed {seed}"));
-    Ok(write(&g, &prov, &tensors)?)
+/// Runs the whole job end to end on the bundled MNIST subset.
+#[derive(Debug, clap::Args)]
+pub struct QuickstartArgs {
+    /// Where the models, reports and the runtime's inputs go.
+    #[arg(long, default_value = "out/quickstart")]
+    pub out: PathBuf,
+    /// Data folder (default: the MNIST subset bundled with deepiot, so nothing is fetched).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Training epochs.
+    #[arg(long, default_value_t = 4)]
+    pub epochs: usize,
+    /// Compressor-critic iterations at most.
+    #[arg(long, default_value_t = 1500)]
+    pub iterations: usize,
 }
 
-pub fn run(out: &Path) -> Result<()> {
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let model = out.join("lenet5-random.safetensors");
-    std::fs::write(&model, lenet5(7)?).with_context(|| format!("cannot write {}", model.display()))?;
-    println!("[1/3] wrote {} (LeNet-5 shape, random weights)", model.display());
-    crate::inspect::run(&model, false)?;
+/// What the board runtime measured for one model.
+struct OnBoard {
+    accuracy: f64,
+    mean_us: f64,
+    p50_us: f64,
+    params: u64,
+    file_bytes: u64,
+    arena_bytes: u64,
+    allocations: u64,
+}
 
-    println!("[2/3] building the board runtime for {EDISON_TRIPLE} ...");
+fn json_u64(v: &serde_json::Value, k: &str) -> u64 {
+    v.get(k).and_then(|x| x.as_u64()).unwrap_or(0)
+}
+
+fn json_f64(v: &serde_json::Value, k: &str) -> f64 {
+    v.get(k).and_then(|x| x.as_f64()).unwrap_or(f64::NAN)
+}
+
+/// Classifies the test set and times the model with the board runtime binary.
+fn on_board(bin: &Path, model: &Path, inputs: &Path, labels: &[u32]) -> Result<OnBoard> {
+    let out = Command::new(bin)
+        .arg(model)
+        .arg("--input")
+        .arg(inputs)
+        .arg("--json")
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "{} failed on {}: {}",
+            bin.display(),
+            model.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("the runtime printed no JSON")?;
+    let examples = v
+        .get("examples")
+        .and_then(|e| e.as_array())
+        .context("no examples in the runtime's output")?;
+    let correct = examples
+        .iter()
+        .zip(labels)
+        .filter(|(e, &y)| e.get("class").and_then(|c| c.as_u64()) == Some(y as u64))
+        .count();
+    let out = Command::new(bin)
+        .arg("bench")
+        .arg(model)
+        .args(["--iterations", "500", "--warmup", "50", "--json"])
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "{} bench failed: {}",
+            bin.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let b: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("bench printed no JSON")?;
+    Ok(OnBoard {
+        accuracy: correct as f64 / labels.len().max(1) as f64,
+        mean_us: json_f64(&b, "mean_us"),
+        p50_us: json_f64(&b, "p50_us"),
+        params: json_u64(&b, "params"),
+        file_bytes: json_u64(&b, "file_bytes"),
+        arena_bytes: json_u64(&b, "arena_bytes"),
+        allocations: json_u64(&b, "allocations"),
+    })
+}
+
+pub fn run(args: &QuickstartArgs) -> Result<()> {
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let root = match &args.data {
+        Some(d) => DataRoot::new(d.clone()),
+        None => DataRoot::bundled(),
+    };
+    let original = args.out.join("lenet5.safetensors");
+    let small = args.out.join("lenet5.deepiot.safetensors");
+
+    eprintln!("[1/4] training LeNet-5 on {} ...", root.path.display());
+    let trained = train::run(&TrainArgs {
+        task: "mnist-lenet5".into(),
+        epochs: Some(args.epochs),
+        seed: 1,
+        batch: None,
+        lr: None,
+        lr_decay: None,
+        patience: None,
+        data: Some(root.path.clone()),
+        resume: false,
+        max_train: None,
+        max_steps: None,
+        out: original.clone(),
+        json: false,
+    })?;
+
+    eprintln!("[2/4] compressing it with the compressor-critic ...");
+    let report = compress::run(&CompressArgs {
+        model: original.clone(),
+        task: Some("mnist-lenet5".into()),
+        data: Some(root.path.clone()),
+        target_kept: 0.05,
+        max_drop: 2.0,
+        period: 30,
+        delta: 0.05,
+        tau_max: 0.95,
+        gamma: 0.5,
+        max_iterations: args.iterations,
+        eval_every: 100,
+        batch: 64,
+        critic_lr: 1e-4,
+        compressor_lr: 1e-3,
+        hidden: 64,
+        finetune_epochs: 3,
+        finetune_lr: 1e-3,
+        max_train: None,
+        seed: 1,
+        resume: false,
+        out: small.clone(),
+    })?;
+
+    eprintln!("[3/4] building the board runtime for {EDISON_TRIPLE} ...");
     let bin = build_runtime(EDISON_TRIPLE)?;
     let size = std::fs::metadata(&bin)?.len();
-    println!("      {} ({} KiB, static 32-bit)", bin.display(), size / 1024);
 
-    println!("[3/3] timing the model in the i686 runtime on this machine:");
-    let status = Command::new(&bin)
-        .arg("bench")
-        .arg(&model)
-        .args(["--iterations", "500", "--warmup", "50"])
-        .status()
-        .with_context(|| format!("cannot run {}", bin.display()))?;
-    if !status.success() {
-        bail!("the runtime failed on {}", model.display());
+    eprintln!("[4/4] running both models in the i686 runtime ...");
+    let ds = data::load("mnist", &root)?;
+    let inputs = args.out.join("test-images.f32");
+    let bytes: Vec<u8> = ds.test_x.iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(&inputs, bytes).with_context(|| format!("cannot write {}", inputs.display()))?;
+    let a = on_board(&bin, &original, &inputs, &ds.test_y)?;
+    let b = on_board(&bin, &small, &inputs, &ds.test_y)?;
+
+    println!();
+    println!(
+        "board runtime: {} ({} KiB, static i686, no AVX)",
+        bin.display(),
+        size / 1024
+    );
+    println!(
+        "{:<24} {:>9} {:>11} {:>10} {:>12} {:>10} {:>7}",
+        "model", "params", "file bytes", "accuracy", "latency p50", "arena", "allocs"
+    );
+    for (name, m) in [("LeNet-5 (trained)", &a), ("LeNet-5 (DeepIoT)", &b)] {
+        println!(
+            "{:<24} {:>9} {:>11} {:>9.2}% {:>10.1}us {:>10} {:>7}",
+            name,
+            m.params,
+            m.file_bytes,
+            100.0 * m.accuracy,
+            m.p50_us,
+            m.arena_bytes,
+            m.allocations
+        );
     }
+    println!(
+        "DeepIoT kept {:.2} % of the parameters (widths {:?}); latency {:.1} % lower (mean {:.1} -> {:.1} us), \
+         accuracy {:.2} % -> {:.2} % on the {} test images of {}",
+        100.0 * report.kept_fraction,
+        report.layers.iter().filter(|l| l.units_before > 0).map(|l| l.units_after).collect::<Vec<_>>(),
+        100.0 * (1.0 - b.mean_us / a.mean_us),
+        a.mean_us,
+        b.mean_us,
+        100.0 * a.accuracy,
+        100.0 * b.accuracy,
+        ds.test_len(),
+        ds.name
+    );
+    println!(
+        "trained in {:.0} s; models and reports in {}",
+        trained.wall_seconds,
+        args.out.display()
+    );
     Ok(())
 }
