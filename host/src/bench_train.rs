@@ -112,7 +112,7 @@ pub fn time_steps(
         mean_ms: mean,
         std_ms: var.sqrt(),
         min_ms: times.iter().cloned().fold(f64::INFINITY, f64::min),
-        forward_ms: fwd / iterations.min(10).max(1) as f64,
+        forward_ms: fwd / iterations.clamp(1, 10) as f64,
     })
 }
 

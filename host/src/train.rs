@@ -186,14 +186,7 @@ impl Checkpoint {
         Ok(())
     }
 
-    fn load(
-        &self,
-        device: &Device,
-    ) -> Result<(
-        CheckpointState,
-        HashMap<String, Tensor>,
-        HashMap<String, Tensor>,
-    )> {
+    fn load(&self, device: &Device) -> Result<(CheckpointState, Weights, Weights)> {
         let text = std::fs::read_to_string(self.state()).with_context(|| {
             format!(
                 "--resume: no checkpoint at {} (train without --resume to start)",
@@ -214,6 +207,12 @@ impl Checkpoint {
     }
 }
 
+/// A training augmentation: one example in, its augmented copy out.
+pub type Augment = fn(&[f32], &mut [f32], &mut Rng);
+
+/// Weights by tensor name.
+type Weights = HashMap<String, Tensor>;
+
 /// Options of one [`fit`].
 #[derive(Debug, Clone)]
 pub struct FitOptions {
@@ -226,7 +225,7 @@ pub struct FitOptions {
     pub checkpoint: Option<Checkpoint>,
     pub resume: bool,
     /// Training augmentation applied to each example of a batch (CIFAR).
-    pub augment: Option<fn(&[f32], &mut [f32], &mut Rng)>,
+    pub augment: Option<Augment>,
     /// Stop every epoch after this many steps (quick runs and tests).
     pub max_steps_per_epoch: Option<usize>,
     /// Fraction of the training split held out for validation (at most 5,000 examples).
@@ -327,7 +326,7 @@ pub fn split_validation(n: usize, fraction: f64, seed: u64) -> (Vec<usize>, Vec<
     (perm, val)
 }
 
-fn named_values(net: &Net) -> HashMap<String, Tensor> {
+fn named_values(net: &Net) -> Weights {
     net.vars()
         .into_iter()
         .zip(net.info().params.iter().flatten())
@@ -734,8 +733,7 @@ pub fn run(args: &TrainArgs) -> Result<Report> {
         verbose: true,
         checkpoint: Some(Checkpoint::beside(&args.out)),
         resume: args.resume,
-        augment: (spec.data == "cifar10")
-            .then_some(cifar_augment as fn(&[f32], &mut [f32], &mut Rng)),
+        augment: (spec.data == "cifar10").then_some(cifar_augment as Augment),
         max_steps_per_epoch: args.max_steps,
         val_fraction: 0.1,
         model: spec.name.to_string(),

@@ -41,6 +41,9 @@ pub enum ModelError {
     Candle(#[from] candle_core::Error),
 }
 
+/// A weight as `(name, shape, row-major values)`.
+pub type NamedValues = (String, Vec<usize>, Vec<f32>);
+
 /// How convolutions are computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ConvImpl {
@@ -229,7 +232,7 @@ impl Net {
     }
 
     /// Every weight as `(name, shape, values)`, in [`ShapeInfo::params`] order.
-    pub fn tensors(&self) -> candle_core::Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+    pub fn tensors(&self) -> candle_core::Result<Vec<NamedValues>> {
         let names: Vec<&ParamSpec> = self.info.params.iter().flatten().collect();
         let vars = self.vars();
         names
