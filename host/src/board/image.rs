@@ -21,6 +21,9 @@ pub const FORMAT: &str = "deepiot-image";
 pub const FORMAT_VERSION: u32 = 1;
 /// The first member of the archive.
 pub const MANIFEST_PATH: &str = "manifest.json";
+/// The second member: `sha256sum` of the manifest (`HEX  manifest.json`), so damage to
+/// the manifest itself is caught too.
+pub const MANIFEST_SUM_PATH: &str = "manifest.sha256";
 /// Largest image read (the board has 1 GB of RAM; images are runtime + models).
 const MAX_IMAGE_BYTES: u64 = 512 << 20;
 
@@ -403,6 +406,8 @@ pub fn build(spec: &BuildSpec) -> Result<Vec<u8>> {
     let mut mtext = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| BoardError::Other(format!("cannot write the manifest: {e}")))?;
     mtext.push(b'\n');
+    let sum = format!("{}  {MANIFEST_PATH}\n", sha256_hex(&mtext));
+    members.insert(0, (MANIFEST_SUM_PATH.into(), sum.into_bytes(), 0o644));
     members.insert(0, (MANIFEST_PATH.into(), mtext, 0o644));
 
     let mtime = spec.source_date_epoch.unwrap_or(0);
@@ -523,6 +528,15 @@ pub fn parse_image(bytes: &[u8]) -> std::result::Result<Image, String> {
     if order.first().map(String::as_str) != Some(MANIFEST_PATH) {
         return Err(format!("the first member must be {MANIFEST_PATH}"));
     }
+    if order.get(1).map(String::as_str) != Some(MANIFEST_SUM_PATH) {
+        return Err(format!("the second member must be {MANIFEST_SUM_PATH}"));
+    }
+    let want = format!("{}  {MANIFEST_PATH}\n", sha256_hex(&files[MANIFEST_PATH]));
+    if files[MANIFEST_SUM_PATH] != want.as_bytes() {
+        return Err(format!(
+            "{MANIFEST_PATH} does not match {MANIFEST_SUM_PATH} (the manifest is damaged)"
+        ));
+    }
     let manifest: Manifest = serde_json::from_slice(&files[MANIFEST_PATH])
         .map_err(|e| format!("{MANIFEST_PATH} is not a valid manifest: {e}"))?;
     if manifest.format != FORMAT {
@@ -534,7 +548,7 @@ pub fn parse_image(bytes: &[u8]) -> std::result::Result<Image, String> {
             manifest.format_version
         ));
     }
-    let mut listed = vec![MANIFEST_PATH.to_string()];
+    let mut listed = vec![MANIFEST_PATH.to_string(), MANIFEST_SUM_PATH.to_string()];
     let mut check = |e: &FileEntry| -> std::result::Result<(), String> {
         let data = files
             .get(&e.path)
@@ -771,4 +785,102 @@ fn inspect_cmd(a: &InspectArgs) -> Result<()> {
         print!("{}", describe(&img));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec<'a>(t: &'a target::Target, version: Option<&str>, epoch: Option<u64>) -> BuildSpec<'a> {
+        BuildSpec {
+            target: t,
+            runtime: b"\x7fELF fake runtime".to_vec(),
+            runtime_path: None,
+            models: vec![
+                ("m".into(), vec![1, 2, 3]),
+                ("n.small".into(), vec![4; 1000]),
+            ],
+            version: version.map(String::from),
+            config: [("k".to_string(), "v".to_string())].into(),
+            examples: 2,
+            seed: 1,
+            golden: BTreeMap::new(),
+            settings: SelfTestSettings {
+                atol: 1e-4,
+                rtol: 1e-3,
+            },
+            selftest: false,
+            source_date_epoch: epoch,
+        }
+    }
+
+    #[test]
+    fn build_is_deterministic_and_reads_back() {
+        let t = target::load("edison", None).unwrap();
+        let a = build(&spec(&t, Some("1.0"), None)).unwrap();
+        assert_eq!(a, build(&spec(&t, Some("1.0"), None)).unwrap());
+        assert_ne!(
+            a,
+            build(&spec(&t, Some("1.0"), Some(1_700_000_000))).unwrap()
+        );
+        let img = parse_image(&a).unwrap();
+        assert_eq!(img.manifest.version, "1.0");
+        assert_eq!(
+            img.manifest.models[1].file.path,
+            "models/n.small.safetensors"
+        );
+        assert_eq!(img.files["models/n.small.safetensors"], vec![4; 1000]);
+        // Default version: a content hash.
+        let d = parse_image(&build(&spec(&t, None, None)).unwrap()).unwrap();
+        assert_eq!(d.manifest.version.len(), 12);
+    }
+
+    #[test]
+    fn every_damage_is_caught() {
+        let t = target::load("edison", None).unwrap();
+        let a = build(&spec(&t, Some("1.0"), None)).unwrap();
+        // A flipped byte in each 512-byte block that holds data or a header.
+        let mut caught = 0;
+        let mut blocks = 0;
+        for b in 0..a.len() / 512 {
+            let block = &a[b * 512..(b + 1) * 512];
+            if block.iter().all(|&x| x == 0) {
+                continue;
+            }
+            blocks += 1;
+            let mut bad = a.clone();
+            let at = b * 512 + block.iter().position(|&x| x != 0).unwrap_or(0);
+            bad[at] ^= 0x20;
+            if parse_image(&bad).is_err() {
+                caught += 1;
+            }
+        }
+        assert_eq!(caught, blocks);
+        assert!(parse_image(&a[..a.len() / 2 / 512 * 512]).is_err());
+        // A changed value inside the manifest (still valid JSON) is caught by its sum.
+        let at = a.windows(8).position(|w| w == b"\"k\": \"v\"").unwrap() + 6;
+        let mut bad = a.clone();
+        bad[at] = b'w';
+        assert!(parse_image(&bad)
+            .unwrap_err()
+            .contains("manifest is damaged"));
+        assert!(parse_image(b"not an image").is_err());
+    }
+
+    #[test]
+    fn golden_tolerance() {
+        let s = SelfTestSettings {
+            atol: 1e-4,
+            rtol: 1e-3,
+        };
+        let g = Golden::from_json(r#"{"examples":[{"scores":[1.0,-2.0,null]}]}"#).unwrap();
+        let ok = Golden::from_json(r#"{"examples":[{"scores":[1.0009,-2.0019,null]}]}"#).unwrap();
+        assert!(g.check(&ok, &s).is_ok());
+        let off = Golden::from_json(r#"{"examples":[{"scores":[1.01,-2.0,null]}]}"#).unwrap();
+        assert!(g.check(&off, &s).unwrap_err().contains("value 0"));
+        let nan = Golden::from_json(r#"{"examples":[{"scores":[1.0,-2.0,3.0]}]}"#).unwrap();
+        assert!(g.check(&nan, &s).is_err());
+        let short = Golden::from_json(r#"{"examples":[]}"#).unwrap();
+        assert!(g.check(&short, &s).is_err());
+    }
 }

@@ -237,14 +237,13 @@ pub fn runtime_binary(
     let path = match given {
         Some(p) => p.to_path_buf(),
         None => {
+            // cargo draws its own progress bar on a terminal.
             progress.step(format!(
                 "building the runtime for {} (cargo build --release) ...",
                 target.triple
             ));
-            let sp = progress.spinner("building deepiot-run");
-            let r = crate::runtime_build::build_runtime(&target.triple);
-            sp.finish_and_clear();
-            r.map_err(|e| BoardError::Build(format!("{e:#}")))?
+            crate::runtime_build::build_runtime(&target.triple)
+                .map_err(|e| BoardError::Build(format!("{e:#}")))?
         }
     };
     let bytes = read_local(&path, "runtime binary")?;

@@ -54,6 +54,9 @@ pub fn render(template: &str, vars: &[(&str, &str)]) -> String {
 pub const PROBE: &str = r#"
 arch=$(uname -m)
 echo "@arch $arch"
+for t in cat mv ln rm mkdir chmod sha256sum df; do
+  command -v "$t" > /dev/null 2>&1 || echo "@missing $t"
+done
 if test "$LOOK" != 1; then
   case " $ARCHES " in *" $arch "*) ;; *) exit 0 ;; esac
   mkdir -p "$D/staging" "$D/slots" || exit 41

@@ -63,6 +63,8 @@ pub struct BoardState {
     pub status: Option<BTreeMap<String, String>>,
     /// The install directory does not exist (only when just looking).
     pub no_dir: bool,
+    /// Commands the board-side scripts need that the board does not have.
+    pub missing_tools: Vec<String>,
 }
 
 impl BoardState {
@@ -157,6 +159,8 @@ pub fn parse_probe(out: &str) -> BoardState {
         } else if let Some(a) = line.strip_prefix("@active") {
             let a = a.trim();
             st.active = (!a.is_empty()).then(|| a.to_string());
+        } else if let Some(t) = line.strip_prefix("@missing ") {
+            st.missing_tools.push(t.trim().to_string());
         } else if line == "@nodir" {
             st.no_dir = true;
         } else if let Some(s) = line.strip_prefix("@staged ") {
@@ -264,6 +268,15 @@ impl Session {
                 found: st.arch.clone(),
                 target: self.target.name.clone(),
                 expected: self.target.arch.join(", "),
+            });
+        }
+        if !st.missing_tools.is_empty() {
+            return Err(BoardError::BoardCommand {
+                board: self.board(),
+                detail: format!(
+                    "the board lacks {} (deepiot needs POSIX sh with cat, mv, ln, rm, mkdir, chmod, sha256sum and df; busybox has them all)",
+                    st.missing_tools.join(", ")
+                ),
             });
         }
         if !out.ok() {
@@ -629,9 +642,10 @@ mod tests {
 
     #[test]
     fn probe_output_is_parsed() {
-        let out = "@arch i686\n@active a\n@df\nFilesystem 1024-blocks Used Available Capacity Mounted on\ntmpfs 1024 100 924 10% /tmp/x\n@end\n@info a\nversion=v1\nslot=a\n@end\n@sums a\nabc  deepiot-run\ndef  models/m.safetensors\n@end\n@staged 0123\n@staged 4567.c/00001\n@status\nop=deploy\nresult=ok\n@end\n";
+        let out = "@arch i686\n@missing df\n@active a\n@df\nFilesystem 1024-blocks Used Available Capacity Mounted on\ntmpfs 1024 100 924 10% /tmp/x\n@end\n@info a\nversion=v1\nslot=a\n@end\n@sums a\nabc  deepiot-run\ndef  models/m.safetensors\n@end\n@staged 0123\n@staged 4567.c/00001\n@status\nop=deploy\nresult=ok\n@end\n";
         let st = parse_probe(out);
         assert_eq!(st.arch, "i686");
+        assert_eq!(st.missing_tools, ["df"]);
         assert_eq!(st.active.as_deref(), Some("a"));
         assert_eq!(st.avail_bytes, Some(924 * 1024));
         assert_eq!(st.mount.as_deref(), Some("/tmp/x"));
