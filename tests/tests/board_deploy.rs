@@ -79,6 +79,12 @@ fn deploy_installs_verifies_runs_and_keeps_the_previous_version() {
     let on_host = host_scores(&gru_model(2), &x);
     assert!((on_board[0][0] - on_host[0][0]).abs() <= 1e-5);
 
+    // A pointer switch cut between its two renames (possible on a board whose `mv` has
+    // no -T) is finished by the next command that looks at the board.
+    let (code, out) = board.sh(&format!("cd {d} && mv active active.new && ls"));
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(status(&board)["active"], "b");
+
     // The human status names both slots and the last result.
     let r = deepiot_owned(&with_board(&["board", "status"], &board));
     r.expect_code(0);

@@ -504,6 +504,7 @@ impl Session {
 
     /// Builds slot `slot` from the staged files, verifies it, runs `check` (shell lines,
     /// with `$R` the new runtime and `$S` the slot), then `after` (shell lines).
+    #[allow(clippy::too_many_arguments)]
     pub fn install(
         &self,
         slot: &str,
