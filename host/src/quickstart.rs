@@ -116,6 +116,8 @@ pub fn run(args: &QuickstartArgs) -> Result<()> {
         lr: None,
         lr_decay: None,
         patience: None,
+        weight_decay: None,
+        augment: "default".into(),
         data: Some(root.path.clone()),
         resume: false,
         max_train: None,

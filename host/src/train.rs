@@ -600,6 +600,13 @@ pub struct TrainArgs {
     /// Epochs without a better validation accuracy before stopping.
     #[arg(long)]
     pub patience: Option<usize>,
+    /// AdamW's decoupled weight decay (default per model).
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// Training augmentation: `default` (the model's: crop + flip for CIFAR, per-axis
+    /// gain and jitter for the accelerometer, none otherwise), `none`, or `jitter`.
+    #[arg(long, default_value = "default")]
+    pub augment: String,
     /// Data folder (default: $DEEPIOT_DATA, then ../shared/data, then the bundled MNIST subset).
     #[arg(long)]
     pub data: Option<PathBuf>,
@@ -654,6 +661,32 @@ pub fn load_data(
     Ok((ds, root))
 }
 
+/// Accelerometer windows `[3, T, L]`: each axis scaled by a gain in [0.9, 1.1] (sensor
+/// placement and calibration vary), plus uniform jitter of ±0.05 standard deviations.
+fn jitter_augment(x: &[f32], out: &mut [f32], rng: &mut Rng) {
+    let per = x.len() / 3;
+    for (src, dst) in x.chunks(per.max(1)).zip(out.chunks_mut(per.max(1))) {
+        let gain = rng.uniform(0.9, 1.1);
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = s * gain + rng.uniform(-0.05, 0.05);
+        }
+    }
+}
+
+/// The augmentation `--augment` names for a model.
+fn augmentation(spec: &zoo::ModelSpec, which: &str) -> Result<Option<Augment>> {
+    Ok(match which {
+        "none" => None,
+        "jitter" => Some(jitter_augment as Augment),
+        "default" => match spec.data {
+            "cifar10" => Some(cifar_augment as Augment),
+            "har" | "userid" => Some(jitter_augment as Augment),
+            _ => None,
+        },
+        other => bail!("--augment takes default, none or jitter, got `{other}`"),
+    })
+}
+
 fn cifar_augment(x: &[f32], out: &mut [f32], rng: &mut Rng) {
     data::cifar::augment_into(x, out, rng)
 }
@@ -696,6 +729,9 @@ pub fn run(args: &TrainArgs) -> Result<Report> {
     if let Some(d) = args.lr_decay {
         hyper.lr_decay = d;
     }
+    if let Some(w) = args.weight_decay {
+        hyper.weight_decay = w;
+    }
     if let Some(p) = args.patience {
         hyper.patience = p;
     }
@@ -733,7 +769,7 @@ pub fn run(args: &TrainArgs) -> Result<Report> {
         verbose: true,
         checkpoint: Some(Checkpoint::beside(&args.out)),
         resume: args.resume,
-        augment: (spec.data == "cifar10").then_some(cifar_augment as Augment),
+        augment: augmentation(spec, &args.augment)?,
         max_steps_per_epoch: args.max_steps,
         val_fraction: 0.1,
         model: spec.name.to_string(),

@@ -137,6 +137,8 @@ fn train_and_eval_commands_on_the_bundled_subset() {
         lr: None,
         lr_decay: None,
         patience: None,
+        weight_decay: None,
+        augment: "default".into(),
         data: Some(bundled_dir()),
         resume: false,
         max_train: Some(640),
