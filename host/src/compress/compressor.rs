@@ -246,7 +246,10 @@ impl RmsProp {
             *sq = sq
                 .affine(0.9, 0.0)?
                 .add(&g.sqr()?.affine(0.1, 0.0)?)?
-                .maximum(1e-20f32)?;
+                .maximum(1e-20f32)?
+                // Gradients carry their backward graph: a running average built on them
+                // without detaching kept every iteration's graph alive (4 MB per step).
+                .detach();
             let update = g
                 .div(&sq.sqrt()?.affine(1.0, 1e-8)?)?
                 .affine(self.lr, 0.0)?;
