@@ -297,7 +297,10 @@ pub fn search(
             .with_context(|| format!("--resume: no search checkpoint in {}", dir.display()))?;
         let saved: State =
             serde_json::from_str(&text).context("the search checkpoint is unreadable")?;
-        if saved.config != *cfg {
+        // The iteration budget may change on resume (to stop a long search early or let it
+        // run longer); everything that shapes the search must not.
+        let same = SearchConfig { max_iterations: cfg.max_iterations, ..saved.config.clone() } == *cfg;
+        if !same {
             bail!("the checkpoint in {} was made with other settings; use the same flags or start over", dir.display());
         }
         let critic = candle_core::safetensors::load(dir.join("critic.safetensors"), &dev)?;
