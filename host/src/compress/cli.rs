@@ -33,9 +33,10 @@ pub struct CompressArgs {
     /// Stop once at most this fraction of the parameters is kept.
     #[arg(long, default_value_t = 0.02)]
     pub target_kept: f64,
-    /// ...and held-out accuracy is at most this many percentage points below the original's
-    /// (before fine-tuning).
-    #[arg(long, default_value_t = 1.0)]
+    /// ...and held-out accuracy of the cut network, before fine-tuning, is at most this many
+    /// percentage points below the original's. Fine-tuning recovers most of it: a LeNet-5
+    /// search that waited for a 1-point drop kept shrinking at the top threshold instead.
+    #[arg(long, default_value_t = 5.0)]
     pub max_drop: f64,
     /// Iterations between threshold raises (T; the reference code used 500, 150 follows
     /// the same path 3.3x faster).

@@ -59,7 +59,7 @@ impl Default for SearchConfig {
     fn default() -> Self {
         SearchConfig {
             target_kept: 0.02,
-            max_drop: 1.0,
+            max_drop: 5.0,
             batch: 64,
             period: 150,
             delta: 0.025,
@@ -299,7 +299,10 @@ pub fn search(
             serde_json::from_str(&text).context("the search checkpoint is unreadable")?;
         // The iteration budget may change on resume (to stop a long search early or let it
         // run longer); everything that shapes the search must not.
-        let same = SearchConfig { max_iterations: cfg.max_iterations, ..saved.config.clone() } == *cfg;
+        let same = SearchConfig {
+            max_iterations: cfg.max_iterations,
+            ..saved.config.clone()
+        } == *cfg;
         if !same {
             bail!("the checkpoint in {} was made with other settings; use the same flags or start over", dir.display());
         }
@@ -337,7 +340,6 @@ pub fn search(
     let shape = ds.shape.clone();
     let mut stopped = false;
     let mut last_p: Vec<Vec<f32>> = Vec::new();
-    let start_iteration = state.iteration;
     while state.iteration < cfg.max_iterations {
         let it = state.iteration;
         let tau = cfg.tau_at(it);
@@ -473,7 +475,7 @@ pub fn search(
     let tau = cfg.tau_at(state.iteration.saturating_sub(1));
     let keep = per_site(&map, &fixed_mask(&last_p, tau));
     let seconds = base_seconds + t_start.elapsed().as_secs_f64();
-    let done_here = (state.iteration - start_iteration).max(1);
+
     Ok(SearchOutcome {
         keep,
         evaluations: state.evaluations,
@@ -481,7 +483,7 @@ pub fn search(
         stopped_by_rule: stopped,
         original_val_accuracy: orig,
         seconds,
-        seconds_per_iteration: (seconds - base_seconds) / done_here as f64,
+        seconds_per_iteration: seconds / state.iteration.max(1) as f64,
     })
 }
 
