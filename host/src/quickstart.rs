@@ -117,6 +117,7 @@ pub fn run(args: &QuickstartArgs) -> Result<()> {
         lr_decay: None,
         patience: None,
         weight_decay: None,
+        dropout: None,
         augment: "default".into(),
         data: Some(root.path.clone()),
         resume: false,

@@ -64,6 +64,15 @@ impl Hyper {
         }
     }
 
+    /// The training-time dropout of a zoo model ([`Net::set_dropout`]).
+    pub fn dropout_for_model(model: &str) -> f32 {
+        match model {
+            "har-deepsense" | "userid-deepsense" | "speech-bilstm" => 0.2,
+            "cifar-vgg" => 0.3,
+            _ => 0.0,
+        }
+    }
+
     pub fn lr_at(&self, epoch: usize) -> f64 {
         self.lr * self.lr_decay.powi(epoch as i32)
     }
@@ -121,6 +130,9 @@ pub struct RunKey {
     pub hyper_lr_decay: f64,
     pub hyper_weight_decay: f64,
     pub train_examples: usize,
+    /// Training-time dropout ([`Net::set_dropout`]); 0 when off.
+    #[serde(default)]
+    pub dropout: f32,
 }
 
 /// `OUT.ckpt/state.json`.
@@ -369,6 +381,7 @@ pub fn fit(net: &Net, ds: &Dataset, opts: &FitOptions) -> Result<History> {
         hyper_lr_decay: h.lr_decay,
         hyper_weight_decay: h.weight_decay,
         train_examples: ds.train_len(),
+        dropout: net.dropout().unwrap_or(0.0),
     };
     let steps = {
         let s = train_idx.len().div_ceil(h.batch);
@@ -427,6 +440,10 @@ pub fn fit(net: &Net, ds: &Dataset, opts: &FitOptions) -> Result<History> {
         let t0 = Instant::now();
         let lr = h.lr_at(epoch);
         opt.set_learning_rate(lr);
+        // Each epoch's dropout masks depend only on the seed and the epoch (resumable).
+        if let Some(p) = net.dropout() {
+            net.set_dropout(p, Rng::derive(opts.seed ^ 0xD80F, epoch as u64).next_u64());
+        }
         let mut rng = Rng::derive(opts.seed, epoch as u64);
         let mut order = train_idx.clone();
         rng.shuffle(&mut order);
@@ -559,6 +576,7 @@ pub struct Report {
     pub file: String,
     pub seed: u64,
     pub hyper: Hyper,
+    pub dropout: f32,
     pub threads: usize,
     pub params: usize,
     pub macs: u64,
@@ -600,6 +618,10 @@ pub struct TrainArgs {
     /// Epochs without a better validation accuracy before stopping.
     #[arg(long)]
     pub patience: Option<usize>,
+    /// Training-time dropout on the inputs of dense and recurrent layers (default per
+    /// model: 0.2 for DeepSense and the LSTM, 0.3 for VGG, 0 for LeNet-5).
+    #[arg(long)]
+    pub dropout: Option<f32>,
     /// AdamW's decoupled weight decay (default per model).
     #[arg(long)]
     pub weight_decay: Option<f64>,
@@ -749,10 +771,18 @@ pub fn run(args: &TrainArgs) -> Result<Report> {
         zoo::build(spec.name, &ds.shape, ds.num_classes()).map_err(anyhow::Error::msg)?;
     graph.classes = ds.classes.clone();
     let net = Net::new(&graph, args.seed)?;
+    let dropout = args
+        .dropout
+        .unwrap_or_else(|| Hyper::dropout_for_model(spec.name));
+    if !(0.0..1.0).contains(&dropout) {
+        bail!("--dropout must be in [0, 1), got {dropout}");
+    }
+    net.set_dropout(dropout, args.seed);
     let info = net.info().clone();
     let macs = info.total_macs(&graph);
     eprintln!(
-        "{}: {} parameters, {} MACs per example; {} epochs, batch {}, lr {} x{}/epoch, {} threads",
+        "{}: {} parameters, {} MACs per example; {} epochs, batch {}, lr {} x{}/epoch, \
+         weight decay {}, dropout {dropout}, {} threads",
         spec.name,
         info.param_count(),
         macs,
@@ -760,6 +790,7 @@ pub fn run(args: &TrainArgs) -> Result<Report> {
         hyper.batch,
         hyper.lr,
         hyper.lr_decay,
+        hyper.weight_decay,
         threads()
     );
     let opts = FitOptions {
@@ -803,6 +834,7 @@ pub fn run(args: &TrainArgs) -> Result<Report> {
         file: args.out.display().to_string(),
         seed: args.seed,
         hyper,
+        dropout,
         threads: threads(),
         params: info.param_count(),
         macs,

@@ -138,6 +138,7 @@ fn train_and_eval_commands_on_the_bundled_subset() {
         lr_decay: None,
         patience: None,
         weight_decay: None,
+        dropout: None,
         augment: "default".into(),
         data: Some(bundled_dir()),
         resume: false,
@@ -177,4 +178,40 @@ fn train_and_eval_commands_on_the_bundled_subset() {
         "eval {acc} vs train report {}",
         report.test_accuracy
     );
+}
+
+#[test]
+fn dropout_only_acts_in_training_and_is_seeded() {
+    let x = candle_core::Tensor::from_vec(
+        (0..60)
+            .map(|i| (i as f32 / 7.0).sin())
+            .collect::<Vec<f32>>(),
+        (10, 6),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    let out = |net: &Net, train: bool| -> Vec<f32> {
+        net.forward(&[&x], train)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap()
+    };
+    let plain = Net::new(&graph(), 1).unwrap();
+    let a = Net::new(&graph(), 1).unwrap();
+    a.set_dropout(0.5, 7);
+    assert_eq!(a.dropout(), Some(0.5));
+    assert_eq!(
+        out(&a, false),
+        out(&plain, false),
+        "inference ignores dropout"
+    );
+    assert_ne!(out(&a, true), out(&plain, true), "training applies it");
+    let b = Net::new(&graph(), 1).unwrap();
+    b.set_dropout(0.5, 7);
+    a.set_dropout(0.5, 7);
+    assert_eq!(out(&a, true), out(&b, true), "same seed, same masks");
+    a.set_dropout(0.0, 7);
+    assert_eq!(a.dropout(), None);
 }

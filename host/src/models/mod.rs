@@ -94,6 +94,8 @@ pub struct Net {
     layers: Vec<Layer>,
     device: Device,
     conv: ConvImpl,
+    /// Training-time dropout probability and the generator of its masks.
+    dropout: std::sync::Mutex<Option<(f32, Rng)>>,
 }
 
 impl std::fmt::Debug for Net {
@@ -187,7 +189,46 @@ impl Net {
             layers,
             device,
             conv: ConvImpl::default(),
+            dropout: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Training-time dropout with probability `p` on the input of every dense and
+    /// recurrent layer that reads another layer (never on a graph input), masks drawn from
+    /// `Rng::new(seed)` so that training stays deterministic; `p == 0` turns it off.
+    /// Inference (`train == false`) is unchanged, so the graph and the exported file are
+    /// the same as without it.
+    pub fn set_dropout(&self, p: f32, seed: u64) {
+        let mut d = match self.dropout.lock() {
+            Ok(d) => d,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *d = (p > 0.0 && p < 1.0).then(|| (p, Rng::new(seed)));
+    }
+
+    /// The training-time dropout probability ([`Net::set_dropout`]), if on.
+    pub fn dropout(&self) -> Option<f32> {
+        match self.dropout.lock() {
+            Ok(d) => d.as_ref().map(|(p, _)| *p),
+            Err(poisoned) => poisoned.into_inner().as_ref().map(|(p, _)| *p),
+        }
+    }
+
+    /// `x * mask / (1 - p)` with a fresh Bernoulli mask, or `x` without dropout.
+    fn drop(&self, x: Tensor) -> candle_core::Result<Tensor> {
+        let mut d = match self.dropout.lock() {
+            Ok(d) => d,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let Some((p, rng)) = d.as_mut() else {
+            return Ok(x);
+        };
+        let p = *p;
+        let keep = 1.0 / (1.0 - p);
+        let mask: Vec<f32> = (0..x.elem_count())
+            .map(|_| if rng.next_f32() < p { 0.0 } else { keep })
+            .collect();
+        x.mul(&Tensor::from_vec(mask, x.shape(), x.device())?)
     }
 
     /// Chooses how convolutions are computed (the default is [`ConvImpl::Im2col`]).
@@ -356,10 +397,16 @@ impl Net {
             }
         };
         for (i, layer) in self.layers[..end].iter().enumerate() {
-            let ins = self.info.node_inputs[i]
+            let mut ins = self.info.node_inputs[i]
                 .iter()
                 .map(|&s| fetch(&vals, s))
                 .collect::<candle_core::Result<Vec<_>>>()?;
+            let dropped = matches!(layer, Layer::Dense { .. } | Layer::Rnn(_))
+                && matches!(self.info.node_inputs[i][..], [Source::Node(_)]);
+            if train && dropped {
+                let x = ins.remove(0);
+                ins.insert(0, self.drop(x)?);
+            }
             let y = self
                 .apply(layer, &ins, train, masks.and_then(|m| m.rnn[i].as_deref()))
                 .map_err(|e| e.context(format!("in node `{}`", self.graph.nodes[i].name)))?;
