@@ -5,7 +5,8 @@ use std::path::Path;
 
 pub fn run(path: &Path, json: bool) -> Result<()> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let file = parse(&bytes).with_context(|| format!("{} is not a valid deepiot model", path.display()))?;
+    let file = parse(&bytes)
+        .with_context(|| format!("{} is not a valid deepiot model", path.display()))?;
     let (g, info) = (&file.graph, &file.info);
     let params = info.param_count();
     let macs = info.total_macs(g);
@@ -35,7 +36,10 @@ pub fn run(path: &Path, json: bool) -> Result<()> {
     for i in &g.inputs {
         println!("input  {:<12} {:?}", i.name, i.shape);
     }
-    println!("{:<14} {:<11} {:<18} {:>10} {:>12}", "layer", "op", "output", "params", "MACs");
+    println!(
+        "{:<14} {:<11} {:<18} {:>10} {:>12}",
+        "layer", "op", "output", "params", "MACs"
+    );
     for (i, n) in g.nodes.iter().enumerate() {
         let p: usize = info.params[i].iter().map(|p| p.len()).sum();
         println!(
@@ -47,7 +51,10 @@ pub fn run(path: &Path, json: bool) -> Result<()> {
             info.macs(g, i)
         );
     }
-    println!("total: {params} parameters ({} bytes of f32), {macs} MACs per example", params * 4);
+    println!(
+        "total: {params} parameters ({} bytes of f32), {macs} MACs per example",
+        params * 4
+    );
     if !g.classes.is_empty() {
         println!("classes: {}", g.classes.join(", "));
     }

@@ -33,7 +33,11 @@ fn a_short_search_shrinks_a_tiny_model_and_keeps_its_accuracy() {
         train_y,
         test_x,
         test_y,
-        input_norm: Standardization { axis: 0, mean: vec![0.0; 12], std: vec![1.0; 12] },
+        input_norm: Standardization {
+            axis: 0,
+            mean: vec![0.0; 12],
+            std: vec![1.0; 12],
+        },
     };
     let mut g = Graph::new("x", &[12]);
     g.push("fc1", Op::Dense { units: 48 });
@@ -43,7 +47,14 @@ fn a_short_search_shrinks_a_tiny_model_and_keeps_its_accuracy() {
     g.push("fc3", Op::Dense { units: 2 });
     let net = Net::new(&g, 3).unwrap();
     let fit = FitOptions {
-        hyper: Hyper { epochs: 6, batch: 32, lr: 3e-3, lr_decay: 0.8, weight_decay: 0.0, patience: 6 },
+        hyper: Hyper {
+            epochs: 6,
+            batch: 32,
+            lr: 3e-3,
+            lr_decay: 0.8,
+            weight_decay: 0.0,
+            patience: 6,
+        },
         seed: 3,
         progress: false,
         verbose: false,
@@ -76,21 +87,37 @@ fn a_short_search_shrinks_a_tiny_model_and_keeps_its_accuracy() {
     let (tr, val) = train::split_validation(3000, 0.1, 3);
     let outcome = search(&net, &ds, &tr, &val, &cfg, None, false).unwrap();
     let (small_g, small_w) = cut(net.graph(), &weights_of(&net).unwrap(), &outcome.keep).unwrap();
-    let small_params: usize = small_w.values().map(|(s, _)| s.iter().product::<usize>()).sum();
+    let small_params: usize = small_w
+        .values()
+        .map(|(s, _)| s.iter().product::<usize>())
+        .sum();
     let params = g.infer().unwrap().param_count();
     let kept = small_params as f64 / params as f64;
-    assert!(kept <= 0.5, "the search kept {:.1} % of the parameters", 100.0 * kept);
+    assert!(
+        kept <= 0.5,
+        "the search kept {:.1} % of the parameters",
+        100.0 * kept
+    );
     // The cut model, without fine-tuning, keeps the accuracy (within 3 points).
     let small = {
         let dev = candle_core::Device::Cpu;
         let t = small_w
             .iter()
-            .map(|(n, (s, v))| (n.clone(), candle_core::Tensor::from_vec(v.clone(), s.as_slice(), &dev).unwrap()))
+            .map(|(n, (s, v))| {
+                (
+                    n.clone(),
+                    candle_core::Tensor::from_vec(v.clone(), s.as_slice(), &dev).unwrap(),
+                )
+            })
             .collect();
         Net::from_tensors(&small_g, t).unwrap()
     };
     let after = train::accuracy(&small, &ds.test_x, &ds.test_y, &test_idx).unwrap();
-    assert!(after >= before - 0.03, "accuracy {before} -> {after} at {:.1} % kept", 100.0 * kept);
+    assert!(
+        after >= before - 0.03,
+        "accuracy {before} -> {after} at {:.1} % kept",
+        100.0 * kept
+    );
     // And the evaluations the stopping rule used scored the network that really remains.
     let last = outcome.evaluations.last().expect("at least one evaluation");
     assert!(last.kept_fraction < 1.0);
