@@ -19,7 +19,7 @@ use rayon::prelude::*;
 
 /// A read-only matrix view: `rows x cols`, element `(r, c)` at `data[r * rs + c * cs]`.
 #[derive(Clone, Copy)]
-struct View<'a> {
+pub(super) struct View<'a> {
     data: &'a [f32],
     rows: usize,
     cols: usize,
@@ -28,7 +28,7 @@ struct View<'a> {
 }
 
 impl<'a> View<'a> {
-    fn row_major(data: &'a [f32], rows: usize, cols: usize) -> Self {
+    pub(super) fn row_major(data: &'a [f32], rows: usize, cols: usize) -> Self {
         View {
             data,
             rows,
@@ -37,7 +37,7 @@ impl<'a> View<'a> {
             cs: 1,
         }
     }
-    fn t(self) -> Self {
+    pub(super) fn t(self) -> Self {
         View {
             rows: self.cols,
             cols: self.rows,
@@ -55,7 +55,7 @@ impl<'a> View<'a> {
 
 /// `dst (row-major m x n) = [dst +] a @ b`, single-threaded (callers parallelise over
 /// examples). Panics if a view does not fit its slice (a bug here, not a user error).
-fn matmul(dst: &mut [f32], a: View, b: View, accumulate: bool) {
+pub(super) fn matmul(dst: &mut [f32], a: View, b: View, accumulate: bool) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert!(
         b.rows == k && dst.len() == m * n && a.fits() && b.fits(),

@@ -15,6 +15,7 @@ use std::collections::HashMap;
 
 pub mod conv;
 pub mod kernels;
+pub mod recurrence;
 pub mod rnn;
 pub mod zoo;
 
@@ -47,13 +48,15 @@ pub type NamedValues = (String, Vec<usize>, Vec<f32>);
 /// How convolutions are computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ConvImpl {
-    /// Each example lowered to one matmul (im2col + gemm, [`conv`]) with a hand-written
-    /// backward pass, and our pooling kernels ([`kernels`]): the fast path, and the only
-    /// one for non-square strides or padding.
+    /// Our kernels with hand-written backward passes: each convolution example lowered to
+    /// one matmul (im2col + gemm, [`conv`]), our pooling ([`kernels`]) and each recurrent
+    /// direction's time loop as one op ([`recurrence`]). The fast path, and the only one
+    /// for non-square strides or padding.
     #[default]
     Im2col,
-    /// candle's built-in `conv1d`/`conv2d` and pooling (for comparison; falls back to
-    /// im2col where candle's ops cannot express the layer, e.g. a (2, 1) stride).
+    /// candle's built-in `conv2d` and pooling, and recurrences stepped in candle ops (for
+    /// comparison; falls back to ours where candle's ops cannot express the layer, e.g. a
+    /// (2, 1) stride).
     Candle,
 }
 
@@ -493,7 +496,12 @@ impl Net {
                 x.permute(p)?.contiguous()
             }
             Layer::Concat(axis) => Tensor::cat(ins, axis + 1),
-            Layer::Rnn(r) => r.forward_masked(&x.contiguous()?, train, rnn_masks),
+            Layer::Rnn(r) => r.forward_with(
+                &x.contiguous()?,
+                train,
+                rnn_masks,
+                self.conv == ConvImpl::Im2col,
+            ),
         }
     }
 

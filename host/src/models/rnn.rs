@@ -11,6 +11,7 @@
 //! - Zero initial state. Bidirectional = `[forward, backward]` on the feature axis;
 //!   `Last` is each direction's final state (`h_n`: the backward direction's final state is
 //!   at time step 0); `Mean` is the mean of the sequence output over time.
+use super::recurrence::Recurrence;
 use candle_core::{Result, Tensor};
 use candle_nn::ops::sigmoid;
 use deepiot_format::SeqOutput;
@@ -74,22 +75,45 @@ impl Recurrent {
         train: bool,
         masks: Option<&[Tensor]>,
     ) -> Result<Tensor> {
+        self.forward_with(x, train, masks, true)
+    }
+
+    /// `fused`: run each direction's time loop as one op with hand-written BPTT
+    /// ([`super::recurrence`]); otherwise step it in candle ops (slower; kept for
+    /// comparison and for masks that need a gradient).
+    pub fn forward_with(
+        &self,
+        x: &Tensor,
+        train: bool,
+        masks: Option<&[Tensor]>,
+        fused: bool,
+    ) -> Result<Tensor> {
         let (b, t, f) = x.dims3()?;
         let x2 = x.reshape((b * t, f))?;
         let mut seqs = Vec::with_capacity(self.dirs.len());
         let mut lasts = Vec::with_capacity(self.dirs.len());
+        let h = self.hidden;
         for (k, dir) in self.dirs.iter().enumerate() {
             let dir = if train { dir.clone() } else { dir.detach() };
-            let g = self.cell.gates() * self.hidden;
-            // Every step's input projection at once: [B*T, G*H] -> [T, B, G*H].
-            let xp = x2
-                .matmul(&dir.w_ih.t()?)?
-                .broadcast_add(&dir.b_ih)?
-                .reshape((b, t, g))?
-                .transpose(0, 1)?
-                .contiguous()?;
+            let g = self.cell.gates() * h;
             let reverse = k == 1;
             let mask = masks.and_then(|m| m.get(k));
+            // Every step's input projection at once: [B*T, F] @ [F, G*H].
+            let xp = x2.matmul(&dir.w_ih.t()?)?.broadcast_add(&dir.b_ih)?;
+            if fused && mask.is_none_or(|m| !m.track_op()) {
+                let mask = match mask {
+                    Some(m) => Some(m.broadcast_as((b, h))?.flatten_all()?.to_vec1::<f32>()?),
+                    None => None,
+                };
+                let op = Recurrence::new(self.cell, h, reverse, mask);
+                let hs = op.apply(&xp.reshape((b, t, g))?, &dir.w_hh, &dir.b_hh)?;
+                // The last state: time T-1 forward, time 0 backward.
+                let at = if reverse { 0 } else { t - 1 };
+                lasts.push(hs.narrow(1, at, 1)?.squeeze(1)?);
+                seqs.push(hs);
+                continue;
+            }
+            let xp = xp.reshape((b, t, g))?.transpose(0, 1)?.contiguous()?; // [T, B, G*H]
             let (hs, last) = self.run(&dir, &xp, reverse, mask)?;
             if self.output != SeqOutput::Last {
                 // hs is in processing order; put it back in time order.

@@ -1,0 +1,458 @@
+//! The time loop of a GRU or LSTM direction as one candle custom op with hand-written
+//! backpropagation through time.
+//!
+//! Why: stepping a recurrence in candle ops slices the input projection once per step,
+//! and candle's backward of a slice builds a zero-padded gradient of the *whole* tensor
+//! and adds it up: `T` steps cost `O(T^2)` memory traffic (at 100 frames that was most
+//! of a speech-model step), plus a dozen small tensors per step. Here the loop runs on
+//! plain slices: per step one `gemm` (`h @ W_hh^T`) and the gate arithmetic; the gates
+//! are kept for the backward pass, which runs the loop in reverse with two more `gemm`s
+//! per step.
+//!
+//! Inputs: the input projection of every step `xp = x @ W_ih^T + b_ih` (`[B, T, G*H]`,
+//! computed outside as one matmul and differentiated by candle), `W_hh [G*H, H]` and
+//! `b_hh [G*H]`. Output: the hidden state of every step, `[B, T, H]`, in time order (a
+//! reverse direction runs from `T-1` down to 0). Gate semantics are PyTorch's (see
+//! [`super::rnn`]); an optional constant `[B, H]` 0/1 mask multiplies the state after
+//! every step (the compressor's masks).
+use super::conv::{matmul, View};
+use super::rnn::Cell;
+use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use std::sync::{Arc, Mutex};
+
+fn f32s<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
+    let CpuStorage::F32(v) = s else {
+        bail!("{what}: only f32 tensors are supported")
+    };
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&v[a..b]),
+        None => bail!("{what}: the input must be contiguous"),
+    }
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// What the forward pass keeps for the backward pass, per processing step `s`.
+#[derive(Debug, Default)]
+struct Saved {
+    /// GRU: `[r | z | n | W_hn h + b_hn]`; LSTM: `[i | f | g | o]`; `[T][B, 4H]`.
+    gates: Vec<f32>,
+    /// The (masked) hidden state before step `s` (`h_0 = 0`): `[T][B, H]`.
+    h_prev: Vec<f32>,
+    /// LSTM: the cell state after step `s`: `[T][B, H]`.
+    c: Vec<f32>,
+}
+
+/// One direction's recurrence (see the module docs).
+#[derive(Debug, Clone)]
+pub struct Recurrence {
+    pub cell: Cell,
+    pub hidden: usize,
+    pub reverse: bool,
+    /// `[B, H]` 0/1 mask applied to the state after every step.
+    pub mask: Option<Arc<Vec<f32>>>,
+    saved: Arc<Mutex<Option<Saved>>>,
+}
+
+impl Recurrence {
+    pub fn new(cell: Cell, hidden: usize, reverse: bool, mask: Option<Vec<f32>>) -> Self {
+        Recurrence {
+            cell,
+            hidden,
+            reverse,
+            mask: mask.map(Arc::new),
+            saved: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// Runs the op: `xp [B, T, G*H]`, `w_hh [G*H, H]`, `b_hh [G*H]` -> `[B, T, H]`.
+    pub fn apply(&self, xp: &Tensor, w_hh: &Tensor, b_hh: &Tensor) -> Result<Tensor> {
+        xp.contiguous()?
+            .apply_op3(&w_hh.contiguous()?, &b_hh.contiguous()?, self.clone())
+    }
+
+    /// The loop itself: fills `out [B, T, H]` and, when `save`, the saved activations.
+    fn run(&self, xp: &[f32], w: &[f32], bias: &[f32], b: usize, t: usize) -> (Vec<f32>, Saved) {
+        let h = self.hidden;
+        let gh_len = self.cell.gates() * h;
+        let mut out = vec![0f32; b * t * h];
+        let mut saved = Saved {
+            gates: vec![0f32; t * b * 4 * h],
+            h_prev: vec![0f32; t * b * h],
+            c: match self.cell {
+                Cell::Lstm => vec![0f32; t * b * h],
+                Cell::Gru => Vec::new(),
+            },
+        };
+        let mut hcur = vec![0f32; b * h];
+        let mut ccur = vec![0f32; b * h];
+        let mut gh = vec![0f32; b * gh_len];
+        let w_t = View::row_major(w, gh_len, h).t();
+        for s in 0..t {
+            let step = if self.reverse { t - 1 - s } else { s };
+            saved.h_prev[s * b * h..(s + 1) * b * h].copy_from_slice(&hcur);
+            matmul(&mut gh, View::row_major(&hcur, b, h), w_t, false);
+            for bi in 0..b {
+                let x = &xp[(bi * t + step) * gh_len..][..gh_len];
+                let ghr = &mut gh[bi * gh_len..(bi + 1) * gh_len];
+                for (v, bv) in ghr.iter_mut().zip(bias) {
+                    *v += bv;
+                }
+                let gates = &mut saved.gates[(s * b + bi) * 4 * h..][..4 * h];
+                let hb = &mut hcur[bi * h..(bi + 1) * h];
+                let mask = self.mask.as_deref().map(|m| &m[bi * h..(bi + 1) * h]);
+                match self.cell {
+                    Cell::Gru => {
+                        for j in 0..h {
+                            let r = sigmoid(x[j] + ghr[j]);
+                            let z = sigmoid(x[h + j] + ghr[h + j]);
+                            let hn = ghr[2 * h + j];
+                            let n = (x[2 * h + j] + r * hn).tanh();
+                            gates[j] = r;
+                            gates[h + j] = z;
+                            gates[2 * h + j] = n;
+                            gates[3 * h + j] = hn;
+                            let v = n + z * (hb[j] - n);
+                            hb[j] = mask.map_or(v, |m| v * m[j]);
+                        }
+                    }
+                    Cell::Lstm => {
+                        let cb = &mut ccur[bi * h..(bi + 1) * h];
+                        for j in 0..h {
+                            let i = sigmoid(x[j] + ghr[j]);
+                            let f = sigmoid(x[h + j] + ghr[h + j]);
+                            let g = (x[2 * h + j] + ghr[2 * h + j]).tanh();
+                            let o = sigmoid(x[3 * h + j] + ghr[3 * h + j]);
+                            gates[j] = i;
+                            gates[h + j] = f;
+                            gates[2 * h + j] = g;
+                            gates[3 * h + j] = o;
+                            cb[j] = f * cb[j] + i * g;
+                            let v = o * cb[j].tanh();
+                            hb[j] = mask.map_or(v, |m| v * m[j]);
+                        }
+                        saved.c[(s * b + bi) * h..][..h].copy_from_slice(cb);
+                    }
+                }
+                out[(bi * t + step) * h..][..h].copy_from_slice(hb);
+            }
+        }
+        (out, saved)
+    }
+}
+
+impl CustomOp3 for Recurrence {
+    fn name(&self) -> &'static str {
+        "deepiot-recurrence"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let what = "recurrence";
+        let (xp, w, bias) = (
+            f32s(s1, l1, what)?,
+            f32s(s2, l2, what)?,
+            f32s(s3, l3, what)?,
+        );
+        let h = self.hidden;
+        let g = self.cell.gates() * h;
+        let &[b, t, gx] = l1.dims() else {
+            bail!("{what}: expects xp [B, T, G*H], got {:?}", l1.dims())
+        };
+        if gx != g || l2.dims() != [g, h] || bias.len() != g {
+            bail!(
+                "{what}: xp {:?}, w_hh {:?}, b_hh {:?} do not fit hidden {h}",
+                l1.dims(),
+                l2.dims(),
+                l3.dims()
+            );
+        }
+        if t == 0 {
+            bail!("{what}: a recurrent layer needs at least one time step");
+        }
+        if self.mask.as_ref().is_some_and(|m| m.len() != b * h) {
+            bail!("{what}: the mask must be [B, H] = [{b}, {h}]");
+        }
+        let (out, saved) = self.run(xp, w, bias, b, t);
+        if let Ok(mut s) = self.saved.lock() {
+            *s = Some(saved);
+        }
+        Ok((CpuStorage::F32(out), Shape::from((b, t, h))))
+    }
+
+    fn bwd(
+        &self,
+        xp: &Tensor,
+        w_hh: &Tensor,
+        b_hh: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (b, t, g) = xp.dims3()?;
+        let h = self.hidden;
+        let saved = match self.saved.lock() {
+            Ok(mut s) => s.take(),
+            Err(_) => None,
+        };
+        let saved = match saved {
+            Some(s) => s,
+            None => {
+                // Not kept (e.g. a second backward): run the loop again.
+                let x: Vec<f32> = xp.flatten_all()?.to_vec1()?;
+                let w: Vec<f32> = w_hh.flatten_all()?.to_vec1()?;
+                let bias: Vec<f32> = b_hh.flatten_all()?.to_vec1()?;
+                self.run(&x, &w, &bias, b, t).1
+            }
+        };
+        let back = Bptt {
+            op: self.clone(),
+            saved: Mutex::new(Some(saved)),
+            b,
+            t,
+        };
+        let packed = w_hh.apply_op2_no_bwd(&grad.contiguous()?, &back)?;
+        let dxp = packed.narrow(0, 0, b * t * g)?.reshape((b, t, g))?;
+        let dw = packed.narrow(0, b * t * g, g * h)?.reshape((g, h))?;
+        let db = packed.narrow(0, b * t * g + g * h, g)?;
+        Ok((Some(dxp), Some(dw), Some(db)))
+    }
+}
+
+/// Backpropagation through time: `(w_hh, grad [B, T, H])` -> `[dxp | dW_hh | db_hh]`.
+struct Bptt {
+    op: Recurrence,
+    saved: Mutex<Option<Saved>>,
+    b: usize,
+    t: usize,
+}
+
+impl CustomOp2 for Bptt {
+    fn name(&self) -> &'static str {
+        "deepiot-recurrence-backward"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let what = "recurrence backward";
+        let (w, grad) = (f32s(s1, l1, what)?, f32s(s2, l2, what)?);
+        let Some(saved) = self.saved.lock().ok().and_then(|mut s| s.take()) else {
+            bail!("{what}: the forward activations are gone");
+        };
+        let (b, t, h, cell) = (self.b, self.t, self.op.hidden, self.op.cell);
+        let g = cell.gates() * h;
+        if grad.len() != b * t * h || w.len() != g * h {
+            bail!("{what}: gradient or weight of the wrong size");
+        }
+        let mut dxp = vec![0f32; b * t * g];
+        let mut dw = vec![0f32; g * h];
+        let mut db = vec![0f32; g];
+        let mut dh_next = vec![0f32; b * h];
+        let mut dc_next = vec![0f32; b * h];
+        let mut dgh = vec![0f32; b * g];
+        let zeros = vec![0f32; b * h];
+        for s in (0..t).rev() {
+            let step = if self.op.reverse { t - 1 - s } else { s };
+            let h_prev = &saved.h_prev[s * b * h..(s + 1) * b * h];
+            for bi in 0..b {
+                let gates = &saved.gates[(s * b + bi) * 4 * h..][..4 * h];
+                let hp = &h_prev[bi * h..(bi + 1) * h];
+                let dgr = &mut dgh[bi * g..(bi + 1) * g];
+                let dx = &mut dxp[(bi * t + step) * g..][..g];
+                let go = &grad[(bi * t + step) * h..][..h];
+                let mask = self.op.mask.as_deref().map(|m| &m[bi * h..(bi + 1) * h]);
+                let dhn = &mut dh_next[bi * h..(bi + 1) * h];
+                match cell {
+                    Cell::Gru => {
+                        for j in 0..h {
+                            // dL/dh (masked state) -> dL/dh_raw.
+                            let dh = (go[j] + dhn[j]) * mask.map_or(1.0, |m| m[j]);
+                            let (r, z, n, hn) =
+                                (gates[j], gates[h + j], gates[2 * h + j], gates[3 * h + j]);
+                            let dz = dh * (hp[j] - n);
+                            let dn = dh * (1.0 - z);
+                            let da_n = dn * (1.0 - n * n);
+                            let da_r = da_n * hn * r * (1.0 - r);
+                            let da_z = dz * z * (1.0 - z);
+                            dx[j] = da_r;
+                            dx[h + j] = da_z;
+                            dx[2 * h + j] = da_n;
+                            dgr[j] = da_r;
+                            dgr[h + j] = da_z;
+                            dgr[2 * h + j] = da_n * r;
+                            // The direct path h_prev -> h; the W_hh path is added below.
+                            dhn[j] = dh * z;
+                        }
+                    }
+                    Cell::Lstm => {
+                        let c = &saved.c[(s * b + bi) * h..][..h];
+                        let c_prev = if s == 0 {
+                            &zeros[..h]
+                        } else {
+                            &saved.c[((s - 1) * b + bi) * h..][..h]
+                        };
+                        let dcn = &mut dc_next[bi * h..(bi + 1) * h];
+                        for j in 0..h {
+                            let dh = (go[j] + dhn[j]) * mask.map_or(1.0, |m| m[j]);
+                            let (i, f, gg, o) =
+                                (gates[j], gates[h + j], gates[2 * h + j], gates[3 * h + j]);
+                            let tc = c[j].tanh();
+                            let d_o = dh * tc;
+                            let dc = dh * o * (1.0 - tc * tc) + dcn[j];
+                            let da_i = dc * gg * i * (1.0 - i);
+                            let da_f = dc * c_prev[j] * f * (1.0 - f);
+                            let da_g = dc * i * (1.0 - gg * gg);
+                            let da_o = d_o * o * (1.0 - o);
+                            dcn[j] = dc * f;
+                            for (k, v) in [da_i, da_f, da_g, da_o].into_iter().enumerate() {
+                                dx[k * h + j] = v;
+                                dgr[k * h + j] = v;
+                            }
+                            dhn[j] = 0.0;
+                        }
+                    }
+                }
+                for (d, v) in db.iter_mut().zip(dgr.iter()) {
+                    *d += v;
+                }
+            }
+            // dW_hh += dgh^T @ h_prev;  dh_prev += dgh @ W_hh.
+            matmul(
+                &mut dw,
+                View::row_major(&dgh, b, g).t(),
+                View::row_major(h_prev, b, h),
+                true,
+            );
+            matmul(
+                &mut dh_next,
+                View::row_major(&dgh, b, g),
+                View::row_major(w, g, h),
+                true,
+            );
+        }
+        let mut packed = dxp;
+        packed.extend_from_slice(&dw);
+        packed.extend_from_slice(&db);
+        let n = packed.len();
+        Ok((CpuStorage::F32(packed), Shape::from(n)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::rnn::{Direction, Recurrent};
+    use super::*;
+    use crate::rng::Rng;
+    use candle_core::{Device, Var};
+    use deepiot_format::SeqOutput;
+
+    fn var(shape: &[usize], rng: &mut Rng, scale: f32) -> Var {
+        let n: usize = shape.iter().product();
+        let v: Vec<f32> = (0..n).map(|_| rng.uniform(-scale, scale)).collect();
+        Var::from_tensor(&Tensor::from_vec(v, shape, &Device::Cpu).unwrap()).unwrap()
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar()
+            .unwrap()
+    }
+
+    /// The fused loop and its BPTT against the same recurrence stepped in candle ops
+    /// (which candle differentiates): outputs and every gradient, for GRU and LSTM, both
+    /// directions, every output mode, with and without a state mask.
+    #[test]
+    fn fused_matches_candle_ops_forward_and_backward() {
+        let (b, t, f, h) = (3, 6, 5, 4);
+        for cell in [Cell::Gru, Cell::Lstm] {
+            for output in [SeqOutput::Sequence, SeqOutput::Last, SeqOutput::Mean] {
+                for masked in [false, true] {
+                    let mut rng = Rng::new(42);
+                    let g = cell.gates() * h;
+                    let x = var(&[b, t, f], &mut rng, 1.0);
+                    let vars: Vec<[Var; 4]> = (0..2)
+                        .map(|_| {
+                            [
+                                var(&[g, f], &mut rng, 0.5),
+                                var(&[g, h], &mut rng, 0.5),
+                                var(&[g], &mut rng, 0.5),
+                                var(&[g], &mut rng, 0.5),
+                            ]
+                        })
+                        .collect();
+                    let layer = Recurrent {
+                        cell,
+                        hidden: h,
+                        output,
+                        dirs: vars
+                            .iter()
+                            .map(|[a, b2, c, d]| Direction {
+                                w_ih: a.as_tensor().clone(),
+                                w_hh: b2.as_tensor().clone(),
+                                b_ih: c.as_tensor().clone(),
+                                b_hh: d.as_tensor().clone(),
+                            })
+                            .collect(),
+                    };
+                    let masks: Vec<Tensor> = (0..2)
+                        .map(|k| {
+                            let m: Vec<f32> = (0..b * h)
+                                .map(|i| ((i + k) % 3 != 0) as u8 as f32)
+                                .collect();
+                            Tensor::from_vec(m, (b, h), &Device::Cpu).unwrap()
+                        })
+                        .collect();
+                    let m = masked.then_some(masks.as_slice());
+                    let weights = Tensor::from_vec(
+                        (0..b * t * 2 * h)
+                            .map(|i| (i as f32 * 0.37).sin())
+                            .collect(),
+                        b * t * 2 * h,
+                        &Device::Cpu,
+                    )
+                    .unwrap();
+                    let loss = |y: &Tensor| {
+                        let n = y.elem_count();
+                        (y.flatten_all().unwrap() * weights.narrow(0, 0, n).unwrap())
+                            .unwrap()
+                            .sum_all()
+                            .unwrap()
+                    };
+                    let what = format!("{cell:?} {output:?} masked={masked}");
+                    let ya = layer.forward_with(x.as_tensor(), true, m, true).unwrap();
+                    let yb = layer.forward_with(x.as_tensor(), true, m, false).unwrap();
+                    assert_eq!(ya.dims(), yb.dims(), "{what}");
+                    assert!(max_diff(&ya, &yb) < 1e-6, "{what}: forward");
+                    let ga = loss(&ya).backward().unwrap();
+                    let gb = loss(&yb).backward().unwrap();
+                    let mut all = vec![&x];
+                    all.extend(vars.iter().flatten());
+                    for (i, v) in all.into_iter().enumerate() {
+                        let d = max_diff(ga.get(v).unwrap(), gb.get(v).unwrap());
+                        assert!(d < 1e-5, "{what}: gradient {i} differs by {d}");
+                    }
+                }
+            }
+        }
+    }
+}
