@@ -626,7 +626,8 @@ pub struct TrainArgs {
     #[arg(long)]
     pub weight_decay: Option<f64>,
     /// Training augmentation: `default` (the model's: crop + flip for CIFAR, per-axis
-    /// gain and jitter for the accelerometer, none otherwise), `none`, or `jitter`.
+    /// gain and jitter for the accelerometer, none otherwise), `none`, `jitter`, or
+    /// `drift` (jitter plus per-axis offsets, for sensors that move on the body).
     #[arg(long, default_value = "default")]
     pub augment: String,
     /// Data folder (default: $DEEPIOT_DATA, then ../shared/data, then the bundled MNIST subset).
@@ -695,17 +696,32 @@ fn jitter_augment(x: &[f32], out: &mut [f32], rng: &mut Rng) {
     }
 }
 
+/// [`jitter_augment`] plus what a sensor that shifts on the body does over a session: a
+/// per-axis gain in [0.8, 1.2] and a per-axis offset of up to ±0.3 standard deviations
+/// (a change of orientation moves gravity between the axes).
+fn drift_augment(x: &[f32], out: &mut [f32], rng: &mut Rng) {
+    let per = x.len() / 3;
+    for (src, dst) in x.chunks(per.max(1)).zip(out.chunks_mut(per.max(1))) {
+        let gain = rng.uniform(0.8, 1.2);
+        let offset = rng.uniform(-0.3, 0.3);
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = s * gain + offset + rng.uniform(-0.05, 0.05);
+        }
+    }
+}
+
 /// The augmentation `--augment` names for a model.
 fn augmentation(spec: &zoo::ModelSpec, which: &str) -> Result<Option<Augment>> {
     Ok(match which {
         "none" => None,
         "jitter" => Some(jitter_augment as Augment),
+        "drift" => Some(drift_augment as Augment),
         "default" => match spec.data {
             "cifar10" => Some(cifar_augment as Augment),
             "har" | "userid" => Some(jitter_augment as Augment),
             _ => None,
         },
-        other => bail!("--augment takes default, none or jitter, got `{other}`"),
+        other => bail!("--augment takes default, none, jitter or drift, got `{other}`"),
     })
 }
 
@@ -914,13 +930,40 @@ pub fn eval(args: &EvalArgs) -> Result<f64> {
         );
     }
     let t0 = Instant::now();
-    let idx: Vec<usize> = (0..ds.test_len()).collect();
-    let acc = accuracy(&net, &ds.test_x, &ds.test_y, &idx)?;
+    let scores = predict(&net, &ds.test_x, 500)?;
     let secs = t0.elapsed().as_secs_f64();
+    let classes = ds.num_classes();
+    let mut confusion = vec![vec![0usize; classes]; classes];
+    for (row, &y) in scores.iter().zip(&ds.test_y) {
+        let p = row
+            .iter()
+            .enumerate()
+            .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+                if v > best.1 {
+                    (i, v)
+                } else {
+                    best
+                }
+            })
+            .0;
+        confusion[y as usize][p.min(classes - 1)] += 1;
+    }
+    let correct: usize = (0..classes).map(|c| confusion[c][c]).sum();
+    let acc = correct as f64 / ds.test_len().max(1) as f64;
+    let per_class: Vec<serde_json::Value> = (0..classes)
+        .map(|c| {
+            let n: usize = confusion[c].iter().sum();
+            serde_json::json!({
+                "class": ds.classes[c], "examples": n,
+                "accuracy": confusion[c][c] as f64 / n.max(1) as f64,
+            })
+        })
+        .collect();
     if args.json {
         let v = serde_json::json!({
             "model": args.model, "data": data_task, "test_examples": ds.test_len(),
             "test_accuracy": acc, "test_error": 1.0 - acc, "seconds": secs,
+            "per_class": per_class, "confusion": confusion,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
@@ -930,6 +973,15 @@ pub fn eval(args: &EvalArgs) -> Result<f64> {
             100.0 * (1.0 - acc),
             ds.test_len()
         );
+        for (c, row) in confusion.iter().enumerate() {
+            let n: usize = row.iter().sum();
+            println!(
+                "  {:<16} {:>6} examples  accuracy {:.4}",
+                ds.classes[c],
+                n,
+                row[c] as f64 / n.max(1) as f64
+            );
+        }
     }
     Ok(acc)
 }
