@@ -215,3 +215,20 @@ fn dropout_only_acts_in_training_and_is_seeded() {
     a.set_dropout(0.0, 7);
     assert_eq!(a.dropout(), None);
 }
+
+#[test]
+fn accelerometer_validation_is_the_tail_of_every_run() {
+    let mut ds = data();
+    ds.name = "userid".into();
+    ds.train_y = [vec![0u32; 20], vec![1; 10], vec![0; 10]].concat();
+    ds.train_x = vec![0.0; ds.train_y.len() * 6];
+    let (train, val) = train::validation_split(&ds, 0.1, 1);
+    assert_eq!(val, vec![18, 19, 29, 39]);
+    // The window before each validation block is in neither split.
+    assert!(!train.contains(&17) && !train.contains(&28) && !train.contains(&38));
+    assert_eq!(train.len() + val.len() + 3, 40);
+    // Other data sets: a seeded random sample.
+    ds.name = "mnist".into();
+    let (t2, v2) = train::validation_split(&ds, 0.1, 1);
+    assert_eq!((t2.len(), v2.len()), (36, 4));
+}
