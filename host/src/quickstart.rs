@@ -118,6 +118,7 @@ pub fn run(args: &QuickstartArgs) -> Result<()> {
         patience: None,
         weight_decay: None,
         dropout: None,
+        val_fraction: 0.1,
         augment: "default".into(),
         data: Some(root.path.clone()),
         resume: false,

@@ -658,6 +658,10 @@ pub struct TrainArgs {
     /// model: 0.3 for DeepSense and VGG, 0.2 for the LSTM, 0 for LeNet-5).
     #[arg(long)]
     pub dropout: Option<f32>,
+    /// Fraction of the training split held out to pick the best epoch and stop early (0:
+    /// train on all of it and keep the last epoch).
+    #[arg(long, default_value_t = 0.1)]
+    pub val_fraction: f64,
     /// AdamW's decoupled weight decay (default per model).
     #[arg(long)]
     pub weight_decay: Option<f64>,
@@ -826,6 +830,12 @@ pub fn run(args: &TrainArgs) -> Result<Report> {
     let dropout = args
         .dropout
         .unwrap_or_else(|| Hyper::dropout_for_model(spec.name));
+    if !(0.0..0.9).contains(&args.val_fraction) {
+        bail!(
+            "--val-fraction must be in [0, 0.9), got {}",
+            args.val_fraction
+        );
+    }
     if !(0.0..1.0).contains(&dropout) {
         bail!("--dropout must be in [0, 1), got {dropout}");
     }
@@ -854,7 +864,7 @@ pub fn run(args: &TrainArgs) -> Result<Report> {
         resume: args.resume,
         augment: augmentation(spec, &args.augment)?,
         max_steps_per_epoch: args.max_steps,
-        val_fraction: 0.1,
+        val_fraction: args.val_fraction,
         model: spec.name.to_string(),
         data: spec.data.to_string(),
     };

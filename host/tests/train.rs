@@ -139,6 +139,7 @@ fn train_and_eval_commands_on_the_bundled_subset() {
         patience: None,
         weight_decay: None,
         dropout: None,
+        val_fraction: 0.1,
         augment: "default".into(),
         data: Some(bundled_dir()),
         resume: false,
