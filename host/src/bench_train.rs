@@ -5,8 +5,9 @@
 //! 1. candle's built-in convolution and pooling with glibc's default malloc settings
 //!    (where this project started);
 //! 2. the same with the allocator tuned ([`crate::train::tune_malloc`]);
-//! 3. our convolution and pooling ops ([`crate::models::conv`], [`crate::models::kernels`])
-//!    with the tuned allocator — what `deepiot train` runs.
+//! 3. our ops with hand-written backward passes — convolution ([`crate::models::conv`]),
+//!    pooling ([`crate::models::kernels`]) and the recurrent time loop
+//!    ([`crate::models::recurrence`]) — with the tuned allocator: what `deepiot train` runs.
 use crate::models::{zoo, ConvImpl, Net};
 use crate::rng::Rng;
 use anyhow::{bail, Context, Result};
@@ -123,7 +124,7 @@ enum Config {
     CandleDefault,
     /// candle's conv2d and pooling, malloc tuned ([`crate::train::tune_malloc`]).
     Candle,
-    /// Our convolution and pooling ops, malloc tuned: what `deepiot train` uses.
+    /// Our convolution, pooling and recurrence ops, malloc tuned: what `deepiot train` uses.
     Ours,
 }
 
@@ -225,7 +226,7 @@ pub fn run(args: &BenchTrainArgs) -> Result<Vec<StepTime>> {
         "threads",
         "candle, default malloc",
         "candle, tuned malloc",
-        "ours (im2col+gemm)",
+        "ours (deepiot ops)",
         "ours vs start"
     );
     for &t in &args.threads {

@@ -33,8 +33,8 @@ enum Command {
     /// Compresses a trained model with DeepIoT's compressor-critic: learns which neurons,
     /// filters and recurrent units to drop, cuts them out, fine-tunes, writes the smaller model.
     Compress(deepiot::compress::cli::CompressArgs),
-    /// Times one training step (forward + backward + AdamW) with candle's convolution and
-    /// with im2col + matmul, for 1 and 2 threads.
+    /// Times one training step (forward + backward + AdamW) with candle's ops and with
+    /// ours, for 1 and 2 threads.
     BenchTrain(deepiot::bench_train::BenchTrainArgs),
     /// Board workflow: deploy, bench, image, flash, board status.
     #[command(flatten)]
