@@ -172,6 +172,7 @@ fn train_tiny(graph: &Graph, seed: u64) -> (Net, Dataset) {
         resume: false,
         augment: None,
         max_steps_per_epoch: Some(6),
+        distill: None,
         val_fraction: 0.0,
         model: "tiny".into(),
         data: "synthetic".into(),

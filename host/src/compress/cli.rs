@@ -4,7 +4,7 @@ use super::sites::SiteMap;
 use super::surgery::{cut, Weights};
 use crate::export;
 use crate::models::{zoo, Net};
-use crate::train::{self, FitOptions, Hyper};
+use crate::train::{self, Distill, FitOptions, Hyper};
 use anyhow::{Context, Result};
 use candle_core::{Device, Tensor};
 use deepiot_format::Graph;
@@ -74,6 +74,16 @@ pub struct CompressArgs {
     /// Fine-tuning learning rate.
     #[arg(long, default_value_t = 1e-3)]
     pub finetune_lr: f64,
+    /// Fine-tuning learning-rate factor per epoch.
+    #[arg(long, default_value_t = 0.8)]
+    pub finetune_lr_decay: f64,
+    /// Fine-tune by distilling the original model: weight of its softened outputs in the
+    /// loss (0: labels only).
+    #[arg(long, default_value_t = 0.7)]
+    pub distill_alpha: f32,
+    /// Softmax temperature of the distillation term.
+    #[arg(long, default_value_t = 4.0)]
+    pub temperature: f32,
     /// Use at most this many training examples (quick runs).
     #[arg(long)]
     pub max_train: Option<usize>,
@@ -207,7 +217,19 @@ pub fn run(args: &CompressArgs) -> Result<CompressReport> {
     let mut hyper = Hyper::for_model(spec.name);
     hyper.epochs = args.finetune_epochs;
     hyper.lr = args.finetune_lr;
+    hyper.lr_decay = args.finetune_lr_decay;
     hyper.patience = args.finetune_epochs.max(1);
+    // The teacher is the original model as trained, not the critic the search changed.
+    let distill = if args.distill_alpha > 0.0 {
+        let (teacher, _) = export::load(&args.model)?;
+        Some(Distill {
+            teacher: std::sync::Arc::new(teacher),
+            temperature: args.temperature,
+            alpha: args.distill_alpha,
+        })
+    } else {
+        None
+    };
     let fit = FitOptions {
         hyper,
         seed: args.seed,
@@ -220,6 +242,7 @@ pub fn run(args: &CompressArgs) -> Result<CompressReport> {
         val_fraction: 0.1,
         model: format!("{}-deepiot", spec.name),
         data: spec.data.to_string(),
+        distill,
     };
     if args.finetune_epochs > 0 {
         train::fit(&small, &ds, &fit)?;
