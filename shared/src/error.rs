@@ -54,6 +54,25 @@ pub enum FormatError {
         expected: usize,
         found: usize,
     },
+    /// The `deepiot.sparse` metadata is not a JSON array of distinct tensor names.
+    SparseList(String),
+    /// A tensor listed as sparse is not a weight of the graph that can be: the name is
+    /// unknown, or it is a bias (rank 1, always dense).
+    NotSparsifiable(String),
+    /// A CSR index tensor (`.indices`, `.indptr`) is neither U32 nor I32.
+    WrongIndexDtype { tensor: String, dtype: String },
+    /// A CSR row-pointer tensor does not start at 0, decreases, or does not end at the
+    /// number of stored values.
+    BadIndptr { tensor: String, what: String },
+    /// A CSR column index is negative or not below the number of columns.
+    IndexOutOfRange {
+        tensor: String,
+        row: usize,
+        index: i64,
+        cols: usize,
+    },
+    /// The column indices of a CSR row are not strictly increasing (unsorted or repeated).
+    UnsortedIndices { tensor: String, row: usize },
 }
 
 impl fmt::Display for FormatError {
@@ -97,6 +116,27 @@ impl fmt::Display for FormatError {
             WrongTensorLength { tensor, expected, found } => {
                 write!(f, "tensor `{tensor}` has {found} values but its shape needs {expected}")
             }
+            SparseList(e) => write!(
+                f,
+                "the `{}` metadata is not a JSON array of distinct tensor names: {e}",
+                crate::SPARSE_KEY
+            ),
+            NotSparsifiable(n) => write!(
+                f,
+                "`{n}` is listed as sparse but is not a weight matrix of the graph (biases are always dense)"
+            ),
+            WrongIndexDtype { tensor, dtype } => {
+                write!(f, "sparse index tensor `{tensor}` is {dtype}; only U32 and I32 are supported")
+            }
+            BadIndptr { tensor, what } => write!(f, "sparse tensor `{tensor}`: the row pointers {what}"),
+            IndexOutOfRange { tensor, row, index, cols } => write!(
+                f,
+                "sparse tensor `{tensor}`: row {row} has column index {index}, outside 0..{cols}"
+            ),
+            UnsortedIndices { tensor, row } => write!(
+                f,
+                "sparse tensor `{tensor}`: the column indices of row {row} are not strictly increasing"
+            ),
         }
     }
 }

@@ -18,7 +18,7 @@ pub fn fold_batchnorm(
     let same = [gamma.len(), beta.len(), mean.len(), var.len()]
         .iter()
         .all(|&n| n == out);
-    if !same || out == 0 || weight.len() % out != 0 {
+    if !same || out == 0 || !weight.len().is_multiple_of(out) {
         return false;
     }
     let per = weight.len() / out;

@@ -19,17 +19,22 @@ pub mod fold;
 mod graph;
 mod parse;
 mod shape;
+pub mod sparse;
 mod write;
 
 pub use error::FormatError;
 pub use graph::{Graph, Input, Node, Op, Pool1d, Pool2d, Recurrent, SeqOutput};
-pub use parse::{parse, ModelFile};
+pub use parse::{parse, CsrRef, ModelFile};
 pub use shape::{ParamSpec, Shape, ShapeInfo, Source, MAX_DIM, MAX_ELEMENTS, MAX_RANK};
-pub use write::{write, TensorData};
+pub use sparse::{Csr, SparseTensorData};
+pub use write::{write, write_sparse, TensorData};
 
 /// Metadata key holding the graph as JSON.
 pub const GRAPH_KEY: &str = "deepiot.graph";
 /// Metadata key holding provenance (task, method, accuracy, ...) as a JSON object of strings.
 pub const PROVENANCE_KEY: &str = "deepiot.provenance";
+/// Metadata key listing the weights stored in CSR form, as a JSON array of tensor names
+/// (absent when every weight is dense); see [`sparse`].
+pub const SPARSE_KEY: &str = "deepiot.sparse";
 /// The graph format version this crate reads and writes.
 pub const FORMAT_VERSION: u32 = 1;

@@ -1,54 +1,164 @@
 //! Reading a model file: the safetensors container, then the graph, then every tensor
 //! checked against the shape the graph implies.
 use crate::graph::Graph;
-use crate::shape::{ShapeInfo, MAX_ELEMENTS};
-use crate::{FormatError, GRAPH_KEY, PROVENANCE_KEY};
+use crate::shape::{ParamSpec, ShapeInfo, MAX_ELEMENTS};
+use crate::sparse::{check_csr, Csr, INDICES_SUFFIX, INDPTR_SUFFIX, VALUES_SUFFIX};
+use crate::{FormatError, GRAPH_KEY, PROVENANCE_KEY, SPARSE_KEY};
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
+use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 
-/// A validated model file. Tensor data still borrows the file's bytes (little-endian f32,
+/// A validated model file. Tensor data still borrows the file's bytes (little-endian,
 /// not necessarily 4-byte aligned); [`ModelFile::tensor_f32`] decodes one.
 #[derive(Debug)]
 pub struct ModelFile<'a> {
     pub graph: Graph,
     pub info: ShapeInfo,
     pub provenance: BTreeMap<String, String>,
-    tensors: BTreeMap<String, &'a [u8]>,
+    tensors: BTreeMap<String, Stored<'a>>,
+}
+
+/// How one parameter of the graph is stored.
+#[derive(Debug, Clone, Copy)]
+enum Stored<'a> {
+    Dense(&'a [u8]),
+    Sparse(CsrRef<'a>),
+}
+
+/// A weight stored in CSR form, validated (see [`crate::sparse`]): every row pointer and
+/// column index is in range, so readers may index with them without further checks.
+/// Indices are decoded as `u32` whether the file stores U32 or I32 (I32 ones were
+/// checked to be non-negative, so the bits are the same).
+#[derive(Debug, Clone, Copy)]
+pub struct CsrRef<'a> {
+    /// Rows of the weight's 2-d view (its first axis).
+    pub rows: usize,
+    /// Columns of the 2-d view (the product of the other axes).
+    pub cols: usize,
+    values: &'a [u8],
+    indices: &'a [u8],
+    indptr: &'a [u8],
+}
+
+fn le_words(bytes: &[u8]) -> impl Iterator<Item = [u8; 4]> + '_ {
+    bytes.chunks_exact(4).map(|c| [c[0], c[1], c[2], c[3]])
+}
+
+impl<'a> CsrRef<'a> {
+    /// Stored entries.
+    pub fn nnz(&self) -> usize {
+        self.values.len() / 4
+    }
+    /// The stored values, row after row.
+    pub fn values(&self) -> impl Iterator<Item = f32> + 'a {
+        le_words(self.values).map(f32::from_le_bytes)
+    }
+    /// The column of each stored value.
+    pub fn indices(&self) -> impl Iterator<Item = u32> + 'a {
+        le_words(self.indices).map(u32::from_le_bytes)
+    }
+    /// `rows + 1` offsets into [`CsrRef::values`]: row `r` is `indptr[r]..indptr[r + 1]`.
+    pub fn indptr(&self) -> impl Iterator<Item = u32> + 'a {
+        le_words(self.indptr).map(u32::from_le_bytes)
+    }
+    /// An owned copy of the matrix.
+    pub fn to_csr(&self) -> Csr {
+        Csr {
+            rows: self.rows,
+            cols: self.cols,
+            values: self.values().collect(),
+            indices: self.indices().collect(),
+            indptr: self.indptr().collect(),
+        }
+    }
+    /// Writes the dense row-major matrix into `out` (`rows * cols` values).
+    fn densify(&self, out: &mut [f32]) {
+        out.fill(0.0);
+        let ptr: Vec<u32> = self.indptr().collect();
+        let mut at = self.indices().zip(self.values());
+        for r in 0..self.rows {
+            let n = ptr
+                .get(r + 1)
+                .unwrap_or(&0)
+                .saturating_sub(*ptr.get(r).unwrap_or(&0));
+            for (c, v) in at.by_ref().take(n as usize) {
+                if let Some(o) = out.get_mut(r * self.cols + c as usize) {
+                    *o = v;
+                }
+            }
+        }
+    }
 }
 
 impl<'a> ModelFile<'a> {
-    /// The raw little-endian bytes of a tensor the graph declares.
+    /// The raw little-endian f32 bytes of a tensor the graph declares, when it is stored
+    /// dense; `None` for sparse ones (see [`ModelFile::csr`]).
     pub fn tensor_bytes(&self, name: &str) -> Option<&'a [u8]> {
-        self.tensors.get(name).copied()
+        match self.tensors.get(name) {
+            Some(Stored::Dense(b)) => Some(b),
+            _ => None,
+        }
     }
 
-    /// Decodes a tensor into `out`, which must have exactly its length.
+    /// The CSR arrays of a weight stored sparse; `None` when it is dense or unknown.
+    pub fn csr(&self, name: &str) -> Option<CsrRef<'a>> {
+        match self.tensors.get(name) {
+            Some(Stored::Sparse(c)) => Some(*c),
+            _ => None,
+        }
+    }
+
+    /// Names of the weights stored sparse, in name order.
+    pub fn sparse_names(&self) -> impl Iterator<Item = &str> + '_ {
+        self.tensors
+            .iter()
+            .filter(|(_, s)| matches!(s, Stored::Sparse(_)))
+            .map(|(n, _)| n.as_str())
+    }
+
+    /// Decodes a tensor into `out`, which must have exactly its (dense) length. Sparse
+    /// weights are densified, so a reader that does not care about storage (the host's
+    /// candle loader) reads every file the same way.
     pub fn read_into(&self, name: &str, out: &mut [f32]) -> Result<(), FormatError> {
-        let bytes = self
-            .tensor_bytes(name)
+        let stored = self
+            .tensors
+            .get(name)
             .ok_or_else(|| FormatError::MissingTensor(name.to_string()))?;
-        if bytes.len() != out.len() * 4 {
+        let len = stored_len(stored);
+        if len != out.len() {
             return Err(FormatError::WrongTensorLength {
                 tensor: name.into(),
                 expected: out.len(),
-                found: bytes.len() / 4,
+                found: len,
             });
         }
-        for (o, c) in out.iter_mut().zip(bytes.chunks_exact(4)) {
-            *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        match stored {
+            Stored::Dense(bytes) => {
+                for (o, c) in out.iter_mut().zip(le_words(bytes)) {
+                    *o = f32::from_le_bytes(c);
+                }
+            }
+            Stored::Sparse(csr) => csr.densify(out),
         }
         Ok(())
     }
 
-    /// Decodes a tensor into a new vector.
+    /// Decodes a tensor (densified if stored sparse) into a new vector.
     pub fn tensor_f32(&self, name: &str) -> Result<Vec<f32>, FormatError> {
-        let n = self.tensor_bytes(name).map(|b| b.len() / 4).unwrap_or(0);
+        let n = self.tensors.get(name).map(stored_len).unwrap_or(0);
         let mut v = alloc::vec![0.0; n];
         self.read_into(name, &mut v)?;
         Ok(v)
+    }
+}
+
+fn stored_len(s: &Stored<'_>) -> usize {
+    match s {
+        Stored::Dense(b) => b.len() / 4,
+        Stored::Sparse(c) => c.rows * c.cols,
     }
 }
 
@@ -73,36 +183,57 @@ pub fn parse(bytes: &[u8]) -> Result<ModelFile<'_>, FormatError> {
         None => BTreeMap::new(),
     };
     let info = graph.infer()?;
+    let sparse = sparse_list(metadata.and_then(|m| m.get(SPARSE_KEY)), &info)?;
 
     let mut tensors = BTreeMap::new();
+    let mut stored_names: usize = 0;
     let mut total: usize = 0;
     for spec in info.params.iter().flatten() {
-        let view = st
-            .tensor(&spec.name)
-            .map_err(|_| FormatError::MissingTensor(spec.name.clone()))?;
-        if view.dtype() != Dtype::F32 {
-            return Err(FormatError::WrongDtype {
-                tensor: spec.name.clone(),
-                dtype: format!("{:?}", view.dtype()),
-            });
-        }
-        if view.shape() != spec.shape.as_slice() {
-            return Err(FormatError::WrongTensorShape {
-                tensor: spec.name.clone(),
-                expected: spec.shape.clone(),
-                found: view.shape().to_vec(),
-            });
-        }
+        let (stored, count) = if sparse.contains(&spec.name) {
+            let (csr, count) = sparse_tensor(&st, spec)?;
+            stored_names += 3;
+            (Stored::Sparse(csr), count)
+        } else {
+            let view = st
+                .tensor(&spec.name)
+                .map_err(|_| FormatError::MissingTensor(spec.name.clone()))?;
+            if view.dtype() != Dtype::F32 {
+                return Err(FormatError::WrongDtype {
+                    tensor: spec.name.clone(),
+                    dtype: format!("{:?}", view.dtype()),
+                });
+            }
+            if view.shape() != spec.shape.as_slice() {
+                return Err(FormatError::WrongTensorShape {
+                    tensor: spec.name.clone(),
+                    expected: spec.shape.clone(),
+                    found: view.shape().to_vec(),
+                });
+            }
+            stored_names += 1;
+            (Stored::Dense(view.data()), spec.len())
+        };
         total = total
-            .checked_add(spec.len())
+            .checked_add(count)
             .filter(|&t| t <= 4 * MAX_ELEMENTS)
             .ok_or_else(|| FormatError::TooLarge {
                 what: "the total weight count".to_string(),
             })?;
-        tensors.insert(spec.name.clone(), view.data());
+        tensors.insert(spec.name.clone(), stored);
     }
-    if st.len() != tensors.len() {
-        if let Some(extra) = st.names().into_iter().find(|n| !tensors.contains_key(*n)) {
+    if st.len() != stored_names {
+        let mut names = st.names();
+        names.sort();
+        let is_sparse = |n: &str| sparse.iter().any(|s| s == n);
+        let known = |n: &str| {
+            if tensors.contains_key(n) {
+                return !is_sparse(n);
+            }
+            [VALUES_SUFFIX, INDICES_SUFFIX, INDPTR_SUFFIX]
+                .iter()
+                .any(|s| n.strip_suffix(s).is_some_and(is_sparse))
+        };
+        if let Some(extra) = names.into_iter().find(|n| !known(n)) {
             return Err(FormatError::UnexpectedTensor(extra.to_string()));
         }
     }
@@ -112,6 +243,122 @@ pub fn parse(bytes: &[u8]) -> Result<ModelFile<'_>, FormatError> {
         provenance,
         tensors,
     })
+}
+
+/// The weights listed under [`SPARSE_KEY`]: distinct names, each a weight of rank 2 or
+/// more that the graph declares.
+fn sparse_list(json: Option<&String>, info: &ShapeInfo) -> Result<Vec<String>, FormatError> {
+    let Some(json) = json else {
+        return Ok(Vec::new());
+    };
+    let names: Vec<String> =
+        serde_json::from_str(json).map_err(|e| FormatError::SparseList(format!("{e}")))?;
+    for (i, n) in names.iter().enumerate() {
+        if names[..i].contains(n) {
+            return Err(FormatError::SparseList(format!("`{n}` is listed twice")));
+        }
+        let spec = info.params.iter().flatten().find(|p| p.name == *n);
+        if spec.and_then(ParamSpec::matrix).is_none() {
+            return Err(FormatError::NotSparsifiable(n.clone()));
+        }
+    }
+    Ok(names)
+}
+
+/// Reads an index tensor (U32 or I32) as signed numbers, so that negative I32 entries
+/// are seen as such; out-of-range reads give `i64::MIN`, which every check refuses.
+fn index_reader<'v>(view: &'v TensorView<'_>) -> impl Fn(usize) -> i64 + 'v {
+    let signed = view.dtype() == Dtype::I32;
+    let data = view.data();
+    move |i| {
+        let Some(c) = i.checked_mul(4).and_then(|a| data.get(a..a + 4)) else {
+            return i64::MIN;
+        };
+        let w = [c[0], c[1], c[2], c[3]];
+        if signed {
+            i32::from_le_bytes(w) as i64
+        } else {
+            u32::from_le_bytes(w) as i64
+        }
+    }
+}
+
+/// Finds and validates the three tensors of a sparse weight; returns them and the
+/// number of values they hold.
+fn sparse_tensor<'a>(
+    st: &SafeTensors<'a>,
+    spec: &ParamSpec,
+) -> Result<(CsrRef<'a>, usize), FormatError> {
+    // `sparse_list` admitted only weights with a matrix view.
+    let (rows, cols) = spec
+        .matrix()
+        .ok_or_else(|| FormatError::NotSparsifiable(spec.name.clone()))?;
+    let get = |suffix: &str| {
+        let name = format!("{}{suffix}", spec.name);
+        st.tensor(&name)
+            .map(|v| (name.clone(), v))
+            .map_err(|_| FormatError::MissingTensor(name))
+    };
+    let (vname, values) = get(VALUES_SUFFIX)?;
+    let (iname, indices) = get(INDICES_SUFFIX)?;
+    let (pname, indptr) = get(INDPTR_SUFFIX)?;
+    if values.dtype() != Dtype::F32 {
+        return Err(FormatError::WrongDtype {
+            tensor: vname,
+            dtype: format!("{:?}", values.dtype()),
+        });
+    }
+    for (name, view) in [(&iname, &indices), (&pname, &indptr)] {
+        if !matches!(view.dtype(), Dtype::U32 | Dtype::I32) {
+            return Err(FormatError::WrongIndexDtype {
+                tensor: name.clone(),
+                dtype: format!("{:?}", view.dtype()),
+            });
+        }
+    }
+    let nnz: usize = values.shape().iter().product();
+    if values.shape().len() != 1 {
+        return Err(FormatError::WrongTensorShape {
+            tensor: vname,
+            expected: alloc::vec![nnz],
+            found: values.shape().to_vec(),
+        });
+    }
+    if indices.shape() != [nnz] {
+        return Err(FormatError::WrongTensorShape {
+            tensor: iname,
+            expected: alloc::vec![nnz],
+            found: indices.shape().to_vec(),
+        });
+    }
+    if indptr.shape() != [rows + 1] {
+        return Err(FormatError::WrongTensorShape {
+            tensor: pname,
+            expected: alloc::vec![rows + 1],
+            found: indptr.shape().to_vec(),
+        });
+    }
+    if nnz > rows.saturating_mul(cols) {
+        return Err(FormatError::TooLarge {
+            what: format!("`{vname}` ({nnz} values for a {rows}x{cols} matrix)"),
+        });
+    }
+    check_csr(
+        &spec.name,
+        rows,
+        cols,
+        nnz,
+        index_reader(&indptr),
+        index_reader(&indices),
+    )?;
+    let csr = CsrRef {
+        rows,
+        cols,
+        values: values.data(),
+        indices: indices.data(),
+        indptr: indptr.data(),
+    };
+    Ok((csr, 2 * nnz + rows + 1))
 }
 
 /// Refuses data offsets past the end of the file before safetensors sees them: safetensors

@@ -31,6 +31,11 @@ impl ParamSpec {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// The `[rows, cols]` view under which this tensor may be stored sparse (see
+    /// [`crate::sparse`]); `None` for biases, which always stay dense.
+    pub fn matrix(&self) -> Option<(usize, usize)> {
+        crate::sparse::matrix_view(&self.shape)
+    }
 }
 
 /// Where a node's input comes from.

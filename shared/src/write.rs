@@ -1,8 +1,10 @@
 //! Writing a model file. Output is byte-for-byte reproducible: tensors and metadata are
 //! written in sorted order, so the same model always gives the same file (and hash).
 use crate::graph::Graph;
-use crate::{FormatError, GRAPH_KEY, PROVENANCE_KEY};
+use crate::sparse::{SparseTensorData, INDICES_SUFFIX, INDPTR_SUFFIX, VALUES_SUFFIX};
+use crate::{FormatError, GRAPH_KEY, PROVENANCE_KEY, SPARSE_KEY};
 use alloc::collections::BTreeMap;
+use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use serde::Serialize;
@@ -22,28 +24,72 @@ struct Entry<'a> {
     data_offsets: [usize; 2],
 }
 
+/// One tensor of the container, before it is laid out.
+enum Blob<'a> {
+    F32(&'a [f32]),
+    U32(&'a [u32]),
+}
+
+impl Blob<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Blob::F32(v) => v.len(),
+            Blob::U32(v) => v.len(),
+        }
+    }
+    fn dtype(&self) -> &'static str {
+        match self {
+            Blob::F32(_) => "F32",
+            Blob::U32(_) => "U32",
+        }
+    }
+}
+
 /// Validates `graph` against `tensors` and serialises both into a safetensors file.
 pub fn write(
     graph: &Graph,
     provenance: &BTreeMap<String, String>,
     tensors: &[TensorData<'_>],
 ) -> Result<Vec<u8>, FormatError> {
+    write_sparse(graph, provenance, tensors, &[])
+}
+
+/// Like [`write`], with some weights stored in CSR form (see [`crate::sparse`]): every
+/// tensor the graph declares comes either in `dense` or in `sparse`, never both. With no
+/// sparse tensors the file is exactly the one [`write`] gives, so adding this path did
+/// not change any existing file or hash.
+pub fn write_sparse(
+    graph: &Graph,
+    provenance: &BTreeMap<String, String>,
+    dense: &[TensorData<'_>],
+    sparse: &[SparseTensorData<'_>],
+) -> Result<Vec<u8>, FormatError> {
     let info = graph.infer()?;
-    let by_name: BTreeMap<&str, &TensorData<'_>> = tensors.iter().map(|t| (t.name, t)).collect();
+    // A later dense tensor of the same name replaces an earlier one (as it always did); a
+    // weight given both dense and sparse, or sparse twice, is refused.
+    let mut given: BTreeMap<&str, &[usize]> = dense.iter().map(|t| (t.name, t.shape)).collect();
+    let mut seen_sparse = BTreeMap::new();
+    for t in sparse {
+        if given.contains_key(t.name) || seen_sparse.insert(t.name, ()).is_some() {
+            return Err(FormatError::UnexpectedTensor(t.name.into()));
+        }
+    }
+    given.extend(sparse.iter().map(|t| (t.name, t.shape)));
     for spec in info.params.iter().flatten() {
-        let t = by_name
+        let shape = given
             .get(spec.name.as_str())
             .ok_or_else(|| FormatError::MissingTensor(spec.name.clone()))?;
-        if t.shape != spec.shape.as_slice() {
+        if *shape != spec.shape.as_slice() {
             return Err(FormatError::WrongTensorShape {
                 tensor: spec.name.clone(),
                 expected: spec.shape.clone(),
-                found: t.shape.to_vec(),
+                found: shape.to_vec(),
             });
         }
     }
-    for t in tensors {
-        if !info.params.iter().flatten().any(|p| p.name == t.name) {
+    let spec_of = |name: &str| info.params.iter().flatten().find(|p| p.name == name);
+    for t in dense {
+        if spec_of(t.name).is_none() {
             return Err(FormatError::UnexpectedTensor(t.name.into()));
         }
         let n: usize = t.shape.iter().product();
@@ -55,6 +101,38 @@ pub fn write(
             });
         }
     }
+    for t in sparse {
+        let view = spec_of(t.name).and_then(|s| s.matrix());
+        let Some((rows, cols)) = view else {
+            return Err(FormatError::NotSparsifiable(t.name.into()));
+        };
+        if (t.csr.rows, t.csr.cols) != (rows, cols) {
+            return Err(FormatError::WrongTensorShape {
+                tensor: t.name.into(),
+                expected: alloc::vec![rows, cols],
+                found: alloc::vec![t.csr.rows, t.csr.cols],
+            });
+        }
+        t.csr.check(t.name)?;
+    }
+
+    // Every tensor of the container by name (BTreeMap: sorted, so the layout is
+    // deterministic), with its shape.
+    let mut blobs: BTreeMap<String, (Vec<usize>, Blob<'_>)> = BTreeMap::new();
+    for t in dense {
+        blobs.insert(t.name.into(), (t.shape.to_vec(), Blob::F32(t.values)));
+    }
+    for t in sparse {
+        let c = t.csr;
+        let nnz = alloc::vec![c.values.len()];
+        let name = |suffix: &str| format!("{}{suffix}", t.name);
+        blobs.insert(name(VALUES_SUFFIX), (nnz.clone(), Blob::F32(&c.values)));
+        blobs.insert(name(INDICES_SUFFIX), (nnz, Blob::U32(&c.indices)));
+        blobs.insert(
+            name(INDPTR_SUFFIX),
+            (alloc::vec![c.indptr.len()], Blob::U32(&c.indptr)),
+        );
+    }
 
     let mut meta = BTreeMap::new();
     meta.insert(GRAPH_KEY, graph.to_json());
@@ -62,16 +140,24 @@ pub fn write(
         PROVENANCE_KEY,
         serde_json::to_string(provenance).unwrap_or_default(),
     );
+    if !sparse.is_empty() {
+        let mut names: Vec<&str> = sparse.iter().map(|t| t.name).collect();
+        names.sort_unstable();
+        meta.insert(
+            SPARSE_KEY,
+            serde_json::to_string(&names).unwrap_or_default(),
+        );
+    }
     // serde_json's map ordering follows insertion for this hand-built header: metadata first,
     // then tensors in name order (BTreeMap), so the layout is deterministic.
     let mut header = String::from("{\"__metadata__\":");
     header.push_str(&serde_json::to_string(&meta).unwrap_or_default());
     let mut offset = 0usize;
-    for (name, t) in &by_name {
-        let len = t.values.len() * 4;
+    for (name, (shape, blob)) in &blobs {
+        let len = blob.len() * 4;
         let entry = Entry {
-            dtype: "F32",
-            shape: t.shape,
+            dtype: blob.dtype(),
+            shape,
             data_offsets: [offset, offset + len],
         };
         header.push(',');
@@ -88,9 +174,14 @@ pub fn write(
     let mut out = Vec::with_capacity(8 + header.len() + offset);
     out.extend_from_slice(&(header.len() as u64).to_le_bytes());
     out.extend_from_slice(header.as_bytes());
-    for t in by_name.values() {
-        for v in t.values {
-            out.extend_from_slice(&v.to_le_bytes());
+    for (_, blob) in blobs.values() {
+        match blob {
+            Blob::F32(v) => v
+                .iter()
+                .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+            Blob::U32(v) => v
+                .iter()
+                .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
         }
     }
     Ok(out)
