@@ -1,8 +1,9 @@
 //! A loaded model: weights decoded once, steps compiled once, one arena planned once.
 use crate::kernels::conv::{self, ConvGeom};
 use crate::kernels::pool::{self, PoolGeom};
-use crate::kernels::rnn::{self, Emit, RnnGeom, RnnWeights};
-use crate::kernels::{activation, gemm, layout};
+use crate::kernels::rnn::{self, Emit, RnnGeom, RnnMatrices};
+use crate::kernels::sparse::{CsrView, Matrix};
+use crate::kernels::{activation, layout};
 use crate::plan::{self, Lifetime};
 use crate::{LoadError, RunError};
 use alloc::vec;
@@ -11,6 +12,31 @@ use core::ops::Range;
 use deepiot_format::Source;
 use deepiot_format::{parse, Graph, ModelFile, Op, SeqOutput, Shape};
 
+/// Where a weight matrix lives: a range of the weight store, or (stored sparse) ranges of
+/// the weight store (values) and of the index store (column indices, row pointers).
+#[derive(Debug, Clone)]
+enum WRef {
+    Dense(Range<usize>),
+    Csr {
+        rows: usize,
+        cols: usize,
+        values: Range<usize>,
+        indices: Range<usize>,
+        indptr: Range<usize>,
+    },
+}
+
+impl WRef {
+    /// The range of a tensor that is always dense (a bias): the format never stores those
+    /// sparse, so the other arm is unreachable; it gives an empty range rather than a panic.
+    fn dense(&self) -> Range<usize> {
+        match self {
+            WRef::Dense(r) => r.clone(),
+            WRef::Csr { .. } => 0..0,
+        }
+    }
+}
+
 /// What one step computes, with every size resolved at load time.
 #[derive(Debug, Clone)]
 enum Kernel {
@@ -18,12 +44,12 @@ enum Kernel {
         rows: usize,
         f: usize,
         units: usize,
-        w: Range<usize>,
+        w: WRef,
         b: Range<usize>,
     },
     Conv {
         g: ConvGeom,
-        w: Range<usize>,
+        w: WRef,
         b: Range<usize>,
     },
     MaxPool(PoolGeom),
@@ -44,9 +70,10 @@ enum Kernel {
         out_block: usize,
         parts: Vec<(usize, usize)>,
     },
-    /// One or two directions, each with its weights `[w_ih, w_hh, b_ih, b_hh]`.
+    /// One or two directions, each with its matrices `[w_ih, w_hh]` and biases
+    /// `[b_ih, b_hh]`.
     Rnn {
-        dirs: Vec<(RnnGeom, [Range<usize>; 4])>,
+        dirs: Vec<(RnnGeom, [WRef; 2], [Range<usize>; 2])>,
     },
 }
 
@@ -67,11 +94,14 @@ pub struct Model {
     input_shapes: Vec<Shape>,
     output_shapes: Vec<Shape>,
     weights: Vec<f32>,
+    /// Column indices and row pointers of the weights stored sparse.
+    index: Vec<u32>,
     steps: Vec<Step>,
     input_ranges: Vec<Range<usize>>,
     output_ranges: Vec<Range<usize>>,
     arena: Vec<f32>,
     param_count: usize,
+    nonzeros: usize,
     macs: u64,
 }
 
@@ -94,19 +124,39 @@ impl Model {
     /// Builds a runnable model from an already parsed file.
     pub fn from_file(file: &ModelFile<'_>) -> Result<Self, LoadError> {
         let (graph, info) = (&file.graph, &file.info);
-        // Weights: one vector, each tensor at a known range.
-        let mut weights = Vec::with_capacity(info.param_count());
-        let mut param_ranges: Vec<Vec<Range<usize>>> = Vec::new();
+        // Weights: one vector, each tensor at a known range; sparse ones keep their values
+        // there and their indices in a second vector.
+        let mut weights = Vec::new();
+        let mut index: Vec<u32> = Vec::new();
+        let mut param_ranges: Vec<Vec<WRef>> = Vec::new();
         for specs in &info.params {
             let mut rs = Vec::new();
             for p in specs {
                 let start = weights.len();
-                weights.resize(start + p.len(), 0.0);
-                file.read_into(&p.name, &mut weights[start..])?;
-                rs.push(start..weights.len());
+                if let Some(c) = file.csr(&p.name) {
+                    weights.extend(c.values());
+                    let i0 = index.len();
+                    index.extend(c.indices());
+                    let i1 = index.len();
+                    index.extend(c.indptr());
+                    rs.push(WRef::Csr {
+                        rows: c.rows,
+                        cols: c.cols,
+                        values: start..weights.len(),
+                        indices: i0..i1,
+                        indptr: i1..index.len(),
+                    });
+                } else {
+                    weights.resize(start + p.len(), 0.0);
+                    file.read_into(&p.name, &mut weights[start..])?;
+                    rs.push(WRef::Dense(start..weights.len()));
+                }
             }
             param_ranges.push(rs);
         }
+        weights.shrink_to_fit();
+        index.shrink_to_fit();
+        let nonzeros = weights.iter().filter(|&&v| v != 0.0).count();
 
         // Values: graph inputs, then one per node. Views share their input's buffer.
         let ni = graph.inputs.len();
@@ -198,13 +248,13 @@ impl Model {
                         f,
                         units: *units,
                         w: p[0].clone(),
-                        b: p[1].clone(),
+                        b: p[1].dense(),
                     }
                 }
                 Op::Conv1d { .. } | Op::Conv2d { .. } => Kernel::Conv {
                     g: Self::conv_geom(&node.op, x, y),
                     w: p[0].clone(),
-                    b: p[1].clone(),
+                    b: p[1].dense(),
                 },
                 Op::MaxPool1d(_) | Op::MaxPool2d(_) => {
                     Kernel::MaxPool(Self::pool_geom(&node.op, x, y))
@@ -265,13 +315,9 @@ impl Model {
                                 out_stride: ndir * r.hidden,
                                 out_offset: d * r.hidden,
                             };
-                            let w = [
-                                p[4 * d].clone(),
-                                p[4 * d + 1].clone(),
-                                p[4 * d + 2].clone(),
-                                p[4 * d + 3].clone(),
-                            ];
-                            (g, w)
+                            let w = [p[4 * d].clone(), p[4 * d + 1].clone()];
+                            let b = [p[4 * d + 2].dense(), p[4 * d + 3].dense()];
+                            (g, w, b)
                         })
                         .collect();
                     Kernel::Rnn { dirs }
@@ -297,11 +343,13 @@ impl Model {
                 .map(|&o| info.shape_of(o).clone())
                 .collect(),
             weights,
+            index,
             steps,
             input_ranges: (0..ni).map(range_of).collect(),
             output_ranges: info.outputs.iter().map(|&o| range_of(vid(o))).collect(),
             arena: vec![0.0; arena_len],
             param_count: info.param_count(),
+            nonzeros,
             macs: info.total_macs(graph),
         })
     }
@@ -393,7 +441,7 @@ impl Model {
             self.arena[r.clone()].copy_from_slice(x);
         }
         for step in &self.steps {
-            execute(step, &self.weights, &mut self.arena);
+            execute(step, &self.weights, &self.index, &mut self.arena);
         }
         for (r, y) in self.output_ranges.iter().zip(outputs.iter_mut()) {
             y.copy_from_slice(&self.arena[r.clone()]);
@@ -424,16 +472,24 @@ impl Model {
     pub fn output_count(&self) -> usize {
         self.output_ranges.len()
     }
-    /// Bytes of decoded weights held in memory.
+    /// Bytes of decoded weights held in memory (for sparse weights: values, column
+    /// indices and row pointers).
     pub fn weight_bytes(&self) -> usize {
-        self.weights.len() * 4
+        (self.weights.len() + self.index.len()) * 4
     }
     /// Bytes of the activation arena (all activations and scratch, after reuse).
     pub fn arena_bytes(&self) -> usize {
         self.arena.len() * 4
     }
+    /// Parameters of the graph, counted dense (the same for a model's dense and sparse
+    /// files, so that the two compare as one model).
     pub fn param_count(&self) -> usize {
         self.param_count
+    }
+    /// Weights that are not exactly zero, however they are stored: what an unstructured
+    /// pruning method actually kept.
+    pub fn nonzero_count(&self) -> usize {
+        self.nonzeros
     }
     /// Multiply-accumulates per inference.
     pub fn macs(&self) -> u64 {
@@ -470,8 +526,24 @@ fn check_lengths(
 /// Runs one step. The planner guarantees that a step's input, scratch and output ranges
 /// are disjoint, so the split below always succeeds; if it ever did not, the step would
 /// be skipped rather than read memory it does not own.
-fn execute(step: &Step, weights: &[f32], arena: &mut [f32]) {
+fn execute(step: &Step, weights: &[f32], index: &[u32], arena: &mut [f32]) {
     let w = |r: &Range<usize>| &weights[r.clone()];
+    let m = |r: &WRef| match r {
+        WRef::Dense(r) => Matrix::Dense(&weights[r.clone()]),
+        WRef::Csr {
+            rows,
+            cols,
+            values,
+            indices,
+            indptr,
+        } => Matrix::Csr(CsrView {
+            rows: *rows,
+            cols: *cols,
+            indptr: &index[indptr.clone()],
+            indices: &index[indices.clone()],
+            values: &weights[values.clone()],
+        }),
+    };
     if let Kernel::Concat {
         outer,
         out_block,
@@ -501,8 +573,8 @@ fn execute(step: &Step, weights: &[f32], arena: &mut [f32]) {
             units,
             w: wr,
             b,
-        } => gemm::gemm_nt(*rows, *f, *units, x, w(wr), w(b), y),
-        Kernel::Conv { g, w: wr, b } => conv::conv(g, x, w(wr), w(b), scratch, y),
+        } => m(wr).nt(*rows, *f, *units, x, w(b), y),
+        Kernel::Conv { g, w: wr, b } => conv::conv_with(g, x, m(wr), w(b), scratch, y),
         Kernel::MaxPool(g) => pool::max_pool(g, x, y),
         Kernel::AvgPool(g) => pool::avg_pool(g, x, y),
         Kernel::Relu => activation::relu(x, y),
@@ -511,14 +583,14 @@ fn execute(step: &Step, weights: &[f32], arena: &mut [f32]) {
         Kernel::Softmax { width } => activation::softmax(*width, x, y),
         Kernel::Permute { shape, perm } => layout::permute(*shape, *perm, x, y),
         Kernel::Rnn { dirs } => {
-            for (g, [wi, wh, bi, bh]) in dirs {
-                let rw = RnnWeights {
-                    w_ih: w(wi),
-                    w_hh: w(wh),
+            for (g, [wi, wh], [bi, bh]) in dirs {
+                let rw = RnnMatrices {
+                    w_ih: m(wi),
+                    w_hh: m(wh),
                     b_ih: w(bi),
                     b_hh: w(bh),
                 };
-                rnn::run(g, x, rw, scratch, y);
+                rnn::run_with(g, x, rw, scratch, y);
             }
         }
         Kernel::Concat { .. } => {}

@@ -1,6 +1,6 @@
 //! Convolution as im2col followed by one matrix product (measured faster than a direct loop
 //! for every LeNet/DeepSense shape: the product's inner loop runs over contiguous columns).
-use super::gemm::gemm_nn;
+use super::sparse::Matrix;
 
 /// Geometry of a 2-d convolution over `[c, h, w]`; a 1-d convolution is `h = kh = 1`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,10 +89,23 @@ pub fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
 /// `y[o, oy, ox]` for weights `[o, c, kh, kw]`, bias `[o]`; `col` is scratch of
 /// [`ConvGeom::scratch`] floats.
 pub fn conv(g: &ConvGeom, x: &[f32], w: &[f32], b: &[f32], col: &mut [f32], y: &mut [f32]) {
+    conv_with(g, x, Matrix::Dense(w), b, col, y);
+}
+
+/// [`conv`] with the filters dense or sparse (a CSR `[o, c * kh * kw]` view, the same
+/// matrix im2col multiplies).
+pub fn conv_with(
+    g: &ConvGeom,
+    x: &[f32],
+    w: Matrix<'_>,
+    b: &[f32],
+    col: &mut [f32],
+    y: &mut [f32],
+) {
     if g.is_pointwise() {
-        gemm_nn(g.o, g.c, g.positions(), w, x, b, y);
+        w.nn(g.o, g.c, g.positions(), x, b, y);
     } else {
         im2col(g, x, col);
-        gemm_nn(g.o, g.patch(), g.positions(), w, col, b, y);
+        w.nn(g.o, g.patch(), g.positions(), col, b, y);
     }
 }

@@ -8,3 +8,4 @@ pub mod layout;
 pub mod pool;
 pub mod rnn;
 pub mod simd;
+pub mod sparse;

@@ -2,7 +2,7 @@
 //! The input projection of all steps is one matrix product; each step then adds the
 //! recurrent product and applies the gates (PyTorch gate order and semantics).
 use super::activation::{sigmoid1, tanh1};
-use super::gemm::{gemm_nt, gemv_acc};
+use super::sparse::Matrix;
 
 /// What a direction writes into the output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,12 +50,32 @@ pub struct RnnWeights<'a> {
 
 /// Runs one direction; `out` is the layer's whole output (shared by both directions).
 pub fn run(g: &RnnGeom, x: &[f32], w: RnnWeights<'_>, scratch: &mut [f32], out: &mut [f32]) {
+    let m = RnnMatrices {
+        w_ih: Matrix::Dense(w.w_ih),
+        w_hh: Matrix::Dense(w.w_hh),
+        b_ih: w.b_ih,
+        b_hh: w.b_hh,
+    };
+    run_with(g, x, m, scratch, out);
+}
+
+/// Weights of one direction whose matrices may each be dense or sparse.
+#[derive(Clone, Copy)]
+pub struct RnnMatrices<'a> {
+    pub w_ih: Matrix<'a>,
+    pub w_hh: Matrix<'a>,
+    pub b_ih: &'a [f32],
+    pub b_hh: &'a [f32],
+}
+
+/// [`run`] with [`RnnMatrices`]: the same recurrence whatever the weights' storage.
+pub fn run_with(g: &RnnGeom, x: &[f32], w: RnnMatrices<'_>, scratch: &mut [f32], out: &mut [f32]) {
     let gh = g.gates * g.h;
     let (xg, rest) = scratch.split_at_mut(g.t * gh);
     let (hg, rest) = rest.split_at_mut(gh);
     let (h, rest) = rest.split_at_mut(g.h);
     let c = &mut rest[..g.h];
-    gemm_nt(g.t, g.f, gh, x, w.w_ih, w.b_ih, xg);
+    w.w_ih.nt(g.t, g.f, gh, x, w.b_ih, xg);
     h.fill(0.0);
     c.fill(0.0);
     if g.emit == Emit::Mean {
@@ -64,7 +84,7 @@ pub fn run(g: &RnnGeom, x: &[f32], w: RnnWeights<'_>, scratch: &mut [f32], out: 
     for s in 0..g.t {
         let t = if g.reverse { g.t - 1 - s } else { s };
         hg.copy_from_slice(w.b_hh);
-        gemv_acc(g.h, gh, h, w.w_hh, hg);
+        w.w_hh.gemv_acc(g.h, gh, h, hg);
         let xt = &xg[t * gh..(t + 1) * gh];
         if g.gates == 3 {
             gru_gates(g.h, xt, hg, h);

@@ -43,6 +43,9 @@ mod imp {
         pub fn mul_add(self, a: F4, b: F4) -> Self {
             F4(unsafe { _mm_add_ps(self.0, _mm_mul_ps(a.0, b.0)) })
         }
+        // A plain method like the rest of this type (no operator traits on a type that
+        // exists only for the kernels' inner loops).
+        #[allow(clippy::should_implement_trait)]
         #[inline(always)]
         pub fn add(self, b: F4) -> Self {
             F4(unsafe { _mm_add_ps(self.0, b.0) })
