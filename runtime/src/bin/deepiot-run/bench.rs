@@ -133,7 +133,7 @@ pub fn main(opts: &BenchOpts) -> Result<()> {
         text.push('{');
         json::key(&mut text, "model");
         json::string(&mut text, &shown(&opts.model));
-        let ints: [(&str, u64); 8] = [
+        let ints: [(&str, u64); 9] = [
             ("iterations", opts.iterations as u64),
             ("warmup", opts.warmup as u64),
             ("seed", opts.seed),
@@ -141,6 +141,7 @@ pub fn main(opts: &BenchOpts) -> Result<()> {
             ("weight_bytes", model.weight_bytes() as u64),
             ("arena_bytes", model.arena_bytes() as u64),
             ("params", model.param_count() as u64),
+            ("nonzeros", model.nonzero_count() as u64),
             ("macs", model.macs()),
         ];
         for (k, v) in ints {
@@ -196,8 +197,9 @@ pub fn main(opts: &BenchOpts) -> Result<()> {
         let _ = writeln!(text, "throughput   {throughput:.1} inferences/s");
         let _ = writeln!(
             text,
-            "model size   {} params, {} MACs/inference, file {} bytes",
+            "model size   {} params ({} non-zero), {} MACs/inference, file {} bytes",
             model.param_count(),
+            model.nonzero_count(),
             model.macs(),
             file_len
         );

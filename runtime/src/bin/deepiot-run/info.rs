@@ -46,6 +46,42 @@ fn detail(op: &Op) -> String {
     }
 }
 
+/// How one tensor is stored and how much of it is non-zero.
+struct TensorRow {
+    name: String,
+    shape: Vec<usize>,
+    sparse: bool,
+    /// Values the file stores (all of a dense tensor; the non-zeros of a sparse one).
+    stored: usize,
+    nonzeros: usize,
+    density: f64,
+}
+
+fn tensor_rows(file: &format::ModelFile<'_>) -> Vec<TensorRow> {
+    file.info
+        .params
+        .iter()
+        .flatten()
+        .map(|p| {
+            let (sparse, stored, nonzeros) = match file.csr(&p.name) {
+                Some(c) => (true, c.nnz(), c.values().filter(|&v| v != 0.0).count()),
+                None => {
+                    let v = file.tensor_f32(&p.name).unwrap_or_default();
+                    (false, v.len(), v.iter().filter(|&&v| v != 0.0).count())
+                }
+            };
+            TensorRow {
+                name: p.name.clone(),
+                shape: p.shape.clone(),
+                sparse,
+                stored,
+                nonzeros,
+                density: nonzeros as f64 / p.len().max(1) as f64,
+            }
+        })
+        .collect()
+}
+
 fn shape_text(s: &[usize]) -> String {
     format!(
         "[{}]",
@@ -122,9 +158,32 @@ pub fn main(opts: &InfoOpts) -> Result<()> {
             text.push('}');
         }
         text.push(']');
+        json::key(&mut text, "tensors");
+        text.push('[');
+        for (i, t) in tensor_rows(&file).iter().enumerate() {
+            if i > 0 {
+                text.push(',');
+            }
+            text.push('{');
+            json::key(&mut text, "name");
+            json::string(&mut text, &t.name);
+            json::key(&mut text, "shape");
+            json::usizes(&mut text, &t.shape);
+            json::key(&mut text, "storage");
+            json::string(&mut text, if t.sparse { "csr" } else { "dense" });
+            json::key(&mut text, "stored");
+            let _ = write!(text, "{}", t.stored);
+            json::key(&mut text, "nonzeros");
+            let _ = write!(text, "{}", t.nonzeros);
+            json::key(&mut text, "density");
+            json::float(&mut text, libm::round(t.density * 1e6) / 1e6);
+            text.push('}');
+        }
+        text.push(']');
         for (k, v) in [
             ("file_bytes", bytes.len() as u64),
             ("params", model.param_count() as u64),
+            ("nonzeros", model.nonzero_count() as u64),
             ("macs", model.macs()),
             ("weight_bytes", model.weight_bytes() as u64),
             ("arena_bytes", model.arena_bytes() as u64),
@@ -208,10 +267,43 @@ pub fn main(opts: &InfoOpts) -> Result<()> {
     for r in &rows {
         line(&mut text, r.each_ref().map(String::as_str));
     }
+    let tensors = tensor_rows(&file);
+    let cells: Vec<[String; 6]> = tensors
+        .iter()
+        .map(|t| {
+            [
+                t.name.clone(),
+                shape_text(&t.shape),
+                (if t.sparse { "csr" } else { "dense" }).to_string(),
+                t.stored.to_string(),
+                t.nonzeros.to_string(),
+                format!("{:.2} %", t.density * 100.0),
+            ]
+        })
+        .collect();
+    let head = ["tensor", "shape", "storage", "stored", "nonzero", "density"];
+    let mut width = head.map(str::len);
+    for r in &cells {
+        for (w, c) in width.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    text.push('\n');
+    for r in core::iter::once(head.map(String::from)).chain(cells) {
+        for (i, c) in r.iter().enumerate() {
+            if i >= 3 {
+                let _ = write!(text, "  {c:>w$}", w = width[i]);
+            } else {
+                let _ = write!(text, "{c:<w$}  ", w = width[i]);
+            }
+        }
+        text.push('\n');
+    }
     let _ = writeln!(
         text,
-        "\ntotal     {} params, {} MACs per inference",
+        "\ntotal     {} params ({} non-zero), {} MACs per inference (dense count)",
         model.param_count(),
+        model.nonzero_count(),
         model.macs()
     );
     let _ = writeln!(
