@@ -7,7 +7,10 @@
 //! time, so the counter only counts allocations made by a thread while it has switched
 //! counting on for itself (a const thread-local flag, which itself never allocates), and
 //! measurements take a lock so that only one thread counts at a time.
-use deepiot_format::{write, Graph, Input, Op, Pool1d, Pool2d, Recurrent, SeqOutput, TensorData};
+use deepiot_format::{
+    write, write_sparse, Csr, Graph, Input, Op, Pool1d, Pool2d, Recurrent, SeqOutput,
+    SparseTensorData, TensorData,
+};
 use deepiot_runtime::Model;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -97,11 +100,64 @@ fn model_file(graph: &Graph) -> Vec<u8> {
     write(graph, &BTreeMap::new(), &data).expect("writable test model")
 }
 
+/// Like [`model_file`], with every weight matrix 90 % zeros and stored sparse (CSR).
+fn sparse_model_file(graph: &Graph) -> Vec<u8> {
+    let info = graph.infer().expect("valid test graph");
+    let mut state = 0x0fed_cba9_8765_4321u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    };
+    let mut dense: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
+    let mut csrs: Vec<(String, Vec<usize>, Csr)> = Vec::new();
+    for p in info.params.iter().flatten() {
+        match p.matrix() {
+            Some((rows, cols)) => {
+                let values: Vec<f32> = (0..p.len())
+                    .map(|_| {
+                        let v = next();
+                        if next() < 0.4 {
+                            0.0
+                        } else {
+                            v
+                        }
+                    })
+                    .collect();
+                let csr = Csr::from_dense(rows, cols, &values).expect("encodable");
+                csrs.push((p.name.clone(), p.shape.clone(), csr));
+            }
+            None => dense.push((
+                p.name.clone(),
+                p.shape.clone(),
+                (0..p.len()).map(|_| next()).collect(),
+            )),
+        }
+    }
+    let d: Vec<TensorData<'_>> = dense
+        .iter()
+        .map(|(name, shape, values)| TensorData {
+            name,
+            shape,
+            values,
+        })
+        .collect();
+    let s: Vec<SparseTensorData<'_>> = csrs
+        .iter()
+        .map(|(name, shape, csr)| SparseTensorData { name, shape, csr })
+        .collect();
+    write_sparse(graph, &BTreeMap::new(), &d, &s).expect("writable sparse test model")
+}
+
 /// Loads the model, runs once, then checks that ten more runs (single- and multi-input
 /// entry points) allocate nothing.
 fn assert_runs_without_allocating(name: &str, graph: &Graph) {
-    let bytes = model_file(graph);
-    let mut model = Model::load(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_file_runs_without_allocating(name, &model_file(graph));
+}
+
+fn assert_file_runs_without_allocating(name: &str, bytes: &[u8]) {
+    let mut model = Model::load(bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
     let make = |shift: usize| -> Vec<Vec<f32>> {
         (0..model.input_count())
             .map(|i| {
@@ -309,4 +365,52 @@ fn golden_sized_lenet_runs_without_allocating() {
     g.push("relu", Op::Relu);
     g.push("fc2", Op::Dense { units: 10 });
     assert_runs_without_allocating("lenet5", &g);
+}
+
+#[test]
+fn sparse_models_run_without_allocating() {
+    // Every layer with a weight matrix, stored sparse: dense (one row and several),
+    // convolutions (im2col and pointwise), GRU and LSTM in both directions.
+    let mut g = Graph::new("x", &[2, 10, 9]);
+    g.push(
+        "c2",
+        Op::Conv2d {
+            out_channels: 5,
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [1, 1],
+        },
+    );
+    g.push(
+        "pw",
+        Op::Conv2d {
+            out_channels: 4,
+            kernel: [1, 1],
+            stride: [1, 1],
+            padding: [0, 0],
+        },
+    ); // [4, 10, 9]
+    g.push("r", Op::Reshape { shape: vec![4, 90] });
+    g.push(
+        "c1",
+        Op::Conv1d {
+            out_channels: 6,
+            kernel: 5,
+            stride: 3,
+            padding: 1,
+        },
+    ); // [6, 30]
+    g.push("seq", Op::Permute { perm: vec![1, 0] }); // [30, 6]
+    g.push("rows", Op::Dense { units: 7 }); // [30, 7]
+    g.push("gru", Op::Gru(rec(5, true, SeqOutput::Sequence)));
+    g.push("lstm", Op::Lstm(rec(4, true, SeqOutput::Last)));
+    g.push("fc", Op::Dense { units: 3 });
+    let bytes = sparse_model_file(&g);
+    let file = deepiot_format::parse(&bytes).expect("valid sparse file");
+    assert_eq!(
+        file.sparse_names().count(),
+        13,
+        "every weight matrix is sparse"
+    );
+    assert_file_runs_without_allocating("sparse model", &bytes);
 }

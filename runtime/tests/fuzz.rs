@@ -1,5 +1,5 @@
 //! Mutation fuzzing of the loader with proptest: valid model files (a small conv net, a GRU,
-//! a bidirectional LSTM, a branched concat net) get random bytes flipped, overwritten,
+//! a bidirectional LSTM, a branched concat net, a net with sparse CSR weights) get random bytes flipped, overwritten,
 //! inserted, deleted or cut off, or numbers in their JSON header replaced by hostile ones
 //! (with the length field fixed up so that the header still parses). `Model::load` must
 //! never panic; when it accepts a file, `run` on zero inputs must not panic either (the
@@ -7,7 +7,10 @@
 //!
 //! The runs are deterministic (a fixed proptest seed) so that CI is repeatable; a failure
 //! is shrunk to a minimal list of mutations and printed.
-use deepiot_format::{write, Graph, Op, Pool1d, Pool2d, Recurrent, SeqOutput, TensorData};
+use deepiot_format::{
+    write, write_sparse, Csr, Graph, Op, Pool1d, Pool2d, Recurrent, SeqOutput, SparseTensorData,
+    TensorData,
+};
 use deepiot_runtime::Model;
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -15,7 +18,7 @@ use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use std::cell::Cell;
 use std::collections::BTreeMap;
 
-/// Random-byte, header-number and weight-value cases per model (four models: 68,000 loads).
+/// Random-byte, header-number and weight-value cases per model (five models: 85,000 loads).
 const BYTE_CASES: u32 = 10_000;
 const NUMBER_CASES: u32 = 6_000;
 const VALUE_CASES: u32 = 1_000;
@@ -140,6 +143,69 @@ fn concat_model() -> Vec<u8> {
     g.push("r", Op::Reshape { shape: vec![72] });
     g.push("fc", Op::Dense { units: 3 });
     model_file(&g)
+}
+
+/// A conv + GRU + dense net with every weight matrix 80 % zeros and stored sparse: the
+/// CSR row pointers and column indices are what a mutation must not turn into an
+/// out-of-bounds read.
+fn sparse_model() -> Vec<u8> {
+    let mut g = Graph::new("x", &[2, 12]);
+    g.push(
+        "conv",
+        Op::Conv1d {
+            out_channels: 4,
+            kernel: 3,
+            stride: 1,
+            padding: 1,
+        },
+    ); // [4, 12]
+    g.push("perm", Op::Permute { perm: vec![1, 0] }); // [12, 4]
+                                                      // Big enough that most of the file is data, as in the other models.
+    g.push("gru", Op::Gru(rec(16, true, SeqOutput::Last)));
+    g.push("fc", Op::Dense { units: 3 });
+    let info = g.infer().expect("valid test graph");
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    };
+    let mut dense = Vec::new();
+    let mut csrs = Vec::new();
+    for p in info.params.iter().flatten() {
+        let values: Vec<f32> = (0..p.len())
+            .map(|_| {
+                let v = next();
+                if p.matrix().is_some() && next() < 0.3 {
+                    0.0
+                } else {
+                    v
+                }
+            })
+            .collect();
+        match p.matrix() {
+            Some((r, c)) => csrs.push((
+                p.name.clone(),
+                p.shape.clone(),
+                Csr::from_dense(r, c, &values).unwrap(),
+            )),
+            None => dense.push((p.name.clone(), p.shape.clone(), values)),
+        }
+    }
+    let d: Vec<TensorData<'_>> = dense
+        .iter()
+        .map(|(name, shape, values)| TensorData {
+            name,
+            shape,
+            values,
+        })
+        .collect();
+    let s: Vec<SparseTensorData<'_>> = csrs
+        .iter()
+        .map(|(name, shape, csr)| SparseTensorData { name, shape, csr })
+        .collect();
+    write_sparse(&g, &BTreeMap::new(), &d, &s).expect("writable sparse test model")
 }
 
 /// Loads `bytes`; if that succeeds, runs the model on zeros (when small enough) and checks
@@ -284,6 +350,27 @@ fn replace_number(file: &[u8], which: usize, with: &str) -> Vec<u8> {
     out
 }
 
+/// The 4-byte words of the data that hold f32 values (every word of a dense file; in a
+/// sparse one, not the CSR index arrays, whose corruption the byte mutations cover), read
+/// from the header our writer produces: `{"dtype":"F32",...,"data_offsets":[a,b]}`.
+fn f32_words(file: &[u8]) -> Vec<usize> {
+    let n = u64::from_le_bytes(file[..8].try_into().unwrap()) as usize;
+    let header = std::str::from_utf8(&file[8..8 + n]).unwrap();
+    let mut words = Vec::new();
+    for entry in header.split("{\"dtype\":\"").skip(1) {
+        if !entry.starts_with("F32\"") {
+            continue;
+        }
+        let offsets = entry.split("\"data_offsets\":[").nth(1).unwrap();
+        let offsets = &offsets[..offsets.find(']').unwrap()];
+        let (a, b) = offsets.split_once(',').unwrap();
+        let (a, b): (usize, usize) = (a.parse().unwrap(), b.parse().unwrap());
+        words.extend(a / 4..b / 4);
+    }
+    assert!(!words.is_empty());
+    words
+}
+
 fn runner(cases: u32) -> TestRunner {
     let config = Config {
         cases,
@@ -295,6 +382,11 @@ fn runner(cases: u32) -> TestRunner {
 }
 
 fn fuzz(name: &str, file: Vec<u8>) {
+    fuzz_with(name, file, BYTE_CASES / 20);
+}
+
+/// [`fuzz`], requiring at least `min_ran` byte mutants to load and run.
+fn fuzz_with(name: &str, file: Vec<u8>, min_ran: u32) {
     load_and_run(&file);
     Model::load(&file).unwrap_or_else(|e| panic!("{name}: the unmutated file must load: {e}"));
 
@@ -308,7 +400,7 @@ fn fuzz(name: &str, file: Vec<u8>) {
         .unwrap_or_else(|e| panic!("{name}, byte mutations: {e}"));
     // Not vacuous: mutants in the weights load and run.
     assert!(
-        ran.get() > BYTE_CASES / 20,
+        ran.get() > min_ran,
         "{name}: only {} mutants ran",
         ran.get()
     );
@@ -331,15 +423,17 @@ fn fuzz(name: &str, file: Vec<u8>) {
     // Hostile weight values (NaN, infinities, huge, subnormal): the file stays valid, so
     // every case runs.
     let n = u64::from_le_bytes(file[..8].try_into().unwrap()) as usize;
-    let weights = (file.len() - 8 - n) / 4;
+    let words = f32_words(&file);
+    // Word numbers drawn as before (`0..words`), so that the dense models' cases are the
+    // ones they always were.
     let value_mutations =
-        prop::collection::vec((0..weights, prop::sample::select(HOSTILE_FLOATS)), 1..6);
+        prop::collection::vec((0..words.len(), prop::sample::select(HOSTILE_FLOATS)), 1..6);
     let before = ran.get();
     runner(VALUE_CASES)
         .run(&value_mutations, |muts| {
             let mut b = file.clone();
             for (k, v) in &muts {
-                let at = 8 + n + 4 * k;
+                let at = 8 + n + 4 * words[*k];
                 b[at..at + 4].copy_from_slice(&v.to_le_bytes());
             }
             ran.set(ran.get() + load_and_run(&b) as u32);
@@ -376,6 +470,13 @@ fn fuzz_bilstm_model() {
 #[test]
 fn fuzz_concat_model() {
     fuzz("concat", concat_model());
+}
+
+#[test]
+fn fuzz_sparse_model() {
+    // Half of a sparse file's data is CSR indices, and nearly every change to those is
+    // (rightly) refused, so fewer byte mutants survive than in the dense models.
+    fuzz_with("sparse", sparse_model(), BYTE_CASES / 40);
 }
 
 #[test]
