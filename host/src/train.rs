@@ -712,7 +712,7 @@ pub struct TrainArgs {
     /// Training augmentation: `default` (the model's: crop + flip for CIFAR, `drift` for
     /// the accelerometer, none otherwise), `none`, `jitter` (per-axis gain and noise), or
     /// `drift` (jitter plus per-axis offsets, for sensors that move on the body), or `shift`
-    /// (MNIST: translations of up to 2 pixels).
+    /// (MNIST: translations of up to 1 pixel).
     #[arg(long, default_value = "default")]
     pub augment: String,
     /// Data folder (default: $DEEPIOT_DATA, then ../shared/data, then the bundled MNIST subset).
@@ -808,14 +808,15 @@ fn drift_augment(x: &[f32], out: &mut [f32], rng: &mut Rng) {
     }
 }
 
-/// Images `[C, H, W]` on a zero background, shifted by up to 2 pixels in each direction
+/// Images `[C, 28, 28]` on a zero background, shifted by up to 1 pixel in each direction
 /// (zeros fill in): handwriting is not centred to the pixel, and a network cut down to a
-/// few thousand weights otherwise learns the training digits' exact positions.
+/// few thousand weights otherwise learns the training digits' exact positions. (Up to 2
+/// pixels was worse for a 2 %-kept LeNet-5: held-out 98.76 % against 98.88 %.)
 fn shift_augment(x: &[f32], out: &mut [f32], rng: &mut Rng) {
     const SIDE: usize = 28;
     let plane = SIDE * SIDE;
-    let dy = (rng.next_u64() % 5) as isize - 2;
-    let dx = (rng.next_u64() % 5) as isize - 2;
+    let dy = (rng.next_u64() % 3) as isize - 1;
+    let dx = (rng.next_u64() % 3) as isize - 1;
     for (src, dst) in x.chunks(plane).zip(out.chunks_mut(plane)) {
         for y in 0..SIDE as isize {
             for xx in 0..SIDE as isize {
@@ -832,7 +833,7 @@ fn shift_augment(x: &[f32], out: &mut [f32], rng: &mut Rng) {
 }
 
 /// The augmentation `--augment` names for a model.
-fn augmentation(spec: &zoo::ModelSpec, which: &str) -> Result<Option<Augment>> {
+pub fn augmentation(spec: &zoo::ModelSpec, which: &str) -> Result<Option<Augment>> {
     Ok(match which {
         "none" => None,
         "jitter" => Some(jitter_augment as Augment),
