@@ -28,6 +28,11 @@ pub const MODELS: &[ModelSpec] = &[
         about: "DeepSense-style conv + 2 GRU on Casale activity windows",
     },
     ModelSpec {
+        name: "har-cross-deepsense",
+        data: "har_cross_participant",
+        about: "har-deepsense trained on participants 1-10, tested on 11-15 (secondary figure)",
+    },
+    ModelSpec {
         name: "userid-deepsense",
         data: "userid",
         about: "DeepSense-style conv + 2 GRU on Casale walking windows (15 people)",
@@ -52,6 +57,7 @@ pub fn find(name: &str) -> Option<&'static ModelSpec> {
         "cifar" | "cifar10" | "cifar-10" => "cifar-vgg",
         "har" => "har-deepsense",
         "userid" => "userid-deepsense",
+        "har-cross" | "har_cross_participant" | "har-cross-participant" => "har-cross-deepsense",
         "mnist" => "mnist-lenet5",
         n => n,
     };
@@ -78,7 +84,7 @@ pub fn build(name: &str, input: &[usize], classes: usize) -> Result<Graph, Strin
             }
             lenet5(classes)
         }
-        "har-deepsense" | "userid-deepsense" => match input {
+        "har-deepsense" | "har-cross-deepsense" | "userid-deepsense" => match input {
             &[c, t, l] if l >= 7 => deepsense(c, t, l, classes),
             _ => return Err(bad("[axes, intervals, samples >= 7]")),
         },
