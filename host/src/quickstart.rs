@@ -158,6 +158,8 @@ pub fn run(args: &QuickstartArgs) -> Result<()> {
         seed: 1,
         resume: false,
         out: small.clone(),
+        method: crate::compress::baseline::Method::Deepiot,
+        baseline: Default::default(),
     })?;
 
     eprintln!("[3/4] building the board runtime for {EDISON_TRIPLE} ...");

@@ -1,4 +1,5 @@
 //! `deepiot compress`: search, cut, fine-tune, write the smaller model and its report.
+use super::baseline::{BaselineArgs, Method};
 use super::search::{checkpoint_dir, search, weights_of, SearchConfig, SearchOutcome};
 use super::sites::SiteMap;
 use super::surgery::{cut, Weights};
@@ -95,6 +96,11 @@ pub struct CompressArgs {
     /// The compressed model; the report goes beside it (.report.json).
     #[arg(short, long)]
     pub out: PathBuf,
+    /// How to compress: DeepIoT's compressor-critic, or a baseline (same report shape).
+    #[arg(long, value_enum, default_value_t = Method::Deepiot)]
+    pub method: Method,
+    #[command(flatten)]
+    pub baseline: BaselineArgs,
 }
 
 /// One compressible layer in the report.
@@ -160,6 +166,11 @@ fn net_from(graph: &Graph, w: &Weights) -> Result<Net> {
 }
 
 pub fn run(args: &CompressArgs) -> Result<CompressReport> {
+    match args.method {
+        Method::Magnitude => return super::magnitude::run(args),
+        Method::L1Structured => return super::l1::run(args),
+        Method::Deepiot => {}
+    }
     train::tune_malloc();
     let t0 = Instant::now();
     let (net, provenance) = export::load(&args.model)?;

@@ -1,0 +1,524 @@
+//! Magnitude pruning with splicing (DyNS, Guo et al. 2016), the paper's strongest
+//! baseline, applied to dense, convolution and recurrent weight matrices (DyNS-Ext);
+//! biases are kept.
+//!
+//! The network trains on masked weights `W ⊙ T`, while the gradient with respect to the
+//! masked weights updates the full "shadow" weights `W`. A pruned weight whose shadow
+//! value grows large again is spliced back in at the next mask update, which is what
+//! lets DyNS recover from pruning too early. Every `mask_every` steps each layer's mask is
+//! recomputed from magnitudes with two thresholds: below `a` pruned, above
+//! `b = (1 + margin) a` kept, in between unchanged. The kept share of the weights falls
+//! from 1 to the target over the first `ramp` of the pruning steps (Zhu and Gupta's cubic
+//! schedule); the last mask is the exact top-k, and retraining with the mask fixed
+//! follows. The result keeps its shapes and stores the pruned weights as exact zeros.
+//!
+//! One global threshold splits the budget across layers, on magnitudes scaled by
+//! `sqrt(fan_in)`: trained layers with many inputs have proportionally smaller weights,
+//! so raw magnitudes would empty the small convolutions first. Each layer keeps at least
+//! `min_density` of its weights.
+use super::baseline::{self, is_weight_matrix, Method, Outcome};
+use super::cli::{CompressArgs, CompressReport};
+use super::search::weights_of;
+use crate::data::Dataset;
+use crate::export;
+use crate::models::Net;
+use crate::rng::Rng;
+use crate::train::{self, gather, gather_labels, Distill};
+use anyhow::{bail, Result};
+use candle_core::{Tensor, Var};
+use serde::Serialize;
+use std::time::Instant;
+
+/// Settings of one magnitude-pruning run, in optimiser steps.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MagnitudeConfig {
+    /// Fraction of all parameters (biases included) to keep.
+    pub target_kept: f64,
+    pub prune_steps: usize,
+    /// Fraction of `prune_steps` over which the kept share falls to the target.
+    pub ramp: f64,
+    pub mask_every: usize,
+    pub splice_margin: f64,
+    pub retrain_steps: usize,
+    /// Retraining decays the learning rate by `lr_decay` every `steps_per_epoch` steps.
+    pub steps_per_epoch: usize,
+    pub lr: f64,
+    pub lr_decay: f64,
+    pub batch: usize,
+    pub min_density: f64,
+    pub seed: u64,
+}
+
+impl Default for MagnitudeConfig {
+    fn default() -> Self {
+        MagnitudeConfig {
+            target_kept: 0.02,
+            prune_steps: 1000,
+            ramp: 0.6,
+            mask_every: 50,
+            splice_margin: 0.1,
+            retrain_steps: 500,
+            steps_per_epoch: 500,
+            lr: 5e-4,
+            lr_decay: 0.8,
+            batch: 64,
+            min_density: 0.01,
+            seed: 1,
+        }
+    }
+}
+
+/// How sparse one weight matrix ended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TensorDensity {
+    pub name: String,
+    pub kept: usize,
+    pub total: usize,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MagnitudeOutcome {
+    pub tensors: Vec<TensorDensity>,
+    /// Nonzero weights plus biases, and all parameters.
+    pub kept_params: usize,
+    pub total_params: usize,
+    /// Pruned weights that a later mask update brought back (splicing at work).
+    pub spliced: usize,
+    pub mask_updates: usize,
+    pub prune_seconds: f64,
+    pub retrain_seconds: f64,
+    /// Test-set (or caller-chosen) accuracy right after pruning, before retraining.
+    pub accuracy_pruned: f64,
+}
+
+/// Adam (Kingma and Ba 2015) on plain tensors: the shadow weights are not the
+/// network's variables, so candle-nn's optimisers (which own their `Var`s) do not fit.
+struct Adam {
+    m: Vec<Tensor>,
+    v: Vec<Tensor>,
+    t: i32,
+}
+
+impl Adam {
+    const B1: f64 = 0.9;
+    const B2: f64 = 0.999;
+    const EPS: f64 = 1e-8;
+
+    fn new(params: &[Tensor]) -> candle_core::Result<Self> {
+        let m = params
+            .iter()
+            .map(|p| p.zeros_like())
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Ok(Adam {
+            v: m.clone(),
+            m,
+            t: 0,
+        })
+    }
+
+    /// The new value of parameter `i` after gradient `g`.
+    fn update(&mut self, i: usize, p: &Tensor, g: &Tensor, lr: f64) -> candle_core::Result<Tensor> {
+        self.m[i] = ((&self.m[i] * Self::B1)? + (g * (1.0 - Self::B1))?)?;
+        self.v[i] = ((&self.v[i] * Self::B2)? + (g.sqr()? * (1.0 - Self::B2))?)?;
+        let c1 = 1.0 - Self::B1.powi(self.t);
+        let c2 = 1.0 - Self::B2.powi(self.t);
+        let denom = ((&self.v[i] / c2)?.sqrt()? + Self::EPS)?;
+        let step = ((&self.m[i] / c1)? / denom)?;
+        p - (step * lr)?
+    }
+}
+
+/// One pruned weight matrix: its 0/1 mask and the magnitude scale of its layer.
+struct Pruned {
+    mask: Vec<f32>,
+    tensor: Tensor,
+    /// `sqrt(fan_in)`: magnitudes times this are comparable across layers.
+    scale: f32,
+    min_keep: usize,
+}
+
+/// Trains a network on masked weights while updating full shadow weights.
+struct Trainer<'a> {
+    net: &'a Net,
+    names: Vec<String>,
+    vars: Vec<Var>,
+    shadow: Vec<Tensor>,
+    pruned: Vec<Option<Pruned>>,
+    adam: Adam,
+}
+
+impl<'a> Trainer<'a> {
+    fn new(net: &'a Net, min_density: f64) -> Result<Self> {
+        let vars = net.vars();
+        let specs: Vec<_> = net.info().params.iter().flatten().cloned().collect();
+        let shadow = vars
+            .iter()
+            .map(|v| v.as_tensor().copy())
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        let mut pruned = Vec::new();
+        for (spec, t) in specs.iter().zip(&shadow) {
+            pruned.push(if is_weight_matrix(&spec.name) && spec.shape.len() >= 2 {
+                let n = spec.len();
+                let fan_in: usize = spec.shape[1..].iter().product();
+                Some(Pruned {
+                    mask: vec![1.0; n],
+                    tensor: t.ones_like()?,
+                    scale: (fan_in.max(1) as f32).sqrt(),
+                    min_keep: ((min_density * n as f64).ceil() as usize).clamp(1, n),
+                })
+            } else {
+                None
+            });
+        }
+        Ok(Trainer {
+            net,
+            names: specs.into_iter().map(|s| s.name).collect(),
+            adam: Adam::new(&shadow)?,
+            vars,
+            shadow,
+            pruned,
+        })
+    }
+
+    /// Puts `W ⊙ T` (or `W` for unpruned tensors) into the network.
+    fn publish(&self) -> candle_core::Result<()> {
+        for ((v, w), p) in self.vars.iter().zip(&self.shadow).zip(&self.pruned) {
+            match p {
+                Some(p) => v.set(&w.mul(&p.tensor)?)?,
+                None => v.set(w)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// One step on a batch; with `fixed`, pruned weights get no gradient (retraining).
+    fn step(
+        &mut self,
+        x: &Tensor,
+        y: &Tensor,
+        lr: f64,
+        fixed: bool,
+        distill: Option<&Distill>,
+    ) -> Result<f32> {
+        self.publish()?;
+        let logits = self.net.logits(&[x], true)?;
+        let loss = match distill {
+            Some(d) => d.loss(x, &logits, y)?,
+            None => candle_nn::loss::cross_entropy(&logits, y)?,
+        };
+        let grads = loss.backward()?;
+        self.adam.t += 1;
+        for i in 0..self.vars.len() {
+            let Some(g) = grads.get(self.vars[i].as_tensor()) else {
+                continue;
+            };
+            let g = match (&self.pruned[i], fixed) {
+                (Some(p), true) => g.mul(&p.tensor)?,
+                _ => g.clone(),
+            };
+            self.shadow[i] = self.adam.update(i, &self.shadow[i], &g, lr)?;
+        }
+        Ok(loss.to_scalar::<f32>()?)
+    }
+
+    /// Magnitude scores of every pruned tensor (`None` for the others).
+    fn scores(&self) -> Result<Vec<Option<Vec<f32>>>> {
+        self.shadow
+            .iter()
+            .zip(&self.pruned)
+            .map(|(w, p)| {
+                Ok(match p {
+                    Some(p) => Some(
+                        w.flatten_all()?
+                            .to_vec1::<f32>()?
+                            .into_iter()
+                            .map(|v| v.abs() * p.scale)
+                            .collect(),
+                    ),
+                    None => None,
+                })
+            })
+            .collect()
+    }
+
+    /// Recomputes the masks so that about `keep_weights` weights stay; `exact` keeps the
+    /// top-k of every layer, otherwise the splicing hysteresis applies. Returns how many
+    /// pruned weights came back.
+    fn update_masks(&mut self, keep_weights: usize, margin: f64, exact: bool) -> Result<usize> {
+        let scores = self.scores()?;
+        let sorted: Vec<Option<Vec<f32>>> = scores
+            .iter()
+            .map(|s| {
+                s.as_ref().map(|s| {
+                    let mut v = s.clone();
+                    v.sort_unstable_by(|a, b| b.total_cmp(a));
+                    v
+                })
+            })
+            .collect();
+        let floors: Vec<usize> = self
+            .pruned
+            .iter()
+            .map(|p| p.as_ref().map_or(0, |p| p.min_keep))
+            .collect();
+        let counts = allocate(&sorted, &floors, keep_weights);
+        let mut spliced = 0;
+        for (i, p) in self.pruned.iter_mut().enumerate() {
+            let (Some(p), Some(s), Some(sorted)) = (p.as_mut(), &scores[i], &sorted[i]) else {
+                continue;
+            };
+            let k = counts[i];
+            if exact {
+                // Top-k by rank, ties broken by position, so exactly k stay.
+                let mut order: Vec<usize> = (0..s.len()).collect();
+                order.sort_unstable_by(|&a, &b| s[b].total_cmp(&s[a]).then(a.cmp(&b)));
+                p.mask.iter_mut().for_each(|m| *m = 0.0);
+                for &j in &order[..k] {
+                    p.mask[j] = 1.0;
+                }
+            } else {
+                let a = if k == 0 { f32::INFINITY } else { sorted[k - 1] };
+                let b = a * (1.0 + margin as f32);
+                for (m, &v) in p.mask.iter_mut().zip(s) {
+                    if v < a {
+                        *m = 0.0;
+                    } else if v >= b && *m == 0.0 {
+                        *m = 1.0;
+                        spliced += 1;
+                    }
+                }
+            }
+            p.tensor = Tensor::from_vec(
+                p.mask.clone(),
+                self.shadow[i].dims(),
+                self.shadow[i].device(),
+            )?;
+        }
+        Ok(spliced)
+    }
+
+    fn densities(&self) -> Vec<TensorDensity> {
+        self.names
+            .iter()
+            .zip(&self.pruned)
+            .filter_map(|(n, p)| {
+                p.as_ref().map(|p| TensorDensity {
+                    name: n.clone(),
+                    kept: p.mask.iter().filter(|m| **m != 0.0).count(),
+                    total: p.mask.len(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// Per-tensor kept counts: the largest scores above one global threshold, at least
+/// `floors[i]`, at most `budget` in total (unless the floors alone exceed it).
+fn allocate(sorted: &[Option<Vec<f32>>], floors: &[usize], budget: usize) -> Vec<usize> {
+    let count = |t: f32| -> Vec<usize> {
+        sorted
+            .iter()
+            .zip(floors)
+            .map(|(s, &f)| match s {
+                // Scores are sorted descending: the number above t.
+                Some(s) => s.partition_point(|&v| v > t).max(f).min(s.len()),
+                None => 0,
+            })
+            .collect()
+    };
+    let total = |c: &[usize]| c.iter().sum::<usize>();
+    let max = sorted
+        .iter()
+        .flatten()
+        .filter_map(|s| s.first().copied())
+        .fold(0.0f32, f32::max);
+    if total(&count(-1.0)) <= budget {
+        return count(-1.0);
+    }
+    let (mut lo, mut hi) = (-1.0f32, max);
+    for _ in 0..60 {
+        let mid = 0.5 * (lo + hi);
+        if total(&count(mid)) <= budget {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    count(hi)
+}
+
+/// Kept share of the prunable weights at `step` (cubic from 1 down to `end`).
+fn scheduled_density(step: usize, ramp_steps: usize, end: f64) -> f64 {
+    let f = (step as f64 / ramp_steps.max(1) as f64).min(1.0);
+    end + (1.0 - end) * (1.0 - f).powi(3)
+}
+
+/// Prunes `net` in place with splicing, then retrains it with the mask fixed. The
+/// network ends with its pruned weights at exactly zero. `eval` scores the network right
+/// after pruning (the figure before retraining).
+pub fn prune(
+    net: &Net,
+    ds: &Dataset,
+    train_idx: &[usize],
+    cfg: &MagnitudeConfig,
+    distill: Option<&Distill>,
+    eval: &mut dyn FnMut(&Net) -> Result<f64>,
+) -> Result<MagnitudeOutcome> {
+    if train_idx.is_empty() || cfg.batch == 0 {
+        bail!("magnitude pruning needs training examples and a batch of at least 1");
+    }
+    let mut tr = Trainer::new(net, cfg.min_density)?;
+    let total_params: usize = tr.shadow.iter().map(|t| t.elem_count()).sum();
+    let prunable: usize = tr.pruned.iter().flatten().map(|p| p.mask.len()).sum();
+    let fixed = total_params - prunable;
+    let budget = ((cfg.target_kept * total_params as f64).floor() as usize).saturating_sub(fixed);
+    let end = budget as f64 / prunable.max(1) as f64;
+    let ramp_steps = (cfg.ramp * cfg.prune_steps as f64).round() as usize;
+    let dev = net.device().clone();
+    let mut order: Vec<usize> = Vec::new();
+    let mut epoch = 0u64;
+    let mut next_batch = |order: &mut Vec<usize>| -> Vec<usize> {
+        if order.len() < cfg.batch {
+            let perm = Rng::derive(cfg.seed ^ 0x6d61_676e, epoch).permutation(train_idx.len());
+            epoch += 1;
+            order.extend(perm.into_iter().map(|i| train_idx[i]));
+        }
+        order.drain(..cfg.batch.min(order.len())).collect()
+    };
+    let t0 = Instant::now();
+    let (mut spliced, mut updates) = (0usize, 0usize);
+    let mut loss_sum = 0.0f64;
+    let report_every = (cfg.prune_steps / 10).max(1);
+    for step in 0..cfg.prune_steps {
+        if step % cfg.mask_every.max(1) == 0 && step > 0 {
+            let d = scheduled_density(step, ramp_steps, end);
+            let keep = (d * prunable as f64).round() as usize;
+            spliced += tr.update_masks(keep.max(budget), cfg.splice_margin, false)?;
+            updates += 1;
+        }
+        let b = next_batch(&mut order);
+        let x = gather(&ds.train_x, &ds.shape, &b, &dev)?;
+        let y = gather_labels(&ds.train_y, &b, &dev)?;
+        loss_sum += tr.step(&x, &y, cfg.lr, false, distill)? as f64;
+        if (step + 1) % report_every == 0 {
+            let kept: usize = tr.densities().iter().map(|d| d.kept).sum();
+            eprintln!(
+                "magnitude: step {}/{}  loss {:.4}  weights kept {:.2} %  spliced back {}",
+                step + 1,
+                cfg.prune_steps,
+                loss_sum / report_every as f64,
+                100.0 * kept as f64 / prunable.max(1) as f64,
+                spliced
+            );
+            loss_sum = 0.0;
+        }
+    }
+    tr.update_masks(budget, cfg.splice_margin, true)?;
+    updates += 1;
+    tr.publish()?;
+    let prune_seconds = t0.elapsed().as_secs_f64();
+    let accuracy_pruned = eval(net)?;
+    eprintln!(
+        "magnitude: pruned to {} of {} weights in {:.0} s, accuracy {:.2} % before retraining",
+        tr.densities().iter().map(|d| d.kept).sum::<usize>(),
+        prunable,
+        prune_seconds,
+        100.0 * accuracy_pruned
+    );
+
+    let t1 = Instant::now();
+    let mut loss_sum = 0.0f64;
+    let per_epoch = cfg.steps_per_epoch.max(1);
+    for step in 0..cfg.retrain_steps {
+        let lr = cfg.lr * cfg.lr_decay.powi((step / per_epoch) as i32);
+        let b = next_batch(&mut order);
+        let x = gather(&ds.train_x, &ds.shape, &b, &dev)?;
+        let y = gather_labels(&ds.train_y, &b, &dev)?;
+        loss_sum += tr.step(&x, &y, lr, true, distill)? as f64;
+        if (step + 1) % per_epoch == 0 || step + 1 == cfg.retrain_steps {
+            let n = (step % per_epoch) + 1;
+            eprintln!(
+                "magnitude: retraining step {}/{}  lr {lr:.2e}  loss {:.4}",
+                step + 1,
+                cfg.retrain_steps,
+                loss_sum / n as f64
+            );
+            loss_sum = 0.0;
+        }
+    }
+    tr.publish()?;
+    let tensors = tr.densities();
+    let kept_params = fixed + tensors.iter().map(|d| d.kept).sum::<usize>();
+    Ok(MagnitudeOutcome {
+        tensors,
+        kept_params,
+        total_params,
+        spliced,
+        mask_updates: updates,
+        prune_seconds,
+        retrain_seconds: t1.elapsed().as_secs_f64(),
+        accuracy_pruned,
+    })
+}
+
+/// `deepiot compress --method magnitude`.
+pub fn run(args: &CompressArgs) -> Result<CompressReport> {
+    let t0 = Instant::now();
+    let setup = baseline::setup(args)?;
+    let original = weights_of(&setup.net)?;
+    let (train_idx, _) = train::split_validation(setup.ds.train_len(), 0.1, args.seed);
+    let steps_per_epoch = train_idx.len().div_ceil(args.batch.max(1));
+    let b = &args.baseline;
+    let cfg = MagnitudeConfig {
+        target_kept: args.target_kept,
+        prune_steps: (b.prune_epochs * steps_per_epoch as f64).round() as usize,
+        ramp: b.ramp,
+        mask_every: b.mask_every,
+        splice_margin: b.splice_margin,
+        retrain_steps: args.finetune_epochs * steps_per_epoch,
+        steps_per_epoch,
+        lr: b.prune_lr,
+        lr_decay: args.finetune_lr_decay,
+        batch: args.batch,
+        seed: args.seed,
+        ..MagnitudeConfig::default()
+    };
+    let distill = baseline::distill(args)?;
+    let (ds, test_idx) = (&setup.ds, &setup.test_idx);
+    let mut eval =
+        |n: &Net| -> Result<f64> { Ok(train::accuracy(n, &ds.test_x, &ds.test_y, test_idx)?) };
+    let outcome = prune(
+        &setup.net,
+        ds,
+        &train_idx,
+        &cfg,
+        distill.as_ref(),
+        &mut eval,
+    )?;
+    let acc_after = eval(&setup.net)?;
+    let result = weights_of(&setup.net)?;
+    let kept_fraction = outcome.kept_params as f64 / outcome.total_params.max(1) as f64;
+    let prov = baseline::provenance(args, &setup, Method::Magnitude, acc_after, kept_fraction);
+    // Dense file with exact zeros; the runtime runs it as is.
+    export::save(&setup.net, &prov, &args.out)?;
+    let graph = setup.net.graph().clone();
+    baseline::write_report(
+        args,
+        &Outcome {
+            method: Method::Magnitude,
+            setup: &setup,
+            original: &original,
+            result_graph: &graph,
+            result: &result,
+            keep: vec![],
+            acc_cut: outcome.accuracy_pruned,
+            acc_after,
+            prune_seconds: outcome.prune_seconds,
+            steps: cfg.prune_steps + cfg.retrain_steps,
+            finetune_seconds: outcome.retrain_seconds,
+            wall_seconds: t0.elapsed().as_secs_f64(),
+            details: serde_json::json!({ "config": cfg, "outcome": outcome }),
+        },
+    )
+}

@@ -1,0 +1,295 @@
+//! The baselines of `deepiot compress --method`: magnitude pruning reaches the requested
+//! sparsity with exact zeros, L1-norm pruning respects coupled sites and the target, and
+//! both write models that the board runtime runs with the host network's outputs.
+use deepiot::compress::baseline::{effective_params, Method};
+use deepiot::compress::cli::{self, CompressArgs};
+use deepiot::compress::l1;
+use deepiot::compress::magnitude::{prune, MagnitudeConfig};
+use deepiot::compress::search::weights_of;
+use deepiot::compress::{cut, SiteMap};
+use deepiot::data::{bundled_dir, Dataset, Standardization};
+use deepiot::export;
+use deepiot::models::Net;
+use deepiot::rng::Rng;
+use deepiot_format::{Graph, Op, Pool2d, Recurrent, SeqOutput};
+use deepiot_runtime::Model;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Random inputs of `shape`, labelled by the sign of a fixed mix of a few of them.
+fn toy(shape: &[usize], classes: u32, n_train: usize, n_test: usize) -> Dataset {
+    let len: usize = shape.iter().product();
+    let mut rng = Rng::new(11);
+    let mut make = |n: usize| {
+        let mut x = Vec::with_capacity(n * len);
+        let mut y = Vec::with_capacity(n);
+        for _ in 0..n {
+            let v: Vec<f32> = (0..len).map(|_| rng.uniform(-1.0, 1.0)).collect();
+            let s = v[0] + 0.7 * v[len / 2] - 0.5 * v[len - 1];
+            y.push(((s + 2.2) / 4.4 * classes as f32).clamp(0.0, classes as f32 - 1.0) as u32);
+            x.extend(v);
+        }
+        (x, y)
+    };
+    let (train_x, train_y) = make(n_train);
+    let (test_x, test_y) = make(n_test);
+    Dataset {
+        name: "toy".into(),
+        shape: shape.to_vec(),
+        classes: (0..classes).map(|c| c.to_string()).collect(),
+        train_x,
+        train_y,
+        test_x,
+        test_y,
+        input_norm: Standardization {
+            axis: 0,
+            mean: vec![0.0; shape[0]],
+            std: vec![1.0; shape[0]],
+        },
+    }
+}
+
+fn rec(hidden: usize) -> Recurrent {
+    Recurrent {
+        hidden,
+        bidirectional: false,
+        output: SeqOutput::Sequence,
+    }
+}
+
+/// The runtime and the host network agree on the file's outputs for some test inputs.
+fn runtime_agrees(net: &Net, bytes: &[u8], ds: &Dataset) {
+    let mut m = Model::load(bytes).expect("the runtime loads the file");
+    let len = ds.example_len();
+    let xs: Vec<f32> = ds.test_x[..8 * len].to_vec();
+    let host = deepiot::train::predict(net, &xs, 8).unwrap();
+    for (i, h) in host.iter().enumerate() {
+        let mut y = vec![0.0; m.output_len(0)];
+        m.run(&xs[i * len..(i + 1) * len], &mut y).unwrap();
+        for (a, b) in y.iter().zip(h) {
+            assert!((a - b).abs() < 1e-4, "runtime {a} vs host {b}");
+        }
+    }
+}
+
+#[test]
+fn magnitude_reaches_the_target_with_exact_zeros_in_conv_dense_and_recurrent_layers() {
+    let mut g = Graph::new("x", &[6, 8]);
+    g.push(
+        "conv1",
+        Op::Conv1d {
+            out_channels: 8,
+            kernel: 3,
+            stride: 1,
+            padding: 1,
+        },
+    );
+    g.push("a1", Op::Relu);
+    g.push("perm", Op::Permute { perm: vec![1, 0] });
+    g.push("gru1", Op::Gru(rec(10)));
+    g.push("flat", Op::Flatten);
+    g.push("fc1", Op::Dense { units: 24 });
+    g.push("a2", Op::Relu);
+    g.push("fc2", Op::Dense { units: 3 });
+    let ds = toy(&[6, 8], 3, 600, 100);
+    let net = Net::new(&g, 5).unwrap();
+    let total = net.info().param_count();
+    let cfg = MagnitudeConfig {
+        target_kept: 0.2,
+        prune_steps: 40,
+        mask_every: 5,
+        retrain_steps: 10,
+        steps_per_epoch: 10,
+        batch: 32,
+        ..MagnitudeConfig::default()
+    };
+    let idx: Vec<usize> = (0..ds.train_len()).collect();
+    let mut evals = 0;
+    let mut eval = |_: &Net| {
+        evals += 1;
+        Ok(0.5)
+    };
+    let out = prune(&net, &ds, &idx, &cfg, None, &mut eval).unwrap();
+    assert_eq!(evals, 1);
+    let w = weights_of(&net).unwrap();
+    let kept = effective_params(&w);
+    assert_eq!(kept, out.kept_params);
+    let limit = (0.2 * total as f64).floor() as usize;
+    assert!(kept <= limit, "kept {kept} > {limit}");
+    assert!(
+        kept as f64 >= 0.95 * limit as f64,
+        "kept {kept} far below {limit}"
+    );
+    // Every weight matrix, recurrent ones included, lost weights; biases stayed.
+    for name in [
+        "conv1.weight",
+        "gru1.weight_ih_l0",
+        "gru1.weight_hh_l0",
+        "fc1.weight",
+        "fc2.weight",
+    ] {
+        let (_, v) = &w[name];
+        let zeros = v.iter().filter(|x| **x == 0.0).count();
+        assert!(
+            zeros > 0 && zeros < v.len(),
+            "{name}: {zeros} zeros of {}",
+            v.len()
+        );
+    }
+    assert!(w["fc1.bias"].1.iter().all(|x| *x != 0.0));
+    let bytes = export::to_bytes(&net, &BTreeMap::new()).unwrap();
+    runtime_agrees(&net, &bytes, &ds);
+}
+
+#[test]
+fn l1_keeps_coupled_sites_together_and_meets_the_target() {
+    // Two branches joined along time must keep the same channels (one group).
+    let mut g = Graph::new("x", &[2, 12]);
+    let conv = |k, p| Op::Conv1d {
+        out_channels: 6,
+        kernel: k,
+        stride: 1,
+        padding: p,
+    };
+    g.push_from("a", &["x"], conv(3, 0));
+    g.push_from("b", &["x"], conv(5, 1));
+    g.push_from("join", &["a", "b"], Op::Concat { axis: 1 });
+    g.push("act", Op::Relu);
+    g.push("flat", Op::Flatten);
+    g.push("fc1", Op::Dense { units: 20 });
+    g.push("a2", Op::Relu);
+    g.push("fc2", Op::Dense { units: 3 });
+    let net = Net::new(&g, 9).unwrap();
+    let w = weights_of(&net).unwrap();
+    let total: usize = w.values().map(|(_, v)| v.len()).sum();
+    let map = SiteMap::new(&g).unwrap();
+    assert_eq!(map.groups.len(), 2);
+    for target in [0.6, 0.3, 0.1] {
+        let (keep, fraction) = l1::choose(&g, &w, target).unwrap();
+        assert!(fraction < 1.0);
+        let (sa, sb) = (map.node_sites[0][0], map.node_sites[1][0]);
+        assert_eq!(keep[sa], keep[sb], "coupled sites differ at {target}");
+        let (cg, cw) = cut(&g, &w, &keep).unwrap();
+        let n: usize = cw.values().map(|(_, v)| v.len()).sum();
+        assert!(
+            n as f64 <= target * total as f64,
+            "{n} of {total} at {target}"
+        );
+        // The largest uniform fraction: one more element per layer breaks the target.
+        let more = l1::keep_fraction(
+            &map,
+            &l1::group_scores(&map, &l1::site_scores(&g, &map, &w).unwrap()),
+            (fraction + 1.0 / 6.0).min(1.0),
+        );
+        let (_, mw) = cut(&g, &w, &more).unwrap();
+        let m: usize = mw.values().map(|(_, v)| v.len()).sum();
+        assert!(m as f64 > target * total as f64 || fraction + 1.0 / 6.0 >= 1.0);
+        // The elements kept are the ones with the largest L1 norms.
+        let scores = l1::site_scores(&g, &map, &w).unwrap();
+        let f1 = map.node_sites[g.nodes.iter().position(|n| n.name == "fc1").unwrap()][0];
+        let kept_min = (0..20)
+            .filter(|&u| keep[f1][u])
+            .map(|u| scores[f1][u])
+            .fold(f64::MAX, f64::min);
+        let dropped_max = (0..20)
+            .filter(|&u| !keep[f1][u])
+            .map(|u| scores[f1][u])
+            .fold(0.0, f64::max);
+        assert!(kept_min >= dropped_max);
+        let small = deepiot::compress::baseline::net_from(&cg, &cw).unwrap();
+        let bytes = export::to_bytes(&small, &BTreeMap::new()).unwrap();
+        runtime_agrees(&small, &bytes, &toy(&[2, 12], 3, 10, 10));
+    }
+}
+
+/// A small LeNet-like model for the bundled MNIST subset.
+fn tiny_mnist_model(dir: &Path) -> std::path::PathBuf {
+    let mut g = Graph::new("image", &[1, 28, 28]);
+    g.push(
+        "conv1",
+        Op::Conv2d {
+            out_channels: 6,
+            kernel: [5, 5],
+            stride: [1, 1],
+            padding: [0, 0],
+        },
+    );
+    g.push("a1", Op::Relu);
+    g.push(
+        "pool1",
+        Op::MaxPool2d(Pool2d {
+            kernel: [4, 4],
+            stride: [4, 4],
+        }),
+    );
+    g.push("flat", Op::Flatten);
+    g.push("fc1", Op::Dense { units: 32 });
+    g.push("a2", Op::Relu);
+    g.push("fc2", Op::Dense { units: 10 });
+    let net = Net::new(&g, 1).unwrap();
+    let path = dir.join("tiny.safetensors");
+    let mut prov = BTreeMap::new();
+    prov.insert("task".to_string(), "mnist-lenet5".to_string());
+    export::save(&net, &prov, &path).unwrap();
+    path
+}
+
+pub fn quick_args(model: &Path, out: &Path, method: Method, target: f64) -> CompressArgs {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        args: CompressArgs,
+    }
+    let mut a = Wrap::parse_from([
+        "deepiot",
+        model.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--data",
+        bundled_dir().to_str().unwrap(),
+        "--max-train",
+        "400",
+        "--finetune-epochs",
+        "1",
+        "--prune-epochs",
+        "2",
+        "--mask-every",
+        "3",
+    ])
+    .args;
+    a.method = method;
+    a.target_kept = target;
+    a
+}
+
+#[test]
+fn both_baselines_write_a_model_and_a_report_through_the_cli_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_mnist_model(dir.path());
+    for method in [Method::L1Structured, Method::Magnitude] {
+        let out = dir.path().join(format!("{}.safetensors", method.name()));
+        let r = cli::run(&quick_args(&model, &out, method, 0.1)).unwrap();
+        assert_eq!(r.method, method.name());
+        assert!(
+            r.kept_fraction <= 0.1 && r.kept_fraction > 0.02,
+            "{}",
+            r.kept_fraction
+        );
+        let (net, prov) = export::load(&out).unwrap();
+        assert_eq!(prov["method"], method.name());
+        assert_eq!(effective_params(&weights_of(&net).unwrap()), r.params_after);
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(cli::report_path(&out)).unwrap()).unwrap();
+        assert_eq!(json["method"], method.name());
+        let layers: Vec<&str> = json["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["layer"].as_str().unwrap())
+            .collect();
+        assert_eq!(layers, ["conv1", "fc1", "fc2"]);
+        let ds = deepiot::data::load("mnist", &deepiot::data::DataRoot::bundled()).unwrap();
+        runtime_agrees(&net, &std::fs::read(&out).unwrap(), &ds);
+    }
+}
