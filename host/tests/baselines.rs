@@ -291,5 +291,17 @@ fn both_baselines_write_a_model_and_a_report_through_the_cli_path() {
         assert_eq!(layers, ["conv1", "fc1", "fc2"]);
         let ds = deepiot::data::load("mnist", &deepiot::data::DataRoot::bundled()).unwrap();
         runtime_agrees(&net, &std::fs::read(&out).unwrap(), &ds);
+        let sparse = deepiot::compress::magnitude::sparse_path(&out);
+        if method == Method::Magnitude {
+            // The CSR copy is smaller, loads back to the same weights, and runs the same.
+            assert!(
+                std::fs::metadata(&sparse).unwrap().len() < std::fs::metadata(&out).unwrap().len()
+            );
+            let (back, _) = export::load(&sparse).unwrap();
+            assert_eq!(weights_of(&back).unwrap(), weights_of(&net).unwrap());
+            runtime_agrees(&net, &std::fs::read(&sparse).unwrap(), &ds);
+        } else {
+            assert!(!sparse.exists());
+        }
     }
 }

@@ -67,6 +67,10 @@ pub struct BaselineArgs {
     /// decays it by --finetune-lr-decay per epoch.
     #[arg(long, default_value_t = 5e-4)]
     pub prune_lr: f64,
+    /// magnitude: weights at or below this density are stored in CSR in the sparse copy
+    /// (X.sparse.safetensors) written beside the dense file.
+    #[arg(long, default_value_t = 0.3)]
+    pub sparse_max_density: f64,
 }
 
 impl Default for BaselineArgs {
@@ -77,6 +81,7 @@ impl Default for BaselineArgs {
             mask_every: 50,
             splice_margin: 0.1,
             prune_lr: 5e-4,
+            sparse_max_density: 0.3,
         }
     }
 }

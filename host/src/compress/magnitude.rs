@@ -462,6 +462,12 @@ pub fn prune(
     })
 }
 
+/// Where the sparse (CSR) copy of a magnitude-pruned model goes: `X.safetensors` ->
+/// `X.sparse.safetensors`.
+pub fn sparse_path(out: &std::path::Path) -> std::path::PathBuf {
+    out.with_extension("sparse.safetensors")
+}
+
 /// `deepiot compress --method magnitude`.
 pub fn run(args: &CompressArgs) -> Result<CompressReport> {
     let t0 = Instant::now();
@@ -500,8 +506,15 @@ pub fn run(args: &CompressArgs) -> Result<CompressReport> {
     let result = weights_of(&setup.net)?;
     let kept_fraction = outcome.kept_params as f64 / outcome.total_params.max(1) as f64;
     let prov = baseline::provenance(args, &setup, Method::Magnitude, acc_after, kept_fraction);
-    // Dense file with exact zeros; the runtime runs it as is.
+    // Dense file with exact zeros, and the same model with its sparse weights in CSR:
+    // which runs faster depends on the density and the board, so `compare` times both.
     export::save(&setup.net, &prov, &args.out)?;
+    export::save_sparse(
+        &setup.net,
+        &prov,
+        &sparse_path(&args.out),
+        b.sparse_max_density,
+    )?;
     let graph = setup.net.graph().clone();
     baseline::write_report(
         args,
