@@ -255,6 +255,15 @@ fn conv1d_layers() {
             padding: 0,
         },
     ); // [2, 10]
+    g.push(
+        "c3",
+        Op::Conv1d {
+            out_channels: 3,
+            kernel: 3,
+            stride: 2,
+            padding: 2,
+        },
+    ); // [3, 6]: padding on both sides with a stride
     check_model("conv1d", &g);
 }
 
