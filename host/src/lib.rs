@@ -1,6 +1,7 @@
 //! The `deepiot` host library: data sets, models, training, compression and export.
 pub mod bench_train;
 pub mod board;
+pub mod compare;
 pub mod compress;
 pub mod data;
 pub mod export;

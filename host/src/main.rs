@@ -33,6 +33,10 @@ enum Command {
     /// Compresses a trained model with DeepIoT's compressor-critic: learns which neurons,
     /// filters and recurrent units to drop, cuts them out, fine-tunes, writes the smaller model.
     Compress(deepiot::compress::cli::CompressArgs),
+    /// Runs DeepIoT and the baselines (magnitude pruning with splicing, L1-norm structured
+    /// pruning) on one trained model, times every result in the board runtime, and writes
+    /// a report with tables and plots.
+    Compare(deepiot::compare::CompareArgs),
     /// Times one training step (forward + backward + AdamW) with candle's ops and with
     /// ours, for 1 and 2 threads.
     BenchTrain(deepiot::bench_train::BenchTrainArgs),
@@ -49,6 +53,7 @@ fn main() -> Result<()> {
         Command::Train(a) => deepiot::train::run(&a).map(|_| ()),
         Command::Eval(a) => deepiot::train::eval(&a).map(|_| ()),
         Command::Compress(a) => deepiot::compress::cli::run(&a).map(|_| ()),
+        Command::Compare(a) => deepiot::compare::run(&a).map(|_| ()),
         Command::BenchTrain(a) => deepiot::bench_train::run(&a).map(|_| ()),
         Command::Board(c) => deepiot::board::run_cli(c),
     }

@@ -1,0 +1,361 @@
+//! The comparison's figures, each as SVG and PNG: accuracy against the share of
+//! parameters kept (one trade-off curve per method over the targets), accuracy against
+//! latency on the runtime, and the share of each layer's parameters kept as grouped bars.
+//!
+//! Text is drawn with a font compiled into the binary (DejaVu Sans, through ab_glyph),
+//! so the PNGs have labels on a machine without fontconfig or any system font.
+use super::{Comparison, Entry};
+use anyhow::{anyhow, Result};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+use std::path::{Path, PathBuf};
+
+static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+const FAMILY: &str = "sans-serif";
+const SIZE: (u32, u32) = (1000, 640);
+
+fn register_font() -> Result<()> {
+    static ONCE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let ok = *ONCE
+        .get_or_init(|| plotters::style::register_font(FAMILY, FontStyle::Normal, FONT).is_ok());
+    if ok {
+        Ok(())
+    } else {
+        Err(anyhow!("the bundled font could not be read"))
+    }
+}
+
+fn pe<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+    anyhow!("drawing failed: {e:?}")
+}
+
+/// A fixed colour per method, so every figure agrees.
+pub fn color(method: &str) -> RGBColor {
+    match method {
+        "deepiot" => RGBColor(31, 119, 180),
+        "magnitude" => RGBColor(230, 115, 0),
+        "l1-structured" => RGBColor(44, 160, 44),
+        "original" => RGBColor(40, 40, 40),
+        _ => RGBColor(148, 103, 189),
+    }
+}
+
+/// The methods of the results, in first-seen order.
+fn methods(c: &Comparison) -> Vec<String> {
+    let mut m: Vec<String> = Vec::new();
+    for r in &c.results {
+        if !m.contains(&r.method) {
+            m.push(r.method.clone());
+        }
+    }
+    m
+}
+
+fn pct(e: &Entry) -> f64 {
+    100.0 * e.kept_fraction
+}
+
+fn acc(e: &Entry) -> f64 {
+    100.0 * e.test_accuracy
+}
+
+/// A y range around the accuracies that leaves room for the legend.
+fn acc_range(c: &Comparison) -> (f64, f64) {
+    let all = std::iter::once(&c.original).chain(&c.results).map(acc);
+    let (lo, hi) = all.fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
+    let span = (hi - lo).max(1.0);
+    ((lo - 0.25 * span).max(0.0), (hi + 0.15 * span).min(100.5))
+}
+
+fn tradeoff<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Comparison) -> Result<()> {
+    root.fill(&WHITE).map_err(pe)?;
+    let min_kept = c.results.iter().map(pct).fold(100.0f64, f64::min).max(1e-3);
+    // Start at a power of ten so the log axis has at least two labelled decades.
+    let lo = 10f64.powf((min_kept * 0.9).log10().floor());
+    let (ylo, yhi) = acc_range(c);
+    let mut chart = ChartBuilder::on(root)
+        .caption(
+            format!("{}: test accuracy vs parameters kept", c.task),
+            (FAMILY, 26),
+        )
+        .margin(20)
+        .x_label_area_size(55)
+        .y_label_area_size(70)
+        .build_cartesian_2d((lo..150.0).log_scale(), ylo..yhi)
+        .map_err(pe)?;
+    chart
+        .configure_mesh()
+        .x_labels(12)
+        .x_desc("parameters kept (% of the original, log scale)")
+        .y_desc("test accuracy (%)")
+        .x_label_formatter(&|x| format!("{}", super::percent(*x / 100.0).trim_end_matches(" %")))
+        .y_label_formatter(&|y| format!("{y:.2}"))
+        .label_style((FAMILY, 16))
+        .axis_desc_style((FAMILY, 18))
+        .draw()
+        .map_err(pe)?;
+    let o = acc(&c.original);
+    chart
+        .draw_series(LineSeries::new(
+            vec![(lo, o), (150.0, o)],
+            ShapeStyle::from(&color("original")).stroke_width(1),
+        ))
+        .map_err(pe)?
+        .label(format!("original ({o:.2} %, 100 % of parameters)"))
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], color("original")));
+    for m in methods(c) {
+        let col = color(&m);
+        let mut pts: Vec<(f64, f64)> = c
+            .results
+            .iter()
+            .filter(|r| r.method == m)
+            .map(|r| (pct(r), acc(r)))
+            .collect();
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        chart
+            .draw_series(LineSeries::new(pts.clone(), col.stroke_width(3)))
+            .map_err(pe)?
+            .label(m.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], col.stroke_width(3)));
+        chart
+            .draw_series(pts.iter().map(|&(x, y)| {
+                EmptyElement::at((x, y))
+                    + Circle::new((0, 0), 5, col.filled())
+                    + Text::new(
+                        format!("{x:.2} %, {y:.2} %"),
+                        (8, -18),
+                        (FAMILY, 14).into_font().color(&col),
+                    )
+            }))
+            .map_err(pe)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font((FAMILY, 16))
+        .draw()
+        .map_err(pe)?;
+    root.present().map_err(pe)?;
+    Ok(())
+}
+
+fn latency<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Comparison) -> Result<()> {
+    root.fill(&WHITE).map_err(pe)?;
+    let all: Vec<&Entry> = std::iter::once(&c.original).chain(&c.results).collect();
+    let max_lat = all
+        .iter()
+        .filter_map(|e| e.latency_us)
+        .fold(0.0f64, f64::max)
+        .max(1.0);
+    let (ylo, yhi) = acc_range(c);
+    let mut chart = ChartBuilder::on(root)
+        .caption(
+            format!("{}: test accuracy vs latency on the board runtime", c.task),
+            (FAMILY, 26),
+        )
+        .margin(20)
+        .x_label_area_size(55)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..max_lat * 1.2, ylo..yhi)
+        .map_err(pe)?;
+    chart
+        .configure_mesh()
+        .x_desc("mean latency per example (µs, i686 deepiot-run bench)")
+        .y_desc("test accuracy (%)")
+        .y_label_formatter(&|y| format!("{y:.2}"))
+        .label_style((FAMILY, 16))
+        .axis_desc_style((FAMILY, 18))
+        .draw()
+        .map_err(pe)?;
+    let mut names = vec!["original".to_string()];
+    names.extend(methods(c));
+    for m in names {
+        let col = color(&m);
+        let pts: Vec<(f64, f64, String)> = all
+            .iter()
+            .filter(|e| e.method == m)
+            .filter_map(|e| {
+                e.latency_us.map(|l| {
+                    let tag = match e.target {
+                        Some(_) => format!("{:.2} % kept", pct(e)),
+                        None if m == "original" => "original".into(),
+                        None => format!("{:.2} % kept", pct(e)),
+                    };
+                    (l, acc(e), format!("{tag} ({})", e.deploy_format))
+                })
+            })
+            .collect();
+        if pts.is_empty() {
+            continue;
+        }
+        chart
+            .draw_series(
+                pts.iter()
+                    .map(|(x, y, _)| Circle::new((*x, *y), 6, col.filled())),
+            )
+            .map_err(pe)?
+            .label(m.clone())
+            .legend(move |(x, y)| Circle::new((x + 10, y), 6, col.filled()));
+        chart
+            .draw_series(pts.iter().map(|(x, y, t)| {
+                EmptyElement::at((*x, *y))
+                    + Text::new(t.clone(), (8, -18), (FAMILY, 14).into_font().color(&col))
+            }))
+            .map_err(pe)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font((FAMILY, 16))
+        .draw()
+        .map_err(pe)?;
+    root.present().map_err(pe)?;
+    Ok(())
+}
+
+fn layers<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Comparison) -> Result<()> {
+    root.fill(&WHITE).map_err(pe)?;
+    let names: Vec<String> = c
+        .original
+        .layers
+        .iter()
+        .map(|l| {
+            if l.direction == 1 {
+                format!("{} (bwd)", l.layer)
+            } else {
+                l.layer.clone()
+            }
+        })
+        .collect();
+    let n = names.len().max(1);
+    let k = c.results.len().max(1);
+    let share = |r: &Entry, i: usize| -> f64 {
+        r.layers.get(i).map_or(0.0, |l| {
+            100.0 * l.params_after as f64 / l.params_before.max(1) as f64
+        })
+    };
+    let min = c
+        .results
+        .iter()
+        .flat_map(|r| (0..n).map(move |i| share(r, i)))
+        .filter(|v| *v > 0.0)
+        .fold(100.0f64, f64::min);
+    let floor = 10f64.powf((min.max(1e-4)).log10().floor());
+    let mut chart = ChartBuilder::on(root)
+        .caption(
+            format!("{}: parameters kept per layer", c.task),
+            (FAMILY, 26),
+        )
+        .margin(20)
+        .x_label_area_size(55)
+        .y_label_area_size(70)
+        .build_cartesian_2d(-0.5f64..n as f64 - 0.5, (floor..180.0).log_scale())
+        .map_err(pe)?;
+    let labels = names.clone();
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(n + 1)
+        .x_label_formatter(&move |x| {
+            let i = x.round();
+            if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < labels.len() {
+                labels[i as usize].clone()
+            } else {
+                String::new()
+            }
+        })
+        .y_label_formatter(&|y| super::percent(*y / 100.0))
+        .x_desc("layer")
+        .y_desc("parameters kept (% of the layer, log scale)")
+        .label_style((FAMILY, 16))
+        .axis_desc_style((FAMILY, 18))
+        .draw()
+        .map_err(pe)?;
+    let width = 0.8 / k as f64;
+    for (j, r) in c.results.iter().enumerate() {
+        // Shades of the method's colour tell its targets apart.
+        let base = color(&r.method);
+        let same: Vec<&Entry> = c.results.iter().filter(|x| x.method == r.method).collect();
+        let rank = same.iter().position(|x| std::ptr::eq(*x, r)).unwrap_or(0);
+        let fade = if same.len() > 1 {
+            0.55 * rank as f64 / (same.len() - 1) as f64
+        } else {
+            0.0
+        };
+        let mix = |v: u8| (v as f64 + (255.0 - v as f64) * fade) as u8;
+        let col = RGBColor(mix(base.0), mix(base.1), mix(base.2));
+        let bars: Vec<(f64, f64)> = (0..n)
+            .map(|i| (i as f64 - 0.4 + width * j as f64, share(r, i).max(floor)))
+            .collect();
+        chart
+            .draw_series(bars.iter().map(|&(x0, y)| {
+                Rectangle::new([(x0, floor), (x0 + width * 0.92, y)], col.filled())
+            }))
+            .map_err(pe)?
+            .label(r.label())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], col.filled()));
+        chart
+            .draw_series(bars.iter().map(|&(x0, y)| {
+                Text::new(
+                    format!("{y:.2}"),
+                    (x0, y * 1.12),
+                    (FAMILY, 12).into_font().color(&BLACK),
+                )
+            }))
+            .map_err(pe)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font((FAMILY, 16))
+        .draw()
+        .map_err(pe)?;
+    root.present().map_err(pe)?;
+    Ok(())
+}
+
+type Draw<'a> = &'a dyn Fn(&Comparison, &Path, bool) -> Result<()>;
+
+fn both(c: &Comparison, dir: &Path, stem: &str, draw: Draw) -> Result<Vec<PathBuf>> {
+    let svg = dir.join(format!("{stem}.svg"));
+    let png = dir.join(format!("{stem}.png"));
+    draw(c, &svg, true)?;
+    draw(c, &png, false)?;
+    Ok(vec![svg, png])
+}
+
+macro_rules! on_backend {
+    ($f:ident) => {
+        |c: &Comparison, path: &Path, svg: bool| -> Result<()> {
+            if svg {
+                let root = SVGBackend::new(path, SIZE).into_drawing_area();
+                $f(&root, c)
+            } else {
+                let root = BitMapBackend::new(path, SIZE).into_drawing_area();
+                $f(&root, c)
+            }
+        }
+    };
+}
+
+/// Draws every figure into `dir`; returns the files written. The latency figure is left
+/// out when nothing was timed.
+pub fn draw_all(c: &Comparison, dir: &Path) -> Result<Vec<PathBuf>> {
+    register_font()?;
+    let mut files = both(c, dir, "tradeoff", &on_backend!(tradeoff))?;
+    if std::iter::once(&c.original)
+        .chain(&c.results)
+        .any(|e| e.latency_us.is_some())
+    {
+        files.extend(both(c, dir, "latency", &on_backend!(latency))?);
+    }
+    files.extend(both(c, dir, "layers", &on_backend!(layers))?);
+    Ok(files)
+}

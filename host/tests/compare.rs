@@ -1,0 +1,212 @@
+//! `deepiot compare` on a tiny model and the bundled MNIST subset: runs are cached and
+//! reused, the report has a row per result and per layer, and the figures are written as
+//! SVG and PNG.
+use clap::Parser;
+use deepiot::compare::{self, CompareArgs, Comparison};
+use deepiot::data::bundled_dir;
+use deepiot::export;
+use deepiot::models::Net;
+use deepiot_format::{Graph, Op, Pool2d};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+fn tiny_model(dir: &Path) -> std::path::PathBuf {
+    let mut g = Graph::new("image", &[1, 28, 28]);
+    g.push(
+        "conv1",
+        Op::Conv2d {
+            out_channels: 6,
+            kernel: [5, 5],
+            stride: [1, 1],
+            padding: [0, 0],
+        },
+    );
+    g.push("a1", Op::Relu);
+    g.push(
+        "pool1",
+        Op::MaxPool2d(Pool2d {
+            kernel: [4, 4],
+            stride: [4, 4],
+        }),
+    );
+    g.push("flat", Op::Flatten);
+    g.push("fc1", Op::Dense { units: 32 });
+    g.push("a2", Op::Relu);
+    g.push("fc2", Op::Dense { units: 10 });
+    let net = Net::new(&g, 1).unwrap();
+    let path = dir.join("tiny.safetensors");
+    let mut prov = BTreeMap::new();
+    prov.insert("task".to_string(), "mnist-lenet5".to_string());
+    export::save(&net, &prov, &path).unwrap();
+    path
+}
+
+#[derive(Parser)]
+struct Wrap {
+    #[command(flatten)]
+    args: CompareArgs,
+}
+
+fn args(model: &Path, out: &Path, extra: &[&str]) -> CompareArgs {
+    let data = bundled_dir();
+    let mut v = vec![
+        "deepiot",
+        "--task",
+        "mnist-lenet5",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--max-train",
+        "300",
+        "--finetune-epochs",
+        "0",
+        "--prune-epochs",
+        "2",
+        "--mask-every",
+        "2",
+        "--no-bench",
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    v.extend_from_slice(extra);
+    Wrap::parse_from(v).args
+}
+
+fn file_ok(p: &Path, min_bytes: u64) {
+    let n = std::fs::metadata(p)
+        .unwrap_or_else(|_| panic!("{} missing", p.display()))
+        .len();
+    assert!(n >= min_bytes, "{} has only {n} bytes", p.display());
+}
+
+#[test]
+fn compare_runs_caches_and_reports_every_method_and_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path());
+    let out = dir.path().join("cmp");
+    let a = args(
+        &model,
+        &out,
+        &[
+            "--methods",
+            "magnitude,l1-structured",
+            "--targets",
+            "0.3,0.1",
+        ],
+    );
+    let first = compare::run(&a).unwrap();
+    assert_eq!(first.results.len(), 4);
+    assert!(first.results.iter().all(|r| r.source == "run"));
+    for r in &first.results {
+        let t = r.target.unwrap();
+        assert!(
+            r.kept_fraction <= t + 1e-9,
+            "{} kept {}",
+            r.label(),
+            r.kept_fraction
+        );
+        assert_eq!(r.layers.len(), 3);
+        assert_eq!(r.sparse_file.is_some(), r.method == "magnitude");
+    }
+    // The same flags again: nothing is recomputed.
+    let second = compare::run(&a).unwrap();
+    assert!(second.results.iter().all(|r| r.source == "cached"));
+    for (x, y) in first.results.iter().zip(&second.results) {
+        assert_eq!(x.params, y.params);
+        assert_eq!(x.test_accuracy, y.test_accuracy);
+    }
+    // Another target runs only what is new.
+    let b = args(
+        &model,
+        &out,
+        &["--methods", "l1-structured", "--targets", "0.1,0.5"],
+    );
+    let third = compare::run(&b).unwrap();
+    let sources: Vec<&str> = third.results.iter().map(|r| r.source.as_str()).collect();
+    assert_eq!(sources, ["cached", "run"]);
+
+    let json: Comparison =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(json, third);
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for row in [
+        "| l1-structured @ 10 % |",
+        "| l1-structured @ 50 % |",
+        "| conv1 | 6 units, 156 params |",
+        "| fc1 | 32 units,",
+        "| fc2 | 330 params |",
+        "| **parameters** |",
+        "| **test accuracy** |",
+        "![tradeoff.png](tradeoff.png)",
+        "![layers.png](layers.png)",
+    ] {
+        assert!(md.contains(row), "report.md lacks `{row}`:\n{md}");
+    }
+    assert!(!out.join("latency.png").exists(), "nothing was timed");
+    for f in ["tradeoff", "layers"] {
+        file_ok(&out.join(format!("{f}.png")), 10_000);
+        let svg = std::fs::read_to_string(out.join(format!("{f}.svg"))).unwrap();
+        assert!(
+            svg.contains("parameters kept"),
+            "{f}.svg lacks its axis title"
+        );
+    }
+}
+
+#[test]
+fn report_with_timings_and_a_reused_result_draws_the_latency_figure() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path());
+    // A result made elsewhere, passed with --reuse.
+    let made = dir.path().join("made");
+    let first = compare::run(&args(
+        &model,
+        &made,
+        &["--methods", "l1-structured", "--targets", "0.2"],
+    ))
+    .unwrap();
+    let file = first.results[0].file.clone();
+    let out = dir.path().join("cmp");
+    let reuse = format!("deepiot={file}");
+    let mut c = compare::run(&args(
+        &model,
+        &out,
+        &[
+            "--methods",
+            "deepiot,l1-structured",
+            "--targets",
+            "0.2",
+            "--reuse",
+            &reuse,
+        ],
+    ))
+    .unwrap();
+    assert_eq!(c.results[0].source, "reused");
+    assert_eq!(c.results[0].method, "deepiot");
+    assert_eq!(c.results[0].target, None);
+    assert_eq!(c.results[1].source, "run");
+
+    // Timings as `deepiot-run bench --json` prints them.
+    let bench = |us: f64| {
+        let json = format!(
+            r#"{{"mean_us": {us}, "p50_us": {}, "params": 1, "file_bytes": 4000, "arena_bytes": 64, "allocations": 0}}"#,
+            us * 0.98
+        );
+        compare::parse_bench(json.as_bytes(), Path::new("m.safetensors")).unwrap()
+    };
+    for (e, us) in std::iter::once(&mut c.original)
+        .chain(c.results.iter_mut())
+        .zip([120.0, 30.0, 35.0])
+    {
+        e.bench_dense = Some(bench(us));
+        e.latency_us = Some(us);
+    }
+    let files = compare::report::write(&c, &out).unwrap();
+    assert!(files.iter().any(|f| f.ends_with("latency.png")));
+    file_ok(&out.join("latency.png"), 10_000);
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("| deepiot | reused |"), "{md}");
+    assert!(md.contains("120.0 µs"));
+    assert!(md.contains("-75.0 %"));
+}
