@@ -93,8 +93,8 @@ pub fn conv(g: &ConvGeom, x: &[f32], w: &[f32], b: &[f32], col: &mut [f32], y: &
 }
 
 /// [`conv`] with the filters dense or sparse (a CSR `[o, c * kh * kw]` view, the same
-/// matrix im2col multiplies). Sparse filters skip im2col (see [`conv_csr_direct`]) unless
-/// the convolution is pointwise; `col` is then unused.
+/// matrix im2col multiplies). Very sparse filters skip im2col ([`uses_direct`]); `col`
+/// is then unused.
 pub fn conv_with(
     g: &ConvGeom,
     x: &[f32],
@@ -105,19 +105,30 @@ pub fn conv_with(
 ) {
     match w {
         _ if g.is_pointwise() => w.nn(g.o, g.c, g.positions(), x, b, y),
-        Matrix::Csr(w) => conv_csr_direct(g, x, &w, b, y),
-        Matrix::Dense(_) => {
+        Matrix::Csr(w) if uses_direct(g, &w) => conv_csr_direct(g, x, &w, b, y),
+        _ => {
             im2col(g, x, col);
             w.nn(g.o, g.patch(), g.positions(), col, b, y);
         }
     }
 }
 
+/// Whether [`conv_with`] computes a sparse convolution with [`conv_csr_direct`] rather
+/// than im2col and the CSR product. Both costs grow with the output positions, so they
+/// compare through `nnz` against `patch`: im2col writes `patch` values per position,
+/// while going direct costs about two im2col values more per stored weight and position
+/// than the CSR product's vector loop (its input runs are one output row long). Measured
+/// on LeNet conv2 (`benches/sparse.rs`, x86-64): im2col then the product won at 90 % and
+/// 95 % zeros (44 vs 80 µs, 32 vs 42 µs), direct at 98 % (18 vs 33 µs); this rule puts
+/// the switch at 95.6 %.
+pub fn uses_direct(g: &ConvGeom, w: &CsrView<'_>) -> bool {
+    w.values.len() <= 2 * g.patch()
+}
+
 /// A convolution with CSR filters straight from the input, without im2col: each stored
 /// weight `(c, ky, kx)` adds a scaled run of input row to every output row it reaches.
-/// With most weights zero, building the column matrix (every input value copied
-/// `kh * kw` times) cost more than the product itself: at 98 % zeros it was about 80 %
-/// of LeNet conv2's time.
+/// With nearly all weights zero, building the column matrix (every input value copied
+/// `kh * kw` times) costs more than the product itself (see [`uses_direct`]).
 pub fn conv_csr_direct(g: &ConvGeom, x: &[f32], w: &CsrView<'_>, b: &[f32], y: &mut [f32]) {
     let p = g.positions();
     let khw = g.kh * g.kw;
