@@ -89,7 +89,11 @@ fn tradeoff<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Comparison) -
         .x_labels(12)
         .x_desc("parameters kept (% of the original, log scale)")
         .y_desc("test accuracy (%)")
-        .x_label_formatter(&|x| format!("{}", super::percent(*x / 100.0).trim_end_matches(" %")))
+        .x_label_formatter(&|x| {
+            super::percent(*x / 100.0)
+                .trim_end_matches(" %")
+                .to_string()
+        })
         .y_label_formatter(&|y| format!("{y:.2}"))
         .label_style((FAMILY, 16))
         .axis_desc_style((FAMILY, 18))

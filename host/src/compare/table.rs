@@ -7,7 +7,8 @@ pub fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        // A separator before every digit with a multiple of three digits after it.
+        if i > 0 && i % 3 == s.len() % 3 {
             out.push(',');
         }
         out.push(c);
