@@ -12,10 +12,12 @@
 //! schedule); the last mask is the exact top-k, and retraining with the mask fixed
 //! follows. The result keeps its shapes and stores the pruned weights as exact zeros.
 //!
-//! One global threshold splits the budget across layers, on magnitudes scaled by
-//! `sqrt(fan_in)`: trained layers with many inputs have proportionally smaller weights,
-//! so raw magnitudes would empty the small convolutions first. Each layer keeps at least
-//! `min_density` of its weights.
+//! One global threshold on raw magnitudes splits the budget across layers, each keeping at
+//! least `min_density` of its weights. Large layers have small weights, so they lose the
+//! most: on the trained LeNet-5 at 2 % this keeps conv1 56 %, conv2 3.8 %, fc1 1.8 % and
+//! fc2 6 %, the profile DyNS reported. (Scaling magnitudes by `sqrt(fan_in)` first, to
+//! undo the initialisation's scale, kept conv1 at 7 % already at 32 % overall, and the
+//! network lost its features.)
 use super::baseline::{self, is_weight_matrix, Method, Outcome};
 use super::cli::{CompressArgs, CompressReport};
 use super::search::weights_of;
@@ -124,7 +126,7 @@ impl Momentum {
 struct Pruned {
     mask: Vec<f32>,
     tensor: Tensor,
-    /// `sqrt(fan_in)`: magnitudes times this are comparable across layers.
+    /// Magnitudes are compared across layers after multiplying by this (1: raw).
     scale: f32,
     min_keep: usize,
 }
@@ -151,11 +153,10 @@ impl<'a> Trainer<'a> {
         for (spec, t) in specs.iter().zip(&shadow) {
             pruned.push(if is_weight_matrix(&spec.name) && spec.shape.len() >= 2 {
                 let n = spec.len();
-                let fan_in: usize = spec.shape[1..].iter().product();
                 Some(Pruned {
                     mask: vec![1.0; n],
                     tensor: t.ones_like()?,
-                    scale: (fan_in.max(1) as f32).sqrt(),
+                    scale: 1.0,
                     min_keep: ((min_density * n as f64).ceil() as usize).clamp(1, n),
                 })
             } else {
