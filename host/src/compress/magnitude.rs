@@ -61,7 +61,7 @@ impl Default for MagnitudeConfig {
             splice_margin: 0.1,
             retrain_steps: 500,
             steps_per_epoch: 500,
-            lr: 0.01,
+            lr: 0.002,
             lr_decay: 0.8,
             batch: 64,
             min_density: 0.01,
