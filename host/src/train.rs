@@ -835,18 +835,36 @@ fn shift_augment(x: &[f32], out: &mut [f32], rng: &mut Rng) {
 
 /// The augmentation `--augment` names for a model.
 pub fn augmentation(spec: &zoo::ModelSpec, which: &str) -> Result<Option<Augment>> {
+    augment_named(augment_name(spec, which)?)
+}
+
+/// The concrete augmentation `--augment which` means for a model (`default` resolved):
+/// `none`, `jitter`, `drift`, `shift` or `crop-flip`.
+pub fn augment_name(spec: &zoo::ModelSpec, which: &str) -> Result<&'static str> {
     Ok(match which {
+        "none" => "none",
+        "jitter" => "jitter",
+        "drift" => "drift",
+        "shift" if spec.data == "mnist" => "shift",
+        "shift" => bail!("--augment shift is for the 28x28 MNIST images"),
+        "default" => match spec.data {
+            "cifar10" => "crop-flip",
+            "har" | "har_cross_participant" | "userid" => "drift",
+            _ => "none",
+        },
+        other => bail!("--augment takes default, none, jitter, drift or shift, got `{other}`"),
+    })
+}
+
+/// The augmentation function of a concrete name from [`augment_name`].
+pub fn augment_named(name: &str) -> Result<Option<Augment>> {
+    Ok(match name {
         "none" => None,
         "jitter" => Some(jitter_augment as Augment),
         "drift" => Some(drift_augment as Augment),
-        "shift" if spec.data == "mnist" => Some(shift_augment as Augment),
-        "shift" => bail!("--augment shift is for the 28x28 MNIST images"),
-        "default" => match spec.data {
-            "cifar10" => Some(cifar_augment as Augment),
-            "har" | "har_cross_participant" | "userid" => Some(drift_augment as Augment),
-            _ => None,
-        },
-        other => bail!("--augment takes default, none, jitter, drift or shift, got `{other}`"),
+        "shift" => Some(shift_augment as Augment),
+        "crop-flip" => Some(cifar_augment as Augment),
+        other => bail!("unknown augmentation `{other}`"),
     })
 }
 

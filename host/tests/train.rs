@@ -71,6 +71,7 @@ fn opts(
         val_fraction: 0.2,
         model: "toy".into(),
         data: "toy".into(),
+        distill: None,
     }
 }
 
@@ -145,6 +146,10 @@ fn train_and_eval_commands_on_the_bundled_subset() {
         resume: false,
         max_train: Some(640),
         max_steps: Some(10),
+        init: None,
+        teacher: None,
+        distill_alpha: 0.7,
+        temperature: 4.0,
         out: out.clone(),
         json: false,
     };

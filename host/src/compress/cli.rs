@@ -5,7 +5,7 @@ use super::sites::SiteMap;
 use super::surgery::{cut, Weights};
 use crate::export;
 use crate::models::{zoo, Net};
-use crate::train::{self, Distill, FitOptions, Hyper};
+use crate::train;
 use anyhow::{Context, Result};
 use candle_core::{Device, Tensor};
 use deepiot_format::Graph;
@@ -69,15 +69,24 @@ pub struct CompressArgs {
     /// Width of the compressor's LSTM.
     #[arg(long, default_value_t = 64)]
     pub hidden: usize,
-    /// Fine-tuning epochs for the cut model.
-    #[arg(long, default_value_t = 8)]
+    /// Augmentation of the critic's batches during the search (`default`: the model's
+    /// training augmentation; or none, jitter, drift, shift).
+    #[arg(long, default_value = "default")]
+    pub search_augment: String,
+    /// Fine-tuning epochs for the cut model (on the whole training split; the last epoch
+    /// is kept, the learning rate decaying to the end).
+    #[arg(long, default_value_t = 60)]
     pub finetune_epochs: usize,
     /// Fine-tuning learning rate.
     #[arg(long, default_value_t = 1e-3)]
     pub finetune_lr: f64,
     /// Fine-tuning learning-rate factor per epoch.
-    #[arg(long, default_value_t = 0.8)]
+    #[arg(long, default_value_t = 0.95)]
     pub finetune_lr_decay: f64,
+    /// Fine-tuning augmentation: `auto` (MNIST: `shift`; otherwise the model's training
+    /// augmentation), or any `deepiot train --augment` value.
+    #[arg(long, default_value = "auto")]
+    pub finetune_augment: String,
     /// Fine-tune by distilling the original model: weight of its softened outputs in the
     /// loss (0: labels only).
     #[arg(long, default_value_t = 0.7)]
@@ -202,6 +211,7 @@ pub fn run(args: &CompressArgs) -> Result<CompressReport> {
         critic_lr: args.critic_lr,
         compressor_lr: args.compressor_lr,
         hidden: args.hidden,
+        augment: train::augment_name(spec, &args.search_augment)?.to_string(),
         seed: args.seed,
         ..SearchConfig::default()
     };
@@ -224,41 +234,7 @@ pub fn run(args: &CompressArgs) -> Result<CompressReport> {
     let (small_graph, small_w) = cut(&graph, &weights_of(&net)?, &outcome.keep)?;
     let small = net_from(&small_graph, &small_w)?;
     let acc_cut = train::accuracy(&small, &ds.test_x, &ds.test_y, &test_idx)?;
-    let t_ft = Instant::now();
-    let mut hyper = Hyper::for_model(spec.name);
-    hyper.epochs = args.finetune_epochs;
-    hyper.lr = args.finetune_lr;
-    hyper.lr_decay = args.finetune_lr_decay;
-    hyper.patience = args.finetune_epochs.max(1);
-    // The teacher is the original model as trained, not the critic the search changed.
-    let distill = if args.distill_alpha > 0.0 {
-        let (teacher, _) = export::load(&args.model)?;
-        Some(Distill {
-            teacher: std::sync::Arc::new(teacher),
-            temperature: args.temperature,
-            alpha: args.distill_alpha,
-        })
-    } else {
-        None
-    };
-    let fit = FitOptions {
-        hyper,
-        seed: args.seed,
-        progress: true,
-        verbose: true,
-        checkpoint: None,
-        resume: false,
-        augment: None,
-        max_steps_per_epoch: None,
-        val_fraction: 0.1,
-        model: format!("{}-deepiot", spec.name),
-        data: spec.data.to_string(),
-        distill,
-    };
-    if args.finetune_epochs > 0 {
-        train::fit(&small, &ds, &fit)?;
-    }
-    let finetune_seconds = t_ft.elapsed().as_secs_f64();
+    let finetune_seconds = super::baseline::finetune_net(args, spec, &ds, &small, Method::Deepiot)?;
     let acc_after = train::accuracy(&small, &ds.test_x, &ds.test_y, &test_idx)?;
 
     let before = per_node(&graph)?;

@@ -13,7 +13,7 @@ use super::surgery::{cut, Weights};
 use crate::data::Dataset;
 use crate::models::{Net, NodeMasks};
 use crate::rng::Rng;
-use crate::train::{gather, gather_labels};
+use crate::train::{gather, gather_labels, Augment};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
@@ -52,7 +52,16 @@ pub struct SearchConfig {
     pub p0_other: f32,
     /// Held-out examples used by each evaluation (from the training split).
     pub val_examples: usize,
+    /// Augmentation of the critic's training batches ([`crate::train::augment_named`]):
+    /// the critic trains for as many steps as the original did, and without the
+    /// original's augmentation it overfits the training windows.
+    #[serde(default = "no_augment")]
+    pub augment: String,
     pub seed: u64,
+}
+
+fn no_augment() -> String {
+    "none".into()
 }
 
 impl Default for SearchConfig {
@@ -73,6 +82,7 @@ impl Default for SearchConfig {
             hidden: 64,
             p0_conv: 0.8,
             p0_other: 0.5,
+            augment: no_augment(),
             val_examples: 2000,
             seed: 1,
         }
@@ -121,6 +131,12 @@ struct State {
     evaluations: Vec<Evaluation>,
     original_val_accuracy: f64,
     seconds: f64,
+    /// The threshold, held from the first mask under the target on: if the remaining
+    /// network has lost more than --max-drop, the critic gets time to recover at that
+    /// size instead of the threshold cutting on (a HAR search that kept raising it went
+    /// from 6 % to 0.7 % kept while waiting for the accuracy to come back).
+    #[serde(default)]
+    held_tau: Option<f64>,
 }
 
 /// The network's current weights by name.
@@ -209,6 +225,18 @@ fn fixed_node_masks(plan: &MaskPlan, keep: &[Vec<bool>], batch: usize) -> Result
     Ok(plan.expand(&groups)?)
 }
 
+/// The training examples `idx`, each through the augmentation `f`.
+fn augmented(ds: &Dataset, idx: &[usize], f: Augment, rng: &mut Rng) -> Result<Tensor> {
+    let len = ds.example_len();
+    let mut out = vec![0f32; idx.len() * len];
+    for (k, &i) in idx.iter().enumerate() {
+        f(&ds.train_x[i * len..(i + 1) * len], &mut out[k * len..(k + 1) * len], rng);
+    }
+    let mut dims = vec![idx.len()];
+    dims.extend_from_slice(&ds.shape);
+    Ok(Tensor::from_vec(out, dims, &Device::Cpu)?)
+}
+
 /// Per-example cross-entropy of logits `[B, C]` against labels `[B]`.
 fn per_example_loss(logits: &Tensor, y: &Tensor) -> candle_core::Result<Tensor> {
     let logp = candle_nn::ops::log_softmax(logits, D::Minus1)?;
@@ -243,6 +271,7 @@ pub fn search(
         bail!("the model has no compressible layer (only the classifier has weights)");
     }
     let plan = MaskPlan::new(&graph, &info, &map)?;
+    let augment = crate::train::augment_named(&cfg.augment)?;
     let widths: Vec<usize> = map.groups.iter().map(|g| map.sites[g[0]].width).collect();
     let dev = Device::Cpu;
     let views = weight_views(&graph, &map, net.varmap())?;
@@ -290,6 +319,7 @@ pub fn search(
         evaluations: Vec::new(),
         original_val_accuracy: 0.0,
         seconds: 0.0,
+        held_tau: None,
     };
     if resume {
         let dir = checkpoint.context("--resume needs a checkpoint folder")?;
@@ -297,10 +327,12 @@ pub fn search(
             .with_context(|| format!("--resume: no search checkpoint in {}", dir.display()))?;
         let saved: State =
             serde_json::from_str(&text).context("the search checkpoint is unreadable")?;
-        // The iteration budget may change on resume (to stop a long search early or let it
-        // run longer); everything that shapes the search must not.
+        // The stopping rule (iteration budget, target, allowed drop) may change on resume,
+        // to stop a long search early or let it run longer; what shapes the path must not.
         let same = SearchConfig {
             max_iterations: cfg.max_iterations,
+            target_kept: cfg.target_kept,
+            max_drop: cfg.max_drop,
             ..saved.config.clone()
         } == *cfg;
         if !same {
@@ -310,6 +342,7 @@ pub fn search(
         net.set_tensors(&critic)?;
         comp.load(&dir.join("compressor.safetensors"))?;
         state = saved;
+        state.config = cfg.clone();
         eprintln!("resuming the search at iteration {}", state.iteration);
     } else {
         state.original_val_accuracy = masked_accuracy(net, None, None, ds, val)?;
@@ -343,7 +376,7 @@ pub fn search(
     let mut last_widths: Vec<usize> = Vec::new();
     while state.iteration < cfg.max_iterations {
         let it = state.iteration;
-        let tau = cfg.tau_at(it);
+        let tau = state.held_tau.unwrap_or_else(|| cfg.tau_at(it));
         let mut rng = Rng::derive(cfg.seed, it as u64 + 1);
         // Keep probabilities: raw from the compressor, then soft deletion.
         let views = weight_views(&graph, &map, net.varmap())?;
@@ -372,7 +405,10 @@ pub fn search(
             .iter()
             .map(|p| masks_tensor(&sample_masks(p, b1.len(), &mut rng), b1.len(), p.len()))
             .collect::<candle_core::Result<_>>()?;
-        let x1 = gather(&ds.train_x, &shape, &b1, &dev)?;
+        let x1 = match augment {
+            Some(f) => augmented(ds, &b1, f, &mut rng)?,
+            None => gather(&ds.train_x, &shape, &b1, &dev)?,
+        };
         let y1 = gather_labels(&ds.train_y, &b1, &dev)?;
         let logits = net.logits_masked(&[&x1], true, Some(&plan.expand(&z1)?))?;
         let loss = candle_nn::loss::cross_entropy(&logits, &y1)?;
@@ -420,11 +456,14 @@ pub fn search(
             .map(|k| k.iter().filter(|&&b| b).count())
             .collect();
         let mut newly_under_target = false;
-        if widths != last_widths {
+        if widths != last_widths && state.held_tau.is_none() {
             let kept = kept_params(&graph, &weights_of(net)?, &per_site(&map, &keep_g))?;
             newly_under_target = kept as f64 / total_params as f64 <= cfg.target_kept;
-            last_widths = widths;
+            if newly_under_target {
+                state.held_tau = Some(tau);
+            }
         }
+        last_widths = widths;
         if state.iteration % cfg.eval_every == 0
             || state.iteration == cfg.max_iterations
             || newly_under_target
@@ -490,7 +529,9 @@ pub fn search(
             })
             .collect::<Result<_>>()?;
     }
-    let tau = cfg.tau_at(state.iteration.saturating_sub(1));
+    let tau = state
+        .held_tau
+        .unwrap_or_else(|| cfg.tau_at(state.iteration.saturating_sub(1)));
     let keep = per_site(&map, &fixed_mask(&last_p, tau));
     let seconds = base_seconds + t_start.elapsed().as_secs_f64();
 
