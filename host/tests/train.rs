@@ -184,6 +184,57 @@ fn train_and_eval_commands_on_the_bundled_subset() {
         "eval {acc} vs train report {}",
         report.test_accuracy
     );
+
+    // --init continues from the file (its graph, its weights), --teacher distils from it.
+    let student = dir.path().join("student.safetensors");
+    let more = train::TrainArgs {
+        init: Some(dir.path().join("lenet.safetensors")),
+        teacher: Some(dir.path().join("lenet.safetensors")),
+        augment: "shift".into(),
+        out: student.clone(),
+        ..args.clone()
+    };
+    let again = train::run(&more).unwrap();
+    assert_eq!(again.params, 431_080);
+    let prov = deepiot_format::parse(&std::fs::read(&student).unwrap())
+        .unwrap()
+        .provenance;
+    assert!(prov["teacher"].ends_with("lenet.safetensors"));
+    assert!(
+        again.test_accuracy >= report.test_accuracy - 0.05,
+        "10 more distilled steps from the trained weights lost accuracy: {} -> {}",
+        report.test_accuracy,
+        again.test_accuracy
+    );
+}
+
+#[test]
+fn distillation_loss_is_the_label_loss_at_alpha_zero_and_zero_kl_for_a_copy() {
+    let net = std::sync::Arc::new(Net::new(&graph(), 5).unwrap());
+    let ds = data();
+    let idx: Vec<usize> = (0..16).collect();
+    let x = train::gather(&ds.train_x, &ds.shape, &idx, net.device()).unwrap();
+    let y = train::gather_labels(&ds.train_y, &idx, net.device()).unwrap();
+    let logits = net.logits(&[&x], false).unwrap();
+    let ce = candle_nn::loss::cross_entropy(&logits, &y)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    let d = |alpha: f32| train::Distill {
+        teacher: net.clone(),
+        temperature: 4.0,
+        alpha,
+    };
+    let at = |alpha: f32| -> f32 {
+        d(alpha)
+            .loss(&x, &logits, &y)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    };
+    assert!((at(0.0) - ce).abs() < 1e-5, "{} vs {ce}", at(0.0));
+    // The student is the teacher: the KL term vanishes, only (1 - alpha) * CE remains.
+    assert!((at(0.7) - 0.3 * ce).abs() < 1e-4, "{} vs {}", at(0.7), 0.3 * ce);
 }
 
 #[test]
