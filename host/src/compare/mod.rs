@@ -266,7 +266,7 @@ pub fn parse_bench(json: &[u8], model: &Path) -> Result<Bench> {
     Ok(Bench {
         file: model.display().to_string(),
         mean_us: f("mean_us").context("bench JSON lacks mean_us")?,
-        p50_us: f("p50_us").unwrap_or(f64::NAN),
+        p50_us: f("p50_us").context("bench JSON lacks p50_us")?,
         file_bytes: v.get("file_bytes").and_then(|x| x.as_u64()).unwrap_or(0),
         arena_bytes: v.get("arena_bytes").and_then(|x| x.as_u64()).unwrap_or(0),
     })
@@ -281,10 +281,12 @@ pub fn bench_entry(e: &mut Entry, bin: &Path, iterations: usize, warmup: usize) 
         None => None,
     };
     let (fmt, best) = match &sparse {
-        Some(s) if s.mean_us < dense.mean_us => ("sparse", s),
+        Some(s) if s.p50_us < dense.p50_us => ("sparse", s),
         _ => ("dense", &dense),
     };
-    e.latency_us = Some(best.mean_us);
+    // The median: on a shared machine other processes inflate the mean (a LeNet-5 mean
+    // of 999 µs beside a 399 µs median), not the median.
+    e.latency_us = Some(best.p50_us);
     e.deploy_format = fmt.into();
     e.deploy_bytes = if best.file_bytes > 0 {
         best.file_bytes

@@ -167,7 +167,7 @@ fn latency<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Comparison) ->
         .map_err(pe)?;
     chart
         .configure_mesh()
-        .x_desc("mean latency per example (µs, i686 deepiot-run bench)")
+        .x_desc("median latency per example (µs, i686 deepiot-run bench)")
         .y_desc("test accuracy (%)")
         .y_label_formatter(&|y| format!("{y:.2}"))
         .label_style((FAMILY, 16))

@@ -15,7 +15,7 @@ pub fn markdown(c: &Comparison, figures: &[String]) -> String {
     match &c.runtime {
         Some(r) => {
             s += &format!(
-                "Latency: mean per example of `deepiot-run bench` ({} iterations after {} \
+                "Latency: median (p50) per example of `deepiot-run bench` ({} iterations after {} \
                  warm-up) with `{r}`, every model timed in one run in the order listed. For a \
                  model with both a dense and a sparse file the faster is reported (as the \
                  paper did for DyNS), and its file size with it.\n",

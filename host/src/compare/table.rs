@@ -85,7 +85,7 @@ pub fn per_layer(c: &Comparison) -> String {
     s += &row("model file", &|e| {
         format!("{} B ({})", thousands(e.deploy_bytes), e.deploy_format)
     });
-    s += &row("latency (mean)", &|e| match e.latency_us {
+    s += &row("latency (median)", &|e| match e.latency_us {
         Some(us) => format!("{us:.1} µs"),
         None => "—".into(),
     });
@@ -97,16 +97,16 @@ pub fn per_layer(c: &Comparison) -> String {
 pub fn summary(c: &Comparison) -> String {
     let o = &c.original;
     let mut s = String::from(
-        "| model | source | parameters | kept | test accuracy | change | file bytes | format | latency mean | latency p50 | latency change | FLOPs |\n\
+        "| model | source | parameters | kept | test accuracy | change | file bytes | format | latency mean | latency p50 | p50 change | FLOPs |\n\
          |---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|\n",
     );
     for e in std::iter::once(o).chain(&c.results) {
-        let p50 = e
+        let mean = e
             .bench_sparse
             .as_ref()
             .filter(|_| e.deploy_format == "sparse")
             .or(e.bench_dense.as_ref())
-            .map_or("—".into(), |b| format!("{:.1} µs", b.p50_us));
+            .map_or("—".into(), |b| format!("{:.1} µs", b.mean_us));
         let lat_change = match (e.latency_us, o.latency_us) {
             (Some(a), Some(b)) if b > 0.0 => format!("{:+.1} %", 100.0 * (a / b - 1.0)),
             _ => "—".into(),
@@ -125,8 +125,8 @@ pub fn summary(c: &Comparison) -> String {
             100.0 * (e.test_accuracy - o.test_accuracy),
             thousands(e.deploy_bytes),
             e.deploy_format,
+            mean,
             e.latency_us.map_or("—".into(), |us| format!("{us:.1} µs")),
-            p50,
             lat_change,
             thousands(e.flops()),
         );
