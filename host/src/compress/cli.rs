@@ -180,23 +180,17 @@ pub fn run(args: &CompressArgs) -> Result<CompressReport> {
         Method::L1Structured => return super::l1::run(args),
         Method::Deepiot => {}
     }
-    train::tune_malloc();
     let t0 = Instant::now();
-    let (net, provenance) = export::load(&args.model)?;
-    let task = args
-        .task
-        .clone()
-        .or_else(|| provenance.get("task").cloned())
-        .context("the model's provenance names no task; pass --task")?;
-    let spec = zoo::find(&task).with_context(|| format!("unknown task `{task}`"))?;
-    let (ds, _) = train::load_data(spec, args.data.as_deref(), args.max_train)?;
-    let test_idx: Vec<usize> = (0..ds.test_len()).collect();
-    let acc_before = train::accuracy(&net, &ds.test_x, &ds.test_y, &test_idx)?;
-    eprintln!(
-        "{}: test accuracy {:.2} % before compression",
-        args.model.display(),
-        100.0 * acc_before
-    );
+    let super::baseline::Setup {
+        net,
+        provenance,
+        task,
+        ds,
+        test_idx,
+        acc_before,
+        ..
+    } = super::baseline::setup(args)?;
+    let spec = zoo::find(task).with_context(|| format!("unknown task `{task}`"))?;
 
     let cfg = SearchConfig {
         target_kept: args.target_kept,
