@@ -199,13 +199,13 @@ pub fn run(args: &QuickstartArgs) -> Result<()> {
         );
     }
     println!(
-        "DeepIoT kept {:.2} % of the parameters (widths {:?}); latency {:.1} % lower (mean {:.1} -> {:.1} us), \
+        "DeepIoT kept {:.2} % of the parameters (widths {:?}); median latency {:.1} % lower ({:.1} -> {:.1} us), \
          accuracy {:.2} % -> {:.2} % on the {} test images of {}",
         100.0 * report.kept_fraction,
         report.layers.iter().filter(|l| l.units_before > 0).map(|l| l.units_after).collect::<Vec<_>>(),
-        100.0 * (1.0 - b.mean_us / a.mean_us),
-        a.mean_us,
-        b.mean_us,
+        100.0 * (1.0 - b.p50_us / a.p50_us),
+        a.p50_us,
+        b.p50_us,
         100.0 * a.accuracy,
         100.0 * b.accuracy,
         ds.test_len(),
