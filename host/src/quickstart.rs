@@ -29,7 +29,6 @@ pub struct QuickstartArgs {
 /// What the board runtime measured for one model.
 struct OnBoard {
     accuracy: f64,
-    mean_us: f64,
     p50_us: f64,
     params: u64,
     file_bytes: u64,
@@ -88,7 +87,6 @@ fn on_board(bin: &Path, model: &Path, inputs: &Path, labels: &[u32]) -> Result<O
         serde_json::from_slice(&out.stdout).context("bench printed no JSON")?;
     Ok(OnBoard {
         accuracy: correct as f64 / labels.len().max(1) as f64,
-        mean_us: json_f64(&b, "mean_us"),
         p50_us: json_f64(&b, "p50_us"),
         params: json_u64(&b, "params"),
         file_bytes: json_u64(&b, "file_bytes"),
