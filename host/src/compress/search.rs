@@ -464,7 +464,7 @@ pub fn search(
             }
         }
         last_widths = widths;
-        if state.iteration % cfg.eval_every == 0
+        if state.iteration.is_multiple_of(cfg.eval_every)
             || state.iteration == cfg.max_iterations
             || newly_under_target
         {

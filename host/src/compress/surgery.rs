@@ -375,7 +375,7 @@ fn reshape_target(x: &Mapped, y_old: &[usize], target: &[usize]) -> Option<Vec<u
             .filter(|(b, _)| *b != a)
             .map(|(_, d)| d)
             .product();
-        if rest == 0 || n % rest != 0 {
+        if rest == 0 || !n.is_multiple_of(rest) {
             return None;
         }
         let mut shape = target.to_vec();
