@@ -953,13 +953,13 @@ pub fn run(args: &TrainArgs) -> Result<Report> {
     );
     let (net, init_prov) = match &args.init {
         Some(path) => {
-            let (net, prov) = export::load(path)
-                .with_context(|| format!("loading --init {}", path.display()))?;
+            let (net, prov) =
+                export::load(path).with_context(|| format!("loading --init {}", path.display()))?;
             (net, Some(prov))
         }
         None => {
-            let mut graph = zoo::build(spec.name, &ds.shape, ds.num_classes())
-                .map_err(anyhow::Error::msg)?;
+            let mut graph =
+                zoo::build(spec.name, &ds.shape, ds.num_classes()).map_err(anyhow::Error::msg)?;
             graph.classes = ds.classes.clone();
             (Net::new(&graph, args.seed)?, None)
         }

@@ -234,7 +234,12 @@ fn distillation_loss_is_the_label_loss_at_alpha_zero_and_zero_kl_for_a_copy() {
     };
     assert!((at(0.0) - ce).abs() < 1e-5, "{} vs {ce}", at(0.0));
     // The student is the teacher: the KL term vanishes, only (1 - alpha) * CE remains.
-    assert!((at(0.7) - 0.3 * ce).abs() < 1e-4, "{} vs {}", at(0.7), 0.3 * ce);
+    assert!(
+        (at(0.7) - 0.3 * ce).abs() < 1e-4,
+        "{} vs {}",
+        at(0.7),
+        0.3 * ce
+    );
 }
 
 #[test]

@@ -230,7 +230,11 @@ fn augmented(ds: &Dataset, idx: &[usize], f: Augment, rng: &mut Rng) -> Result<T
     let len = ds.example_len();
     let mut out = vec![0f32; idx.len() * len];
     for (k, &i) in idx.iter().enumerate() {
-        f(&ds.train_x[i * len..(i + 1) * len], &mut out[k * len..(k + 1) * len], rng);
+        f(
+            &ds.train_x[i * len..(i + 1) * len],
+            &mut out[k * len..(k + 1) * len],
+            rng,
+        );
     }
     let mut dims = vec![idx.len()];
     dims.extend_from_slice(&ds.shape);
