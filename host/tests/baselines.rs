@@ -1,6 +1,8 @@
 //! The baselines of `deepiot compress --method`: magnitude pruning reaches the requested
 //! sparsity with exact zeros, L1-norm pruning respects coupled sites and the target, and
 //! both write models that the board runtime runs with the host network's outputs.
+mod common;
+use common::tiny_mnist_model;
 use deepiot::compress::baseline::{effective_params, Method};
 use deepiot::compress::cli::{self, CompressArgs};
 use deepiot::compress::l1;
@@ -11,7 +13,7 @@ use deepiot::data::{bundled_dir, Dataset, Standardization};
 use deepiot::export;
 use deepiot::models::Net;
 use deepiot::rng::Rng;
-use deepiot_format::{Graph, Op, Pool2d, Recurrent, SeqOutput};
+use deepiot_format::{Graph, Op, Recurrent, SeqOutput};
 use deepiot_runtime::Model;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -200,38 +202,6 @@ fn l1_keeps_coupled_sites_together_and_meets_the_target() {
         let bytes = export::to_bytes(&small, &BTreeMap::new()).unwrap();
         runtime_agrees(&small, &bytes, &toy(&[2, 12], 3, 10, 10));
     }
-}
-
-/// A small LeNet-like model for the bundled MNIST subset.
-fn tiny_mnist_model(dir: &Path) -> std::path::PathBuf {
-    let mut g = Graph::new("image", &[1, 28, 28]);
-    g.push(
-        "conv1",
-        Op::Conv2d {
-            out_channels: 6,
-            kernel: [5, 5],
-            stride: [1, 1],
-            padding: [0, 0],
-        },
-    );
-    g.push("a1", Op::Relu);
-    g.push(
-        "pool1",
-        Op::MaxPool2d(Pool2d {
-            kernel: [4, 4],
-            stride: [4, 4],
-        }),
-    );
-    g.push("flat", Op::Flatten);
-    g.push("fc1", Op::Dense { units: 32 });
-    g.push("a2", Op::Relu);
-    g.push("fc2", Op::Dense { units: 10 });
-    let net = Net::new(&g, 1).unwrap();
-    let path = dir.join("tiny.safetensors");
-    let mut prov = BTreeMap::new();
-    prov.insert("task".to_string(), "mnist-lenet5".to_string());
-    export::save(&net, &prov, &path).unwrap();
-    path
 }
 
 pub fn quick_args(model: &Path, out: &Path, method: Method, target: f64) -> CompressArgs {

@@ -1,45 +1,12 @@
 //! `deepiot compare` on a tiny model and the bundled MNIST subset: runs are cached and
 //! reused, the report has a row per result and per layer, and the figures are written as
 //! SVG and PNG.
+mod common;
 use clap::Parser;
+use common::tiny_mnist_model;
 use deepiot::compare::{self, CompareArgs, Comparison};
 use deepiot::data::bundled_dir;
-use deepiot::export;
-use deepiot::models::Net;
-use deepiot_format::{Graph, Op, Pool2d};
-use std::collections::BTreeMap;
 use std::path::Path;
-
-fn tiny_model(dir: &Path) -> std::path::PathBuf {
-    let mut g = Graph::new("image", &[1, 28, 28]);
-    g.push(
-        "conv1",
-        Op::Conv2d {
-            out_channels: 6,
-            kernel: [5, 5],
-            stride: [1, 1],
-            padding: [0, 0],
-        },
-    );
-    g.push("a1", Op::Relu);
-    g.push(
-        "pool1",
-        Op::MaxPool2d(Pool2d {
-            kernel: [4, 4],
-            stride: [4, 4],
-        }),
-    );
-    g.push("flat", Op::Flatten);
-    g.push("fc1", Op::Dense { units: 32 });
-    g.push("a2", Op::Relu);
-    g.push("fc2", Op::Dense { units: 10 });
-    let net = Net::new(&g, 1).unwrap();
-    let path = dir.join("tiny.safetensors");
-    let mut prov = BTreeMap::new();
-    prov.insert("task".to_string(), "mnist-lenet5".to_string());
-    export::save(&net, &prov, &path).unwrap();
-    path
-}
 
 #[derive(Parser)]
 struct Wrap {
@@ -83,7 +50,7 @@ fn file_ok(p: &Path, min_bytes: u64) {
 #[test]
 fn compare_runs_caches_and_reports_every_method_and_layer() {
     let dir = tempfile::tempdir().unwrap();
-    let model = tiny_model(dir.path());
+    let model = tiny_mnist_model(dir.path());
     let out = dir.path().join("cmp");
     let a = args(
         &model,
@@ -157,7 +124,7 @@ fn compare_runs_caches_and_reports_every_method_and_layer() {
 #[test]
 fn report_with_timings_and_a_reused_result_draws_the_latency_figure() {
     let dir = tempfile::tempdir().unwrap();
-    let model = tiny_model(dir.path());
+    let model = tiny_mnist_model(dir.path());
     // A result made elsewhere, passed with --reuse.
     let made = dir.path().join("made");
     let first = compare::run(&args(
