@@ -1,4 +1,5 @@
 //! The `deepiot` host library: data sets, models, training, compression and export.
+pub mod args;
 pub mod bench_train;
 pub mod board;
 pub mod compare;

@@ -1,6 +1,7 @@
 //! `deepiot quickstart`: the whole job on a built-in default, with no data to fetch and no
 //! board: train LeNet-5 on the bundled MNIST subset, compress it with DeepIoT, build the
 //! static i686 board runtime, and run both models in it for accuracy, size and latency.
+use crate::args;
 use crate::compress::cli::{self as compress, CompressArgs};
 use crate::data::{self, DataRoot};
 use crate::runtime_build::{build_runtime, EDISON_TRIPLE};
@@ -95,6 +96,53 @@ fn on_board(bin: &Path, model: &Path, inputs: &Path, labels: &[u32]) -> Result<O
     })
 }
 
+/// `deepiot train` as the quick start runs it: LeNet-5 for a few epochs.
+fn train_args(data: &Path, epochs: usize, out: &Path) -> Result<TrainArgs> {
+    let epochs = epochs.to_string();
+    args::parse([
+        "--task".as_ref(),
+        "mnist-lenet5".as_ref(),
+        "--epochs".as_ref(),
+        epochs.as_ref(),
+        "--data".as_ref(),
+        data.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ])
+}
+
+/// `deepiot compress` as the quick start runs it: a short schedule for a small data set
+/// (the threshold rises every 30 iterations by 0.05 instead of every 150 by 0.025) and 3
+/// fine-tuning epochs; everything else at the command's defaults.
+fn compress_args(data: &Path, iterations: usize, model: &Path, out: &Path) -> Result<CompressArgs> {
+    let iterations = iterations.to_string();
+    args::parse([
+        model.as_os_str(),
+        "--task".as_ref(),
+        "mnist-lenet5".as_ref(),
+        "--data".as_ref(),
+        data.as_os_str(),
+        "--target-kept".as_ref(),
+        "0.05".as_ref(),
+        "--max-drop".as_ref(),
+        "2".as_ref(),
+        "--period".as_ref(),
+        "30".as_ref(),
+        "--delta".as_ref(),
+        "0.05".as_ref(),
+        "--max-iterations".as_ref(),
+        iterations.as_ref(),
+        "--eval-every".as_ref(),
+        "100".as_ref(),
+        "--finetune-epochs".as_ref(),
+        "3".as_ref(),
+        "--finetune-lr-decay".as_ref(),
+        "0.8".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ])
+}
+
 pub fn run(args: &QuickstartArgs) -> Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
@@ -106,61 +154,15 @@ pub fn run(args: &QuickstartArgs) -> Result<()> {
     let small = args.out.join("lenet5.deepiot.safetensors");
 
     eprintln!("[1/4] training LeNet-5 on {} ...", root.path.display());
-    let trained = train::run(&TrainArgs {
-        task: "mnist-lenet5".into(),
-        epochs: Some(args.epochs),
-        seed: 1,
-        batch: None,
-        lr: None,
-        lr_decay: None,
-        patience: None,
-        weight_decay: None,
-        dropout: None,
-        val_fraction: 0.1,
-        augment: "default".into(),
-        data: Some(root.path.clone()),
-        resume: false,
-        max_train: None,
-        max_steps: None,
-        init: None,
-        teacher: None,
-        distill_alpha: 0.7,
-        temperature: 4.0,
-        out: original.clone(),
-        json: false,
-    })?;
+    let trained = train::run(&train_args(&root.path, args.epochs, &original)?)?;
 
     eprintln!("[2/4] compressing it with the compressor-critic ...");
-    let report = compress::run(&CompressArgs {
-        model: original.clone(),
-        task: Some("mnist-lenet5".into()),
-        data: Some(root.path.clone()),
-        target_kept: 0.05,
-        max_drop: 2.0,
-        period: 30,
-        delta: 0.05,
-        tau_max: 0.95,
-        gamma: 0.5,
-        max_iterations: args.iterations,
-        eval_every: 100,
-        batch: 64,
-        critic_lr: 1e-4,
-        compressor_lr: 1e-3,
-        hidden: 64,
-        search_augment: "default".into(),
-        finetune_epochs: 3,
-        finetune_lr: 1e-3,
-        finetune_lr_decay: 0.8,
-        finetune_augment: "auto".into(),
-        distill_alpha: 0.7,
-        temperature: 4.0,
-        max_train: None,
-        seed: 1,
-        resume: false,
-        out: small.clone(),
-        method: crate::compress::baseline::Method::Deepiot,
-        baseline: Default::default(),
-    })?;
+    let report = compress::run(&compress_args(
+        &root.path,
+        args.iterations,
+        &original,
+        &small,
+    )?)?;
 
     eprintln!("[3/4] building the board runtime for {EDISON_TRIPLE} ...");
     let bin = build_runtime(EDISON_TRIPLE)?;
@@ -215,4 +217,23 @@ pub fn run(args: &QuickstartArgs) -> Result<()> {
         args.out.display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_quick_start_settings_parse_with_the_commands_defaults_elsewhere() {
+        let t = train_args(Path::new("d"), 4, Path::new("m.safetensors")).unwrap();
+        assert_eq!(
+            (t.task.as_str(), t.epochs, t.seed),
+            ("mnist-lenet5", Some(4), 1)
+        );
+        assert_eq!(t.val_fraction, 0.1);
+        let c = compress_args(Path::new("d"), 1500, Path::new("m"), Path::new("o")).unwrap();
+        assert_eq!((c.period, c.delta, c.max_iterations), (30, 0.05, 1500));
+        assert_eq!((c.target_kept, c.finetune_epochs, c.batch), (0.05, 3, 64));
+        assert_eq!(c.method, crate::compress::baseline::Method::Deepiot);
+    }
 }

@@ -176,4 +176,30 @@ fn report_with_timings_and_a_reused_result_draws_the_latency_figure() {
     assert!(md.contains("| deepiot | reused |"), "{md}");
     assert!(md.contains("120.0 µs"));
     assert!(md.contains("-75.0 %"));
+
+    // The equal-accuracy verdict: only results within `within_pt` of the original count.
+    c.within_pt = 0.1;
+    c.original.test_accuracy = 0.95;
+    c.results[0].test_accuracy = 0.9492;
+    c.results[1].test_accuracy = 0.9480;
+    let table = compare::table::equal_accuracy(&c);
+    assert!(
+        table.contains("| l1-structured | none within 0.1 point |"),
+        "{table}"
+    );
+    assert!(
+        table.contains("- l1-structured: no result within 0.1 point"),
+        "{table}"
+    );
+    c.results[1].test_accuracy = 0.9495;
+    c.results[1].params += 10;
+    c.results[1].kept_fraction += 0.01;
+    let table = compare::table::equal_accuracy(&c);
+    assert!(
+        table.contains("- against l1-structured: DeepIoT keeps fewer parameters")
+            && table.contains("and runs faster (30.0 vs 35.0 µs, 1.17x)"),
+        "{table}"
+    );
+    let best = compare::table::best_within(&c);
+    assert_eq!(best.len(), 2);
 }

@@ -71,6 +71,11 @@ pub struct CompareArgs {
     pub iterations: usize,
     #[arg(long, default_value_t = 50)]
     pub warmup: usize,
+    /// "Equal accuracy" for the report's verdict: a result counts when its test accuracy
+    /// is at most this many points below the original's (the paper's comparisons hold
+    /// accuracy within 0.1 point).
+    #[arg(long, default_value_t = 0.1)]
+    pub within: f64,
     /// Skip the runtime timings (no latency column).
     #[arg(long)]
     pub no_bench: bool,
@@ -175,8 +180,15 @@ pub struct Comparison {
     pub runtime: Option<String>,
     pub iterations: usize,
     pub warmup: usize,
+    /// The accuracy tolerance (points below the original) of the equal-accuracy verdict.
+    #[serde(default = "default_within")]
+    pub within_pt: f64,
     pub original: Entry,
     pub results: Vec<Entry>,
+}
+
+fn default_within() -> f64 {
+    0.1
 }
 
 /// Measures one model file against the original (everything but latency).
@@ -331,14 +343,8 @@ fn compress_args(
     target: f64,
     out: &Path,
 ) -> Result<CompressArgs> {
-    #[derive(clap::Parser)]
-    struct Wrap {
-        #[command(flatten)]
-        args: CompressArgs,
-    }
     let b = &args.baseline;
     let mut argv: Vec<std::ffi::OsString> = vec![
-        "deepiot".into(),
         model.into(),
         "--out".into(),
         out.into(),
@@ -373,8 +379,7 @@ fn compress_args(
     if let Some(m) = args.max_train {
         argv.extend(["--max-train".into(), m.to_string().into()]);
     }
-    use clap::Parser;
-    Ok(Wrap::try_parse_from(argv)?.args)
+    crate::args::parse(argv)
 }
 
 /// Parses `--reuse METHOD=MODEL`.
@@ -515,6 +520,7 @@ pub fn run(args: &CompareArgs) -> Result<Comparison> {
         runtime,
         iterations: args.iterations,
         warmup: args.warmup,
+        within_pt: args.within,
         original,
         results,
     };

@@ -26,6 +26,8 @@ pub fn markdown(c: &Comparison, figures: &[String]) -> String {
     }
     s += "\n## Summary\n\n";
     s += &table::summary(c);
+    s += &format!("\n## At equal accuracy (within {} point)\n\n", c.within_pt);
+    s += &table::equal_accuracy(c);
     s += "\n## Per layer (units kept, share of the layer's parameters kept)\n\n";
     s += &table::per_layer(c);
     s += "\n## Figures\n\n";

@@ -133,3 +133,102 @@ pub fn summary(c: &Comparison) -> String {
     }
     s
 }
+
+/// The result of each method that keeps the fewest parameters while its accuracy stays
+/// within `c.within_pt` points of the original's: the paper's "equal accuracy" reading.
+pub fn best_within(c: &Comparison) -> Vec<&Entry> {
+    let floor = c.original.test_accuracy - c.within_pt / 100.0 - 1e-9;
+    let mut methods: Vec<&str> = Vec::new();
+    for r in &c.results {
+        if !methods.contains(&r.method.as_str()) {
+            methods.push(&r.method);
+        }
+    }
+    methods
+        .into_iter()
+        .filter_map(|m| {
+            c.results
+                .iter()
+                .filter(|r| r.method == m && r.test_accuracy >= floor)
+                .min_by(|a, b| a.kept_fraction.total_cmp(&b.kept_fraction))
+        })
+        .collect()
+}
+
+/// The equal-accuracy table and its verdict in words: does DeepIoT keep fewer
+/// parameters and run faster than every baseline that reaches the same accuracy?
+pub fn equal_accuracy(c: &Comparison) -> String {
+    let o = &c.original;
+    let best = best_within(c);
+    let mut s = format!(
+        "Per method, the result with the fewest parameters among those at most {} point below \
+         the original's {:.2} %.\n\n",
+        c.within_pt,
+        100.0 * o.test_accuracy
+    );
+    let mut methods: Vec<&str> = Vec::new();
+    for r in &c.results {
+        if !methods.contains(&r.method.as_str()) {
+            methods.push(&r.method);
+        }
+    }
+    s += "| method | result | kept | test accuracy | latency (median) | FLOPs |\n|---|---|---:|---:|---:|---:|\n";
+    for m in &methods {
+        match best.iter().find(|e| e.method == *m) {
+            Some(e) => {
+                s += &format!(
+                    "| {m} | {} | {} | {:.2} % | {} | {} |\n",
+                    e.label(),
+                    percent(e.kept_fraction),
+                    100.0 * e.test_accuracy,
+                    e.latency_us.map_or("—".into(), |us| format!("{us:.1} µs")),
+                    thousands(e.flops())
+                )
+            }
+            None => s += &format!("| {m} | none within {} point | | | | |\n", c.within_pt),
+        }
+    }
+    let Some(d) = best.iter().find(|e| e.method == "deepiot") else {
+        if methods.contains(&"deepiot") {
+            s += "\nNo DeepIoT result is within the tolerance.\n";
+        }
+        return s;
+    };
+    s += "\n";
+    for b in best.iter().filter(|e| e.method != "deepiot") {
+        let fewer = match d.params.cmp(&b.params) {
+            std::cmp::Ordering::Less => "fewer",
+            std::cmp::Ordering::Equal => "as many",
+            std::cmp::Ordering::Greater => "more",
+        };
+        let faster = match (d.latency_us, b.latency_us) {
+            (Some(x), Some(y)) => Some(x < y),
+            _ => None,
+        };
+        s += &format!(
+            "- against {}: DeepIoT keeps {} parameters ({} vs {}){}.\n",
+            b.method,
+            fewer,
+            percent(d.kept_fraction),
+            percent(b.kept_fraction),
+            match (faster, d.latency_us, b.latency_us) {
+                (Some(f), Some(x), Some(y)) => format!(
+                    " and runs {} ({x:.1} vs {y:.1} µs, {:.2}x)",
+                    if f { "faster" } else { "slower" },
+                    y / x
+                ),
+                _ => String::new(),
+            }
+        );
+    }
+    for m in methods
+        .iter()
+        .filter(|m| !best.iter().any(|e| e.method == **m))
+    {
+        s += &format!(
+            "- {m}: no result within {} point, at any target tried.\n",
+            c.within_pt
+        );
+    }
+    s
+}
