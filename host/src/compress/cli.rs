@@ -73,6 +73,12 @@ pub struct CompressArgs {
     /// training augmentation; or none, jitter, drift, shift).
     #[arg(long, default_value = "default")]
     pub search_augment: String,
+    /// FLOPs-aware search: add this weight times a sampled mask's share of the original's
+    /// multiply-adds to its loss, so the compressor gives up the elements that cost the
+    /// most time (0: the paper's loss-only objective). Around 1 weighs a LeNet-5
+    /// convolution filter like a few points of loss.
+    #[arg(long, default_value_t = 0.0)]
+    pub flops_weight: f64,
     /// Fine-tuning epochs for the cut model (on the whole training split; the last epoch
     /// is kept, the learning rate decaying to the end).
     #[arg(long, default_value_t = 60)]
@@ -206,6 +212,7 @@ pub fn run(args: &CompressArgs) -> Result<CompressReport> {
         compressor_lr: args.compressor_lr,
         hidden: args.hidden,
         augment: train::augment_name(spec, &args.search_augment)?.to_string(),
+        flops_weight: args.flops_weight,
         seed: args.seed,
         ..SearchConfig::default()
     };

@@ -3,6 +3,7 @@
 pub mod baseline;
 pub mod cli;
 pub mod compressor;
+pub mod cost;
 pub mod l1;
 pub mod magnitude;
 pub mod masks;

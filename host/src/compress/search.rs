@@ -7,6 +7,7 @@
 //! activations scaled by soft probabilities, which reported 99 % for networks that were
 //! at 13-54 % once cut in the reference re-implementation.
 use super::compressor::{reinforce_objective, sample_masks, Baseline, Compressor, SoftDeletion};
+use super::cost::MacsModel;
 use super::masks::{weight_views, MaskPlan};
 use super::sites::SiteMap;
 use super::surgery::{cut, Weights};
@@ -57,6 +58,10 @@ pub struct SearchConfig {
     /// original's augmentation it overfits the training windows.
     #[serde(default = "no_augment")]
     pub augment: String,
+    /// Weight of a sampled mask's share of the original's multiply-adds, added to its
+    /// loss (0: the paper's loss-only objective; see [`super::cost`]).
+    #[serde(default)]
+    pub flops_weight: f64,
     pub seed: u64,
 }
 
@@ -84,6 +89,7 @@ impl Default for SearchConfig {
             p0_other: 0.5,
             augment: no_augment(),
             val_examples: 2000,
+            flops_weight: 0.0,
             seed: 1,
         }
     }
@@ -105,6 +111,9 @@ pub struct Evaluation {
     /// Elements kept per group.
     pub widths: Vec<usize>,
     pub val_accuracy: f64,
+    /// Multiply-adds of the remaining network, as a share of the original's.
+    #[serde(default)]
+    pub kept_macs_fraction: f64,
     pub seconds: f64,
 }
 
@@ -277,6 +286,7 @@ pub fn search(
     let plan = MaskPlan::new(&graph, &info, &map)?;
     let augment = crate::train::augment_named(&cfg.augment)?;
     let widths: Vec<usize> = map.groups.iter().map(|g| map.sites[g[0]].width).collect();
+    let macs_model = MacsModel::new(&graph, &map)?;
     let dev = Device::Cpu;
     let views = weight_views(&graph, &map, net.varmap())?;
     let fan_ins: Vec<usize> = views
@@ -433,11 +443,22 @@ pub fn search(
             .collect::<candle_core::Result<_>>()?;
         let x2 = gather(&ds.train_x, &shape, &b2, &dev)?;
         let y2 = gather_labels(&ds.train_y, &b2, &dev)?;
-        let l2: Vec<f32> = per_example_loss(
+        let mut l2: Vec<f32> = per_example_loss(
             &net.logits_masked(&[&x2], false, Some(&plan.expand(&z2)?))?,
             &y2,
         )?
         .to_vec1()?;
+        if cfg.flops_weight > 0.0 {
+            let expected: Vec<usize> = p_v
+                .iter()
+                .map(|p| (p.iter().sum::<f32>().round() as usize).max(1))
+                .collect();
+            let marginal = macs_model.marginal(&expected)?;
+            let costs = MacsModel::sample_costs(&marginal, &z2_rows, b2.len());
+            for (l, c) in l2.iter_mut().zip(costs) {
+                *l += cfg.flops_weight as f32 * c;
+            }
+        }
         if l2.iter().any(|l| !l.is_finite()) {
             bail!("the loss became non-finite at iteration {it}; try a smaller --critic-lr");
         }
@@ -475,24 +496,28 @@ pub fn search(
             let keep = per_site(&map, &keep_g);
             let kept = kept_params(&graph, &weights_of(net)?, &keep)?;
             let acc = masked_accuracy(net, Some(&plan), Some(&keep_g), ds, val)?;
+            let widths_g: Vec<usize> = keep_g
+                .iter()
+                .map(|k| k.iter().filter(|&&b| b).count())
+                .collect();
+            let macs = macs_model.macs(&widths_g)? as f64;
             let seconds = base_seconds + t_start.elapsed().as_secs_f64();
             let e = Evaluation {
                 iteration: state.iteration,
                 tau,
                 kept_params: kept,
                 kept_fraction: kept as f64 / total_params as f64,
-                widths: keep_g
-                    .iter()
-                    .map(|k| k.iter().filter(|&&b| b).count())
-                    .collect(),
+                widths: widths_g,
                 val_accuracy: acc,
+                kept_macs_fraction: macs / macs_model.total_macs(),
                 seconds,
             };
             let line = format!(
-                "iter {:>6}  tau {:.3}  kept {:>6.2} %  widths {:?}  held-out {:.2} %",
+                "iter {:>6}  tau {:.3}  kept {:>6.2} %  MACs {:>6.2} %  widths {:?}  held-out {:.2} %",
                 e.iteration,
                 e.tau,
                 100.0 * e.kept_fraction,
+                100.0 * e.kept_macs_fraction,
                 e.widths,
                 100.0 * e.val_accuracy
             );
