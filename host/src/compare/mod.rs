@@ -59,6 +59,18 @@ pub struct CompareArgs {
     /// Fine-tuning (retraining) epochs of every method.
     #[arg(long, default_value_t = 4)]
     pub finetune_epochs: usize,
+    /// Fine-tuning learning rate and its factor per epoch, for every method (default:
+    /// `deepiot compress`'s).
+    #[arg(long)]
+    pub finetune_lr: Option<f64>,
+    #[arg(long)]
+    pub finetune_lr_decay: Option<f64>,
+    /// DeepIoT's FLOPs-aware search weight (`deepiot compress --flops-weight`).
+    #[arg(long)]
+    pub flops_weight: Option<f64>,
+    /// Fine-tuning augmentation for every method (default: `deepiot compress`'s `auto`).
+    #[arg(long)]
+    pub finetune_augment: Option<String>,
     /// DeepIoT search iterations at most.
     #[arg(long, default_value_t = 20_000)]
     pub max_iterations: usize,
@@ -329,6 +341,30 @@ pub fn cache_key(args: &CompareArgs, method: Method, target: f64, model_sha: &st
         "seed": args.seed,
         "baseline": if method == Method::Magnitude { serde_json::to_value(&args.baseline).ok() } else { None },
     });
+    // Settings added later enter the key only when set, so that earlier caches stay valid.
+    let mut settings = settings;
+    let optional = [
+        ("finetune_lr", args.finetune_lr.map(serde_json::Value::from)),
+        (
+            "finetune_lr_decay",
+            args.finetune_lr_decay.map(serde_json::Value::from),
+        ),
+        (
+            "finetune_augment",
+            args.finetune_augment.clone().map(serde_json::Value::from),
+        ),
+        (
+            "flops_weight",
+            args.flops_weight
+                .filter(|_| method == Method::Deepiot)
+                .map(serde_json::Value::from),
+        ),
+    ];
+    for (k, v) in optional {
+        if let Some(v) = v {
+            settings[k] = v;
+        }
+    }
     let h = Sha256::digest(settings.to_string().as_bytes());
     format!("{:x}", h)[..12].to_string()
 }
@@ -378,6 +414,18 @@ fn compress_args(
     }
     if let Some(m) = args.max_train {
         argv.extend(["--max-train".into(), m.to_string().into()]);
+    }
+    if let Some(v) = args.finetune_lr {
+        argv.extend(["--finetune-lr".into(), v.to_string().into()]);
+    }
+    if let Some(v) = args.finetune_lr_decay {
+        argv.extend(["--finetune-lr-decay".into(), v.to_string().into()]);
+    }
+    if let Some(v) = args.flops_weight.filter(|_| method == Method::Deepiot) {
+        argv.extend(["--flops-weight".into(), v.to_string().into()]);
+    }
+    if let Some(v) = &args.finetune_augment {
+        argv.extend(["--finetune-augment".into(), v.into()]);
     }
     crate::args::parse(argv)
 }
