@@ -65,6 +65,9 @@ pub struct CompareArgs {
     pub finetune_lr: Option<f64>,
     #[arg(long)]
     pub finetune_lr_decay: Option<f64>,
+    /// Fine-tuning dropout for every method (default: the model's).
+    #[arg(long)]
+    pub finetune_dropout: Option<f32>,
     /// DeepIoT's FLOPs-aware search weight (`deepiot compress --flops-weight`).
     #[arg(long)]
     pub flops_weight: Option<f64>,
@@ -354,6 +357,10 @@ pub fn cache_key(args: &CompareArgs, method: Method, target: f64, model_sha: &st
             args.finetune_augment.clone().map(serde_json::Value::from),
         ),
         (
+            "finetune_dropout",
+            args.finetune_dropout.map(serde_json::Value::from),
+        ),
+        (
             "flops_weight",
             args.flops_weight
                 .filter(|_| method == Method::Deepiot)
@@ -423,6 +430,9 @@ fn compress_args(
     }
     if let Some(v) = args.flops_weight.filter(|_| method == Method::Deepiot) {
         argv.extend(["--flops-weight".into(), v.to_string().into()]);
+    }
+    if let Some(v) = args.finetune_dropout {
+        argv.extend(["--finetune-dropout".into(), v.to_string().into()]);
     }
     if let Some(v) = &args.finetune_augment {
         argv.extend(["--finetune-augment".into(), v.into()]);

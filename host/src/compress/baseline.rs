@@ -9,7 +9,7 @@ use crate::data::Dataset;
 use crate::export;
 use crate::models::{zoo, Net};
 use crate::train::{self, Distill};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use deepiot_format::{Graph, Op};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -456,6 +456,13 @@ pub fn finetune_net(
     hyper.lr_decay = args.finetune_lr_decay;
     hyper.batch = args.batch;
     hyper.patience = args.finetune_epochs.max(1);
+    if !(0.0..1.0).contains(&args.finetune_dropout) {
+        bail!(
+            "--finetune-dropout must be in [0, 1), got {}",
+            args.finetune_dropout
+        );
+    }
+    net.set_dropout(args.finetune_dropout, args.seed);
     let augment = match (args.finetune_augment.as_str(), spec.data) {
         ("auto", "mnist") => train::augmentation(spec, "shift")?,
         ("auto", _) => train::augmentation(spec, "default")?,

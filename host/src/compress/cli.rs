@@ -93,6 +93,10 @@ pub struct CompressArgs {
     /// augmentation), or any `deepiot train --augment` value.
     #[arg(long, default_value = "auto")]
     pub finetune_augment: String,
+    /// Fine-tuning dropout on the inputs of dense and recurrent layers. Off by default: a
+    /// cut network has little capacity to spare.
+    #[arg(long, default_value_t = 0.0)]
+    pub finetune_dropout: f32,
     /// Fine-tune by distilling the original model: weight of its softened outputs in the
     /// loss (0: labels only).
     #[arg(long, default_value_t = 0.7)]
