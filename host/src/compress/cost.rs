@@ -12,52 +12,143 @@
 //! what it feeds in the next layers), recomputed every iteration from the graph alone.
 use super::sites::SiteMap;
 use anyhow::Result;
-use deepiot_format::{Graph, Op};
+use deepiot_format::{Graph, Op, Source};
 
-/// The graph and its mask sites, to price widths.
+/// How one layer's multiply-adds depend on the widths.
+#[derive(Debug, Clone)]
+enum Layer {
+    /// Dense or convolution: `macs x (kept share of the input) x (kept share of the
+    /// output)`.
+    Linear { macs: f64, site: Option<usize> },
+    /// GRU/LSTM: `dirs x T x gates x h x (F x kept share of the input + h)`, where `h` is
+    /// the wider direction (surgery pads the other).
+    Recurrent {
+        steps_gates: f64,
+        features: f64,
+        dirs: f64,
+        sites: Vec<usize>,
+    },
+}
+
+/// The graph's layers and where their inputs come from, to price widths.
 pub struct MacsModel {
-    graph: Graph,
-    /// Per site: its group and node.
+    layers: Vec<(Layer, InputOrigin)>,
     site_group: Vec<usize>,
-    site_node: Vec<usize>,
+    site_width: Vec<usize>,
+    /// Per site, the sites of its layer (itself, and the other direction's).
+    site_peers: Vec<Vec<usize>>,
     groups: usize,
+    total: f64,
+}
+
+/// Per layer input: how many elements come from no site (the graph input, or what a
+/// site-free layer made) and how many from each site.
+#[derive(Debug, Clone, Default)]
+struct InputOrigin {
+    free: f64,
+    from_site: Vec<(usize, f64)>,
     total: f64,
 }
 
 impl MacsModel {
     pub fn new(graph: &Graph, map: &SiteMap) -> Result<Self> {
-        let total = graph.infer()?.total_macs(graph) as f64;
+        let info = graph.infer()?;
+        let total = info.total_macs(graph) as f64;
+        let mut layers = Vec::new();
+        for (k, node) in graph.nodes.iter().enumerate() {
+            let macs = info.macs(graph, k) as f64;
+            if macs == 0.0 {
+                continue;
+            }
+            let src = info.node_inputs[k][0];
+            let tags = match src {
+                Source::Input(i) => &map.input_tags[i],
+                Source::Node(j) => &map.tags[j],
+            };
+            let mut origin = InputOrigin {
+                total: tags.len() as f64,
+                ..Default::default()
+            };
+            let mut counts = vec![0f64; map.sites.len()];
+            for t in tags {
+                match t {
+                    Some((site, _)) => counts[*site as usize] += 1.0,
+                    None => origin.free += 1.0,
+                }
+            }
+            origin.from_site = counts
+                .into_iter()
+                .enumerate()
+                .filter(|(_, c)| *c > 0.0)
+                .collect();
+            let sites = map.node_sites[k].clone();
+            let layer = match &node.op {
+                Op::Gru(r) | Op::Lstm(r) => {
+                    let shape = info.shape_of(src);
+                    let gates = node.op.gates().unwrap_or(1) as f64;
+                    Layer::Recurrent {
+                        steps_gates: shape[0] as f64 * gates,
+                        features: shape[1] as f64,
+                        dirs: if r.bidirectional { 2.0 } else { 1.0 },
+                        sites,
+                    }
+                }
+                _ => Layer::Linear {
+                    macs,
+                    site: sites.first().copied(),
+                },
+            };
+            layers.push((layer, origin));
+        }
         Ok(MacsModel {
-            graph: graph.clone(),
+            layers,
             site_group: map.group_of(),
-            site_node: map.sites.iter().map(|s| s.node).collect(),
+            site_width: map.sites.iter().map(|s| s.width).collect(),
+            site_peers: map
+                .sites
+                .iter()
+                .map(|s| map.node_sites[s.node].clone())
+                .collect(),
             groups: map.groups.len(),
             total: total.max(1.0),
         })
     }
 
-    /// Multiply-adds per example of the network cut to these widths (one per group; a
-    /// bidirectional layer takes its wider direction, as surgery pads the other).
+    /// Multiply-adds per example of the network cut to these widths (one per group).
     pub fn macs(&self, group_widths: &[usize]) -> Result<u64> {
-        let mut g = self.graph.clone();
-        let mut width = vec![0usize; g.nodes.len()];
-        for (s, &node) in self.site_node.iter().enumerate() {
-            width[node] = width[node].max(group_widths[self.site_group[s]]);
-        }
-        for (node, &w) in width.iter().enumerate() {
-            if w == 0 {
-                continue;
-            }
-            match &mut g.nodes[node].op {
-                Op::Dense { units } => *units = w,
-                Op::Conv1d { out_channels, .. } | Op::Conv2d { out_channels, .. } => {
-                    *out_channels = w
+        // Both directions of a bidirectional layer take the wider one's width (surgery
+        // pads), and so do the next layer's inputs from them.
+        let width = |site: usize| {
+            self.site_peers[site]
+                .iter()
+                .map(|&p| group_widths[self.site_group[p]])
+                .max()
+                .unwrap_or(0) as f64
+        };
+        let share = |site: usize| width(site) / self.site_width[site].max(1) as f64;
+        let mut sum = 0.0;
+        for (layer, origin) in &self.layers {
+            let kept_in = origin.free
+                + origin
+                    .from_site
+                    .iter()
+                    .map(|&(s, n)| n * share(s))
+                    .sum::<f64>();
+            let in_share = kept_in / origin.total.max(1.0);
+            sum += match layer {
+                Layer::Linear { macs, site } => macs * in_share * site.map_or(1.0, share),
+                Layer::Recurrent {
+                    steps_gates,
+                    features,
+                    dirs,
+                    sites,
+                } => {
+                    let h = sites.iter().map(|&s| width(s)).fold(0.0, f64::max);
+                    dirs * steps_gates * h * (features * in_share + h)
                 }
-                Op::Gru(r) | Op::Lstm(r) => r.hidden = w,
-                _ => {}
-            }
+            };
         }
-        Ok(g.infer()?.total_macs(&g))
+        Ok(sum.round() as u64)
     }
 
     /// The original network's multiply-adds per example.
@@ -134,5 +225,51 @@ mod tests {
         let want0 = 20.0 * c[0] + 50.0 * c[1] + 500.0 * c[2];
         let want1 = 20.0 * c[0] + 50.0 * c[1];
         assert!((costs[0] as f64 - want0).abs() < 1e-5 && (costs[1] as f64 - want1).abs() < 1e-5);
+    }
+
+    /// The priced widths agree with the multiply-adds of the model surgery really cuts,
+    /// for convolutions feeding a reshape and GRUs (DeepSense) and bidirectional LSTMs
+    /// with directions of different widths (speech).
+    #[test]
+    fn priced_widths_match_the_cut_model() {
+        for g in [
+            zoo::lenet5(10),
+            zoo::deepsense(3, 8, 13, 15),
+            zoo::speech_bilstm(100, 40, 10),
+        ] {
+            let info = g.infer().unwrap();
+            let map = SiteMap::with_info(&g, &info).unwrap();
+            let m = MacsModel::new(&g, &map).unwrap();
+            let weights: crate::compress::Weights = info
+                .params
+                .iter()
+                .flatten()
+                .map(|p| (p.name.clone(), (p.shape.to_vec(), vec![0.0; p.len()])))
+                .collect();
+            let group_of = map.group_of();
+            let mut rng = crate::rng::Rng::new(7);
+            for _ in 0..5 {
+                let widths: Vec<usize> = map
+                    .groups
+                    .iter()
+                    .map(|gr| 1 + rng.below(map.sites[gr[0]].width))
+                    .collect();
+                let keep: Vec<Vec<bool>> = (0..map.sites.len())
+                    .map(|s| {
+                        (0..map.sites[s].width)
+                            .map(|u| u < widths[group_of[s]])
+                            .collect()
+                    })
+                    .collect();
+                let (cg, _) = crate::compress::cut(&g, &weights, &keep).unwrap();
+                let want = cg.infer().unwrap().total_macs(&cg);
+                assert_eq!(
+                    m.macs(&widths).unwrap(),
+                    want,
+                    "{} at {widths:?}",
+                    g.nodes[0].name
+                );
+            }
+        }
     }
 }
