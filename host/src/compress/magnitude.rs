@@ -115,10 +115,12 @@ impl Momentum {
         })
     }
 
-    /// The new value of parameter `i` after gradient `g`.
+    /// The new value of parameter `i` after gradient `g`. Both results are detached:
+    /// otherwise every step's tensors keep the previous step's alive through the
+    /// autograd graph, and 60 retraining epochs of DeepSense grew to 23 GB.
     fn update(&mut self, i: usize, p: &Tensor, g: &Tensor, lr: f64) -> candle_core::Result<Tensor> {
-        self.v[i] = ((&self.v[i] * Self::MU)? + g)?;
-        p - (&self.v[i] * lr)?
+        self.v[i] = ((&self.v[i] * Self::MU)? + g)?.detach();
+        Ok((p - (&self.v[i] * lr)?)?.detach())
     }
 }
 
@@ -525,4 +527,27 @@ pub fn run(args: &CompressArgs) -> Result<CompressReport> {
             details: serde_json::json!({ "config": cfg, "outcome": outcome }),
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    #[test]
+    fn momentum_steps_do_not_chain_autograd_graphs() {
+        let var = Var::new(&[1f32, 2.0], &Device::Cpu).unwrap();
+        let mut m = Momentum::new(&[var.as_tensor().clone()]).unwrap();
+        let g = (var.as_tensor() * 2.0).unwrap();
+        assert!(g.track_op(), "the gradient stand-in must carry a graph");
+        let mut p = var.as_tensor().clone();
+        for _ in 0..2 {
+            p = m.update(0, &p, &g, 0.1).unwrap();
+        }
+        assert!(!p.track_op() && !m.v[0].track_op());
+        // v1 = g, v2 = 0.9 g + g; p = p0 - 0.1 (v1 + v2) = p0 - 0.29 g.
+        let got = p.to_vec1::<f32>().unwrap();
+        assert!((got[0] - (1.0 - 0.29 * 2.0)).abs() < 1e-6, "{got:?}");
+        assert!((got[1] - (2.0 - 0.29 * 4.0)).abs() < 1e-6, "{got:?}");
+    }
 }
