@@ -173,7 +173,8 @@ fn report_with_timings_and_a_reused_result_draws_the_latency_figure() {
     assert!(files.iter().any(|f| f.ends_with("latency.png")));
     file_ok(&out.join("latency.png"), 10_000);
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
-    assert!(md.contains("| deepiot | reused |"), "{md}");
+    assert!(md.contains("| deepiot (l1-structured-0.2-"), "{md}");
+    assert!(md.contains("| reused |"), "{md}");
     assert!(md.contains("120.0 µs"));
     assert!(md.contains("-75.0 %"));
 

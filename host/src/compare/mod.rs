@@ -144,9 +144,17 @@ pub struct Entry {
 impl Entry {
     /// The label of the entry in tables and legends.
     pub fn label(&self) -> String {
-        match self.target {
-            Some(t) => format!("{} @ {}", self.method, percent(t)),
-            None => self.method.clone(),
+        match (self.target, self.source.as_str()) {
+            (Some(t), _) => format!("{} @ {}", self.method, percent(t)),
+            // Several results of one method may be reused: the file tells them apart.
+            (None, "reused") => {
+                let stem = Path::new(&self.file)
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                format!("{} ({stem})", self.method)
+            }
+            _ => self.method.clone(),
         }
     }
 
