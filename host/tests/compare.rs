@@ -203,4 +203,11 @@ fn report_with_timings_and_a_reused_result_draws_the_latency_figure() {
     );
     let best = compare::table::best_within(&c);
     assert_eq!(best.len(), 2);
+
+    // --report-only redraws from report.json without running or timing anything.
+    compare::report::write(&c, &out).unwrap();
+    std::fs::remove_file(out.join("latency.png")).unwrap();
+    let again = compare::run(&args(&model, &out, &["--report-only"])).unwrap();
+    assert_eq!(again, c);
+    file_ok(&out.join("latency.png"), 10_000);
 }

@@ -97,6 +97,9 @@ pub struct CompareArgs {
     /// A built `deepiot-run` to time with (default: build it for i686-unknown-linux-musl).
     #[arg(long)]
     pub runtime: Option<PathBuf>,
+    /// Only redraw report.md and the figures from OUT/report.json (nothing is run or timed).
+    #[arg(long)]
+    pub report_only: bool,
     /// Output folder: report.md, report.json, plots, cached runs.
     #[arg(short, long)]
     pub out: PathBuf,
@@ -464,6 +467,15 @@ fn parse_reuse(s: &str) -> Result<(Method, PathBuf)> {
 }
 
 pub fn run(args: &CompareArgs) -> Result<Comparison> {
+    if args.report_only {
+        let path = args.out.join("report.json");
+        let text =
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let c: Comparison = serde_json::from_slice(&text)
+            .with_context(|| format!("{} is not a comparison report", path.display()))?;
+        report::write(&c, &args.out)?;
+        return Ok(c);
+    }
     train::tune_malloc();
     std::fs::create_dir_all(args.out.join("runs"))
         .with_context(|| format!("cannot create {}", args.out.display()))?;

@@ -174,21 +174,52 @@ fn latency<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Comparison) ->
         .axis_desc_style((FAMILY, 18))
         .draw()
         .map_err(pe)?;
+    // Label offsets in pixels, pushed down until no two labels overlap (results of one
+    // size crowd together at the left).
+    let (plot_w, plot_h) = (880.0, 480.0);
+    let xr = max_lat * 1.2 / plot_w;
+    let yr = (yhi - ylo) / plot_h;
+    let mut placed: Vec<(f64, f64)> = Vec::new();
+    let mut offsets: Vec<i32> = Vec::new();
+    for e in &all {
+        let Some(l) = e.latency_us else {
+            offsets.push(-18);
+            continue;
+        };
+        let (px, py) = (l / xr, -(acc(e) - ylo) / yr);
+        let mut off = -18.0;
+        while placed
+            .iter()
+            .any(|&(qx, qy)| (px - qx).abs() < 230.0 && (py + off - qy).abs() < 16.0)
+        {
+            off += 16.0;
+        }
+        placed.push((px, py + off));
+        offsets.push(off as i32);
+    }
     let mut names = vec!["original".to_string()];
     names.extend(methods(c));
     for m in names {
         let col = color(&m);
-        let pts: Vec<(f64, f64, String)> = all
+        let pts: Vec<(f64, f64, String, i32)> = all
             .iter()
-            .filter(|e| e.method == m)
-            .filter_map(|e| {
+            .zip(&offsets)
+            .filter(|(e, _)| e.method == m)
+            .filter_map(|(e, &off)| {
                 e.latency_us.map(|l| {
-                    let tag = match e.target {
-                        Some(_) => format!("{:.2} % kept", pct(e)),
-                        None if m == "original" => "original".into(),
-                        None => format!("{:.2} % kept", pct(e)),
+                    let tag = match (e.target, e.source.as_str()) {
+                        (None, _) if m == "original" => "original".into(),
+                        (None, "reused") => format!(
+                            "{:.2} % kept, {}",
+                            pct(e),
+                            Path::new(&e.file)
+                                .file_stem()
+                                .map(|s| s.to_string_lossy().into_owned())
+                                .unwrap_or_default()
+                        ),
+                        _ => format!("{:.2} % kept", pct(e)),
                     };
-                    (l, acc(e), format!("{tag} ({})", e.deploy_format))
+                    (l, acc(e), format!("{tag} ({})", e.deploy_format), off)
                 })
             })
             .collect();
@@ -198,15 +229,15 @@ fn latency<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Comparison) ->
         chart
             .draw_series(
                 pts.iter()
-                    .map(|(x, y, _)| Circle::new((*x, *y), 6, col.filled())),
+                    .map(|(x, y, _, _)| Circle::new((*x, *y), 6, col.filled())),
             )
             .map_err(pe)?
             .label(m.clone())
             .legend(move |(x, y)| Circle::new((x + 10, y), 6, col.filled()));
         chart
-            .draw_series(pts.iter().map(|(x, y, t)| {
+            .draw_series(pts.iter().map(|(x, y, t, off)| {
                 EmptyElement::at((*x, *y))
-                    + Text::new(t.clone(), (8, -18), (FAMILY, 14).into_font().color(&col))
+                    + Text::new(t.clone(), (8, *off), (FAMILY, 14).into_font().color(&col))
             }))
             .map_err(pe)?;
     }
