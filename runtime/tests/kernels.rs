@@ -505,8 +505,8 @@ fn ref_rnn(x: &T, r: &Recurrent, gates: usize, p: &dyn Fn(&str) -> Vec<f64>) -> 
         SeqOutput::Sequence => {
             let mut v = Vec::new();
             for t in 0..t_len {
-                for d in 0..dirs {
-                    v.extend_from_slice(&seq[d][t]);
+                for per_dir in seq.iter().take(dirs) {
+                    v.extend_from_slice(&per_dir[t]);
                 }
             }
             T {
@@ -520,10 +520,10 @@ fn ref_rnn(x: &T, r: &Recurrent, gates: usize, p: &dyn Fn(&str) -> Vec<f64>) -> 
         },
         SeqOutput::Mean => {
             let mut v = vec![0.0; dirs * h];
-            for d in 0..dirs {
-                for t in 0..t_len {
+            for (d, per_dir) in seq.iter().enumerate().take(dirs) {
+                for step in per_dir.iter().take(t_len) {
                     for j in 0..h {
-                        v[d * h + j] += seq[d][t][j] / t_len as f64;
+                        v[d * h + j] += step[j] / t_len as f64;
                     }
                 }
             }
@@ -646,7 +646,8 @@ fn dense_stack_with_activations() {
 #[test]
 fn conv1d_edge_cases() {
     // (input [C, L], out, kernel, stride, padding, what)
-    let cases: &[([usize; 2], usize, usize, usize, usize, &str)] = &[
+    type Case = ([usize; 2], usize, usize, usize, usize, &'static str);
+    let cases: &[Case] = &[
         ([1, 1], 1, 1, 1, 0, "1x1 everything"),
         ([3, 10], 5, 3, 1, 0, "plain"),
         ([2, 9], 3, 9, 1, 0, "kernel = input length"),
