@@ -306,6 +306,29 @@ pub fn gather(
     Tensor::from_vec(v, dims, device)
 }
 
+/// Like [`gather`], each example through the augmentation `f` on the way.
+pub fn gather_augmented(
+    xs: &[f32],
+    shape: &[usize],
+    idx: &[usize],
+    f: Augment,
+    rng: &mut Rng,
+    device: &Device,
+) -> candle_core::Result<Tensor> {
+    let len: usize = shape.iter().product();
+    let mut v = vec![0f32; idx.len() * len];
+    for (k, &i) in idx.iter().enumerate() {
+        f(
+            &xs[i * len..(i + 1) * len],
+            &mut v[k * len..(k + 1) * len],
+            rng,
+        );
+    }
+    let mut dims = vec![idx.len()];
+    dims.extend_from_slice(shape);
+    Tensor::from_vec(v, dims, device)
+}
+
 /// Labels of the examples `idx`.
 pub fn gather_labels(ys: &[u32], idx: &[usize], device: &Device) -> candle_core::Result<Tensor> {
     let v: Vec<u32> = idx.iter().map(|&i| ys[i]).collect();
@@ -510,7 +533,6 @@ pub fn fit(net: &Net, ds: &Dataset, opts: &FitOptions) -> Result<History> {
     )?;
     let show_bar = opts.progress && std::io::stderr().is_terminal();
     let shape = ds.shape.clone();
-    let len = ds.example_len();
     let mut since_best = history.epochs.len().saturating_sub(history.best_epoch);
     let mut window = (0.0f64, 0usize);
     for epoch in start_epoch..h.epochs {
@@ -540,19 +562,9 @@ pub fn fit(net: &Net, ds: &Dataset, opts: &FitOptions) -> Result<History> {
             b
         });
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
-        let mut aug = vec![0f32; len];
         for (s, chunk) in order.chunks(h.batch).take(steps).enumerate() {
             let x = match opts.augment {
-                Some(f) => {
-                    let mut v = Vec::with_capacity(chunk.len() * len);
-                    for &i in chunk {
-                        f(&ds.train_x[i * len..(i + 1) * len], &mut aug, &mut rng);
-                        v.extend_from_slice(&aug);
-                    }
-                    let mut dims = vec![chunk.len()];
-                    dims.extend_from_slice(&shape);
-                    Tensor::from_vec(v, dims, &device)?
-                }
+                Some(f) => gather_augmented(&ds.train_x, &shape, chunk, f, &mut rng, &device)?,
                 None => gather(&ds.train_x, &shape, chunk, &device)?,
             };
             let y = gather_labels(&ds.train_y, chunk, &device)?;

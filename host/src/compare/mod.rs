@@ -65,7 +65,7 @@ pub struct CompareArgs {
     pub finetune_lr: Option<f64>,
     #[arg(long)]
     pub finetune_lr_decay: Option<f64>,
-    /// Fine-tuning dropout for every method (default: the model's).
+    /// Fine-tuning dropout for every method (default: `deepiot compress`'s, none).
     #[arg(long)]
     pub finetune_dropout: Option<f32>,
     /// DeepIoT's FLOPs-aware search weight (`deepiot compress --flops-weight`).
@@ -341,6 +341,33 @@ fn sha256_file(path: &Path) -> Result<String> {
     Ok(format!("{:x}", Sha256::digest(&bytes)))
 }
 
+/// The `deepiot compress` flags a comparison sets only when the user does, with their
+/// values: what a run gets (`compress_args`) and what its cache key holds (`cache_key`).
+fn optional_settings(args: &CompareArgs, method: Method) -> Vec<(&'static str, serde_json::Value)> {
+    use serde_json::Value;
+    [
+        ("--finetune-lr", args.finetune_lr.map(Value::from)),
+        (
+            "--finetune-lr-decay",
+            args.finetune_lr_decay.map(Value::from),
+        ),
+        (
+            "--finetune-augment",
+            args.finetune_augment.clone().map(Value::from),
+        ),
+        ("--finetune-dropout", args.finetune_dropout.map(Value::from)),
+        (
+            "--flops-weight",
+            args.flops_weight
+                .filter(|_| method == Method::Deepiot)
+                .map(Value::from),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(flag, value)| value.map(|v| (flag, v)))
+    .collect()
+}
+
 /// The cache key of one run: everything that changes its result.
 pub fn cache_key(args: &CompareArgs, method: Method, target: f64, model_sha: &str) -> String {
     let settings = serde_json::json!({
@@ -357,31 +384,8 @@ pub fn cache_key(args: &CompareArgs, method: Method, target: f64, model_sha: &st
     });
     // Settings added later enter the key only when set, so that earlier caches stay valid.
     let mut settings = settings;
-    let optional = [
-        ("finetune_lr", args.finetune_lr.map(serde_json::Value::from)),
-        (
-            "finetune_lr_decay",
-            args.finetune_lr_decay.map(serde_json::Value::from),
-        ),
-        (
-            "finetune_augment",
-            args.finetune_augment.clone().map(serde_json::Value::from),
-        ),
-        (
-            "finetune_dropout",
-            args.finetune_dropout.map(serde_json::Value::from),
-        ),
-        (
-            "flops_weight",
-            args.flops_weight
-                .filter(|_| method == Method::Deepiot)
-                .map(serde_json::Value::from),
-        ),
-    ];
-    for (k, v) in optional {
-        if let Some(v) = v {
-            settings[k] = v;
-        }
+    for (flag, value) in optional_settings(args, method) {
+        settings[flag.trim_start_matches("--").replace('-', "_")] = value;
     }
     let h = Sha256::digest(settings.to_string().as_bytes());
     format!("{:x}", h)[..12].to_string()
@@ -433,20 +437,11 @@ fn compress_args(
     if let Some(m) = args.max_train {
         argv.extend(["--max-train".into(), m.to_string().into()]);
     }
-    if let Some(v) = args.finetune_lr {
-        argv.extend(["--finetune-lr".into(), v.to_string().into()]);
-    }
-    if let Some(v) = args.finetune_lr_decay {
-        argv.extend(["--finetune-lr-decay".into(), v.to_string().into()]);
-    }
-    if let Some(v) = args.flops_weight.filter(|_| method == Method::Deepiot) {
-        argv.extend(["--flops-weight".into(), v.to_string().into()]);
-    }
-    if let Some(v) = args.finetune_dropout {
-        argv.extend(["--finetune-dropout".into(), v.to_string().into()]);
-    }
-    if let Some(v) = &args.finetune_augment {
-        argv.extend(["--finetune-augment".into(), v.into()]);
+    for (flag, value) in optional_settings(args, method) {
+        let text = value
+            .as_str()
+            .map_or_else(|| value.to_string(), String::from);
+        argv.extend([flag.into(), text.into()]);
     }
     crate::args::parse(argv)
 }

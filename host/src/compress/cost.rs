@@ -11,7 +11,7 @@
 //! marginal multiply-adds (one element fewer, at the current expected widths, including
 //! what it feeds in the next layers), recomputed every iteration from the graph alone.
 use super::sites::SiteMap;
-use anyhow::Result;
+use anyhow::{bail, Result};
 use deepiot_format::{Graph, Op, Source};
 
 /// How one layer's multiply-adds depend on the widths.
@@ -60,7 +60,10 @@ impl MacsModel {
             if macs == 0.0 {
                 continue;
             }
-            let src = info.node_inputs[k][0];
+            // Shape inference has checked every layer with weights has an input.
+            let Some(&src) = info.node_inputs[k].first() else {
+                continue;
+            };
             let tags = match src {
                 Source::Input(i) => &map.input_tags[i],
                 Source::Node(j) => &map.tags[j],
@@ -84,11 +87,14 @@ impl MacsModel {
             let sites = map.node_sites[k].clone();
             let layer = match &node.op {
                 Op::Gru(r) | Op::Lstm(r) => {
-                    let shape = info.shape_of(src);
+                    let (steps, features) = match info.shape_of(src).as_slice() {
+                        &[t, f] => (t, f),
+                        other => bail!("`{}`: a recurrent input of shape {other:?}", node.name),
+                    };
                     let gates = node.op.gates().unwrap_or(1) as f64;
                     Layer::Recurrent {
-                        steps_gates: shape[0] as f64 * gates,
-                        features: shape[1] as f64,
+                        steps_gates: steps as f64 * gates,
+                        features: features as f64,
                         dirs: if r.bidirectional { 2.0 } else { 1.0 },
                         sites,
                     }
@@ -115,7 +121,7 @@ impl MacsModel {
     }
 
     /// Multiply-adds per example of the network cut to these widths (one per group).
-    pub fn macs(&self, group_widths: &[usize]) -> Result<u64> {
+    pub fn macs(&self, group_widths: &[usize]) -> u64 {
         // Both directions of a bidirectional layer take the wider one's width (surgery
         // pads), and so do the next layer's inputs from them.
         let width = |site: usize| {
@@ -148,7 +154,7 @@ impl MacsModel {
                 }
             };
         }
-        Ok(sum.round() as u64)
+        sum.round() as u64
     }
 
     /// The original network's multiply-adds per example.
@@ -158,19 +164,19 @@ impl MacsModel {
 
     /// Per group, what one of its elements costs at these widths, as a share of the
     /// original network's multiply-adds.
-    pub fn marginal(&self, group_widths: &[usize]) -> Result<Vec<f64>> {
-        let base = self.macs(group_widths)? as f64;
+    pub fn marginal(&self, group_widths: &[usize]) -> Vec<f64> {
+        let base = self.macs(group_widths) as f64;
         (0..self.groups)
             .map(|k| {
                 let mut w = group_widths.to_vec();
                 let (lo, hi) = if w[k] > 1 {
                     w[k] -= 1;
-                    (self.macs(&w)? as f64, base)
+                    (self.macs(&w) as f64, base)
                 } else {
                     w[k] += 1;
-                    (base, self.macs(&w)? as f64)
+                    (base, self.macs(&w) as f64)
                 };
-                Ok((hi - lo) / self.total)
+                (hi - lo) / self.total
             })
             .collect()
     }
@@ -206,8 +212,8 @@ mod tests {
         let m = MacsModel::new(&g, &map).unwrap();
         // conv1 20 filters, conv2 50, fc1 500 (the classifier is not a site).
         let full = [20, 50, 500];
-        assert_eq!(m.macs(&full).unwrap() as f64, m.total_macs());
-        let c = m.marginal(&full).unwrap();
+        assert_eq!(m.macs(&full) as f64, m.total_macs());
+        let c = m.marginal(&full);
         let total = m.total_macs();
         // A conv1 filter: its own 24x24x25 plus conv2's 8x8x25 per output channel (50).
         assert_eq!(c[0] * total, (24 * 24 * 25 + 8 * 8 * 25 * 50) as f64);
@@ -263,12 +269,7 @@ mod tests {
                     .collect();
                 let (cg, _) = crate::compress::cut(&g, &weights, &keep).unwrap();
                 let want = cg.infer().unwrap().total_macs(&cg);
-                assert_eq!(
-                    m.macs(&widths).unwrap(),
-                    want,
-                    "{} at {widths:?}",
-                    g.nodes[0].name
-                );
+                assert_eq!(m.macs(&widths), want, "{} at {widths:?}", g.nodes[0].name);
             }
         }
     }

@@ -14,7 +14,7 @@ use super::surgery::{cut, Weights};
 use crate::data::Dataset;
 use crate::models::{Net, NodeMasks};
 use crate::rng::Rng;
-use crate::train::{gather, gather_labels, Augment};
+use crate::train::{gather, gather_augmented, gather_labels};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
@@ -234,22 +234,6 @@ fn fixed_node_masks(plan: &MaskPlan, keep: &[Vec<bool>], batch: usize) -> Result
     Ok(plan.expand(&groups)?)
 }
 
-/// The training examples `idx`, each through the augmentation `f`.
-fn augmented(ds: &Dataset, idx: &[usize], f: Augment, rng: &mut Rng) -> Result<Tensor> {
-    let len = ds.example_len();
-    let mut out = vec![0f32; idx.len() * len];
-    for (k, &i) in idx.iter().enumerate() {
-        f(
-            &ds.train_x[i * len..(i + 1) * len],
-            &mut out[k * len..(k + 1) * len],
-            rng,
-        );
-    }
-    let mut dims = vec![idx.len()];
-    dims.extend_from_slice(&ds.shape);
-    Ok(Tensor::from_vec(out, dims, &Device::Cpu)?)
-}
-
 /// Per-example cross-entropy of logits `[B, C]` against labels `[B]`.
 fn per_example_loss(logits: &Tensor, y: &Tensor) -> candle_core::Result<Tensor> {
     let logp = candle_nn::ops::log_softmax(logits, D::Minus1)?;
@@ -420,7 +404,7 @@ pub fn search(
             .map(|p| masks_tensor(&sample_masks(p, b1.len(), &mut rng), b1.len(), p.len()))
             .collect::<candle_core::Result<_>>()?;
         let x1 = match augment {
-            Some(f) => augmented(ds, &b1, f, &mut rng)?,
+            Some(f) => gather_augmented(&ds.train_x, &shape, &b1, f, &mut rng, &dev)?,
             None => gather(&ds.train_x, &shape, &b1, &dev)?,
         };
         let y1 = gather_labels(&ds.train_y, &b1, &dev)?;
@@ -453,7 +437,7 @@ pub fn search(
                 .iter()
                 .map(|p| (p.iter().sum::<f32>().round() as usize).max(1))
                 .collect();
-            let marginal = macs_model.marginal(&expected)?;
+            let marginal = macs_model.marginal(&expected);
             let costs = MacsModel::sample_costs(&marginal, &z2_rows, b2.len());
             for (l, c) in l2.iter_mut().zip(costs) {
                 *l += cfg.flops_weight as f32 * c;
@@ -489,6 +473,7 @@ pub fn search(
             }
         }
         last_widths = widths;
+        let widths = &last_widths;
         if state.iteration.is_multiple_of(cfg.eval_every)
             || state.iteration == cfg.max_iterations
             || newly_under_target
@@ -496,18 +481,14 @@ pub fn search(
             let keep = per_site(&map, &keep_g);
             let kept = kept_params(&graph, &weights_of(net)?, &keep)?;
             let acc = masked_accuracy(net, Some(&plan), Some(&keep_g), ds, val)?;
-            let widths_g: Vec<usize> = keep_g
-                .iter()
-                .map(|k| k.iter().filter(|&&b| b).count())
-                .collect();
-            let macs = macs_model.macs(&widths_g)? as f64;
+            let macs = macs_model.macs(widths) as f64;
             let seconds = base_seconds + t_start.elapsed().as_secs_f64();
             let e = Evaluation {
                 iteration: state.iteration,
                 tau,
                 kept_params: kept,
                 kept_fraction: kept as f64 / total_params as f64,
-                widths: widths_g,
+                widths: widths.clone(),
                 val_accuracy: acc,
                 kept_macs_fraction: macs / macs_model.total_macs(),
                 seconds,
