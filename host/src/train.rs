@@ -744,6 +744,10 @@ pub struct TrainArgs {
     /// continues training, or fine-tunes a compressed model further.
     #[arg(long, value_name = "MODEL")]
     pub init: Option<PathBuf>,
+    /// With --init: keep that model's layers (a compressed model's widths) but start from
+    /// fresh random weights (seeded by --seed), to train a found architecture from scratch.
+    #[arg(long, requires = "init")]
+    pub reinit: bool,
     /// Distil from this trained model: learn its softened outputs as well as the labels.
     #[arg(long, value_name = "MODEL")]
     pub teacher: Option<PathBuf>,
@@ -967,6 +971,11 @@ pub fn run(args: &TrainArgs) -> Result<Report> {
         Some(path) => {
             let (net, prov) =
                 export::load(path).with_context(|| format!("loading --init {}", path.display()))?;
+            let net = if args.reinit {
+                Net::new(net.graph(), args.seed)?
+            } else {
+                net
+            };
             (net, Some(prov))
         }
         None => {

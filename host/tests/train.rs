@@ -147,6 +147,7 @@ fn train_and_eval_commands_on_the_bundled_subset() {
         max_train: Some(640),
         max_steps: Some(10),
         init: None,
+        reinit: false,
         teacher: None,
         distill_alpha: 0.7,
         temperature: 4.0,
@@ -206,6 +207,61 @@ fn train_and_eval_commands_on_the_bundled_subset() {
         report.test_accuracy,
         again.test_accuracy
     );
+}
+
+/// `--reinit` keeps the `--init` model's layers but not its weights; without it the weights
+/// are the file's. A learning rate of 0 leaves every weight where training started.
+#[test]
+fn reinit_keeps_the_layers_and_draws_fresh_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first.safetensors");
+    let base = train::TrainArgs {
+        task: "mnist-lenet5".into(),
+        epochs: Some(1),
+        seed: 1,
+        batch: Some(32),
+        lr: Some(0.0),
+        lr_decay: None,
+        patience: None,
+        weight_decay: None,
+        dropout: None,
+        val_fraction: 0.0,
+        augment: "none".into(),
+        data: Some(bundled_dir()),
+        resume: false,
+        max_train: Some(64),
+        max_steps: Some(1),
+        init: None,
+        reinit: false,
+        teacher: None,
+        distill_alpha: 0.7,
+        temperature: 4.0,
+        out: first.clone(),
+        json: false,
+    };
+    train::run(&base).unwrap();
+    let weights = |path: &std::path::Path| {
+        let bytes = std::fs::read(path).unwrap();
+        let parsed = deepiot_format::parse(&bytes).unwrap();
+        let conv1 = parsed.tensor_f32("conv1.weight").unwrap();
+        (parsed.graph.clone(), conv1)
+    };
+    let (graph, original) = weights(&first);
+    for (reinit, seed) in [(false, 1), (true, 2)] {
+        let out = dir.path().join(format!("again-{reinit}.safetensors"));
+        train::run(&train::TrainArgs {
+            init: Some(first.clone()),
+            reinit,
+            seed,
+            out: out.clone(),
+            ..base.clone()
+        })
+        .unwrap();
+        let (g, w) = weights(&out);
+        assert_eq!(g.nodes.len(), graph.nodes.len());
+        assert_eq!(w.len(), original.len());
+        assert_eq!(w == original, !reinit, "reinit {reinit}");
+    }
 }
 
 #[test]
