@@ -60,6 +60,82 @@ fn acc(e: &Entry) -> f64 {
     100.0 * e.test_accuracy
 }
 
+/// How a method's points are drawn: radius and whether filled. Sizes differ so that
+/// results at the same spot stay visible (a small dot inside a ring inside a disc).
+fn marker(method: &str, col: RGBColor) -> (i32, ShapeStyle) {
+    match method {
+        "magnitude" => (10, col.stroke_width(2)),
+        "l1-structured" => (4, col.filled()),
+        _ => (7, col.filled()),
+    }
+}
+
+/// The file a reused result came from (several results of one method are told apart
+/// by it), or nothing for results the comparison ran itself.
+fn reused_stem(e: &Entry) -> Option<String> {
+    (e.target.is_none() && e.source == "reused")
+        .then(|| Path::new(&e.file).file_stem())
+        .flatten()
+        .map(|s| s.to_string_lossy().into_owned())
+}
+
+/// A thin line from a point to its label when the label had to move away from it
+/// (nothing when it sits in its usual place just above).
+fn leader(offset: i32, col: RGBColor) -> PathElement<(i32, i32)> {
+    let end = if offset == -18 {
+        (0, 0)
+    } else {
+        (8, offset + 8)
+    };
+    PathElement::new(vec![(0, 0), end], col.stroke_width(1))
+}
+
+/// Vertical pixel offsets for point labels: first `-18` (just above the point), else the
+/// nearest free row above or below, so that no label covers another label or any point.
+/// `points` are the anchors in pixels (y downwards) with the label's length in characters;
+/// a label's text starts 8 px right of its point.
+fn label_offsets(points: &[Option<(f64, f64, usize)>]) -> Vec<i32> {
+    const LINE: f64 = 16.0;
+    const CHAR: f64 = 7.5;
+    const DOT: f64 = 8.0;
+    // Boxes as (left, top, right, bottom); every point's marker is one from the start.
+    let mut taken: Vec<(f64, f64, f64, f64)> = points
+        .iter()
+        .flatten()
+        .map(|&(x, y, _)| (x - DOT, y - DOT, x + DOT, y + DOT))
+        .collect();
+    let clear = |b: (f64, f64, f64, f64), taken: &[(f64, f64, f64, f64)]| {
+        taken
+            .iter()
+            .all(|t| b.2 <= t.0 || t.2 <= b.0 || b.3 <= t.1 || t.3 <= b.1)
+    };
+    points
+        .iter()
+        .map(|p| {
+            let Some((x, y, len)) = *p else {
+                return -18;
+            };
+            let w = len as f64 * CHAR;
+            let at = |off: f64| (x + DOT, y + off, x + DOT + w, y + off + LINE);
+            // -18, -34, -2, -50, 14, ...: alternately further up and down.
+            let off = (0..40)
+                .map(|k| {
+                    -18.0
+                        + LINE
+                            * if k % 2 == 1 {
+                                -((k + 1) / 2) as f64
+                            } else {
+                                (k / 2) as f64
+                            }
+                })
+                .find(|&off| clear(at(off), &taken))
+                .unwrap_or(-18.0);
+            taken.push(at(off));
+            off as i32
+        })
+        .collect()
+}
+
 /// A y range around the accuracies that leaves room for the legend.
 fn acc_range(c: &Comparison) -> (f64, f64) {
     let all = std::iter::once(&c.original).chain(&c.results).map(acc);
@@ -108,29 +184,56 @@ fn tradeoff<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Comparison) -
         .map_err(pe)?
         .label(format!("original ({o:.2} %, 100 % of parameters)"))
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], color("original")));
+    // Labels, placed over every result at once so that no two overlap.
+    let (plot_w, plot_h) = (880.0, 480.0);
+    let (llo, lhi) = (lo.log10(), 150f64.log10());
+    let texts: Vec<String> = c
+        .results
+        .iter()
+        .map(|r| {
+            let t = format!("{:.2} %, {:.2} %", pct(r), acc(r));
+            match reused_stem(r) {
+                Some(stem) => format!("{t} ({stem})"),
+                None => t,
+            }
+        })
+        .collect();
+    let anchors: Vec<Option<(f64, f64, usize)>> = c
+        .results
+        .iter()
+        .zip(&texts)
+        .map(|(r, t)| {
+            let px = (pct(r).max(lo).log10() - llo) / (lhi - llo) * plot_w;
+            let py = (yhi - acc(r)) / (yhi - ylo) * plot_h;
+            Some((px, py, t.chars().count()))
+        })
+        .collect();
+    let offsets = label_offsets(&anchors);
     for m in methods(c) {
         let col = color(&m);
-        let mut pts: Vec<(f64, f64)> = c
+        let (radius, style) = marker(&m, col);
+        let mut pts: Vec<(f64, f64, String, i32)> = c
             .results
             .iter()
-            .filter(|r| r.method == m)
-            .map(|r| (pct(r), acc(r)))
+            .zip(texts.iter().zip(&offsets))
+            .filter(|(r, _)| r.method == m)
+            .map(|(r, (t, &off))| (pct(r), acc(r), t.clone(), off))
             .collect();
         pts.sort_by(|a, b| a.0.total_cmp(&b.0));
         chart
-            .draw_series(LineSeries::new(pts.clone(), col.stroke_width(3)))
+            .draw_series(LineSeries::new(
+                pts.iter().map(|p| (p.0, p.1)),
+                col.stroke_width(3),
+            ))
             .map_err(pe)?
             .label(m.clone())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], col.stroke_width(3)));
         chart
-            .draw_series(pts.iter().map(|&(x, y)| {
-                EmptyElement::at((x, y))
-                    + Circle::new((0, 0), 5, col.filled())
-                    + Text::new(
-                        format!("{x:.2} %, {y:.2} %"),
-                        (8, -18),
-                        (FAMILY, 14).into_font().color(&col),
-                    )
+            .draw_series(pts.iter().map(|(x, y, t, off)| {
+                EmptyElement::at((*x, *y))
+                    + Circle::new((0, 0), radius, style)
+                    + leader(*off, col)
+                    + Text::new(t.clone(), (8, *off), (FAMILY, 14).into_font().color(&col))
             }))
             .map_err(pe)?;
     }
@@ -177,51 +280,40 @@ fn latency<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Comparison) ->
     // Label offsets in pixels, pushed down until no two labels overlap (results of one
     // size crowd together at the left).
     let (plot_w, plot_h) = (880.0, 480.0);
-    let xr = max_lat * 1.2 / plot_w;
-    let yr = (yhi - ylo) / plot_h;
-    let mut placed: Vec<(f64, f64)> = Vec::new();
-    let mut offsets: Vec<i32> = Vec::new();
-    for e in &all {
-        let Some(l) = e.latency_us else {
-            offsets.push(-18);
-            continue;
+    let tag = |e: &Entry| -> String {
+        let t = if e.method == "original" {
+            "original".to_string()
+        } else {
+            match reused_stem(e) {
+                Some(stem) => format!("{:.2} % kept, {stem}", pct(e)),
+                None => format!("{:.2} % kept", pct(e)),
+            }
         };
-        let (px, py) = (l / xr, -(acc(e) - ylo) / yr);
-        let mut off = -18.0;
-        while placed
-            .iter()
-            .any(|&(qx, qy)| (px - qx).abs() < 230.0 && (py + off - qy).abs() < 16.0)
-        {
-            off += 16.0;
-        }
-        placed.push((px, py + off));
-        offsets.push(off as i32);
-    }
+        format!("{t} ({})", e.deploy_format)
+    };
+    let offsets = label_offsets(
+        &all.iter()
+            .map(|e| {
+                e.latency_us.map(|l| {
+                    (
+                        l / (max_lat * 1.2) * plot_w,
+                        (yhi - acc(e)) / (yhi - ylo) * plot_h,
+                        tag(e).chars().count(),
+                    )
+                })
+            })
+            .collect::<Vec<_>>(),
+    );
     let mut names = vec!["original".to_string()];
     names.extend(methods(c));
     for m in names {
         let col = color(&m);
+        let (radius, style) = marker(&m, col);
         let pts: Vec<(f64, f64, String, i32)> = all
             .iter()
             .zip(&offsets)
             .filter(|(e, _)| e.method == m)
-            .filter_map(|(e, &off)| {
-                e.latency_us.map(|l| {
-                    let tag = match (e.target, e.source.as_str()) {
-                        (None, _) if m == "original" => "original".into(),
-                        (None, "reused") => format!(
-                            "{:.2} % kept, {}",
-                            pct(e),
-                            Path::new(&e.file)
-                                .file_stem()
-                                .map(|s| s.to_string_lossy().into_owned())
-                                .unwrap_or_default()
-                        ),
-                        _ => format!("{:.2} % kept", pct(e)),
-                    };
-                    (l, acc(e), format!("{tag} ({})", e.deploy_format), off)
-                })
-            })
+            .filter_map(|(e, &off)| e.latency_us.map(|l| (l, acc(e), tag(e), off)))
             .collect();
         if pts.is_empty() {
             continue;
@@ -229,14 +321,15 @@ fn latency<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Comparison) ->
         chart
             .draw_series(
                 pts.iter()
-                    .map(|(x, y, _, _)| Circle::new((*x, *y), 6, col.filled())),
+                    .map(|(x, y, _, _)| Circle::new((*x, *y), radius, style)),
             )
             .map_err(pe)?
             .label(m.clone())
-            .legend(move |(x, y)| Circle::new((x + 10, y), 6, col.filled()));
+            .legend(move |(x, y)| Circle::new((x + 10, y), radius, style));
         chart
             .draw_series(pts.iter().map(|(x, y, t, off)| {
                 EmptyElement::at((*x, *y))
+                    + leader(*off, col)
                     + Text::new(t.clone(), (8, *off), (FAMILY, 14).into_font().color(&col))
             }))
             .map_err(pe)?;
@@ -393,4 +486,25 @@ pub fn draw_all(c: &Comparison, dir: &Path) -> Result<Vec<PathBuf>> {
     }
     files.extend(both(c, dir, "layers", &on_backend!(layers))?);
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::label_offsets;
+
+    #[test]
+    fn labels_at_one_spot_are_stacked_and_distant_ones_stay_put() {
+        let same = Some((100.0, 200.0, 20));
+        assert_eq!(label_offsets(&[same, same, same]), vec![-18, -34, -2]);
+        // Far apart horizontally (the first label is 150 px wide): both above their points.
+        let far = Some((300.0, 200.0, 20));
+        assert_eq!(label_offsets(&[same, far]), vec![-18, -18]);
+        // Overlapping text but 40 px lower: no clash either.
+        let below = Some((120.0, 240.0, 20));
+        assert_eq!(label_offsets(&[same, None, below]), vec![-18, -18, -18]);
+        // A label never covers another point: this one's usual place holds a marker.
+        let under = Some((100.0, 200.0, 20));
+        let marker_above = Some((130.0, 190.0, 2));
+        assert_ne!(label_offsets(&[under, marker_above])[0], -18);
+    }
 }
