@@ -66,6 +66,7 @@ fn a_short_search_shrinks_a_tiny_model_and_keeps_its_accuracy() {
         model: "toy".into(),
         data: "toy".into(),
         distill: None,
+        average_from: None,
     };
     train::fit(&net, &ds, &fit).unwrap();
     let test_idx: Vec<usize> = (0..1000).collect();

@@ -72,6 +72,7 @@ fn opts(
         model: "toy".into(),
         data: "toy".into(),
         distill: None,
+        average_from: None,
     }
 }
 
@@ -101,6 +102,63 @@ fn resume_continues_from_the_checkpoint() {
     other.seed = 10;
     let err = fit(&Net::new(&graph(), 1).unwrap(), &data(), &other).unwrap_err();
     assert!(format!("{err:#}").contains("other settings"), "{err:#}");
+}
+
+/// Weight averaging from epoch 2 of 3 gives the mean of the weights after epochs 2 and 3
+/// of the same run without averaging, and a run resumed in the middle carries the mean on.
+#[test]
+fn weight_averaging_is_the_mean_of_the_late_epochs_and_survives_resume() {
+    let plain = |epochs: usize| {
+        let net = Net::new(&graph(), 1).unwrap();
+        let mut o = opts(epochs, 1e-2, 10, None, false);
+        o.val_fraction = 0.0;
+        fit(&net, &data(), &o).unwrap();
+        net.tensors().unwrap()
+    };
+    let (after2, after3) = (plain(2), plain(3));
+    let averaged = |o: FitOptions| {
+        let net = Net::new(&graph(), 1).unwrap();
+        let h = fit(&net, &data(), &o).unwrap();
+        (h, net.tensors().unwrap())
+    };
+    let mut o = opts(3, 1e-2, 10, None, false);
+    o.val_fraction = 0.0;
+    o.average_from = Some(2);
+    let (h, mean) = averaged(o.clone());
+    assert_eq!(h.best_epoch, 3);
+    for ((name, _, m), ((_, _, a), (_, _, b))) in mean.iter().zip(after2.iter().zip(&after3)) {
+        for ((m, a), b) in m.iter().zip(a).zip(b) {
+            assert!((m - 0.5 * (a + b)).abs() < 1e-6, "{name}: {m} vs {a}, {b}");
+        }
+        assert!(
+            a != b,
+            "{name}: epoch 3 changed nothing, the test proves nothing"
+        );
+    }
+
+    // Two epochs, then a resumed third (the optimizer's moments start afresh, so its raw
+    // weights differ from the run above): the mean of epoch 2's weights and the resumed
+    // epoch 3's, which the checkpoint keeps as its last.
+    let dir = tempfile::tempdir().unwrap();
+    let ck = Checkpoint::beside(&dir.path().join("m.safetensors"));
+    let mut first = o.clone();
+    first.hyper.epochs = 2;
+    first.checkpoint = Some(ck.clone());
+    averaged(first);
+    let mut rest = o;
+    rest.checkpoint = Some(ck.clone());
+    rest.resume = true;
+    let (_, resumed) = averaged(rest);
+    let (_, last, _) = ck.load(&candle_core::Device::Cpu).unwrap();
+    for ((name, _, r), (_, _, a)) in resumed.iter().zip(&after2) {
+        let b = last[name].flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        for ((r, a), b) in r.iter().zip(a).zip(&b) {
+            assert!(
+                (r - 0.5 * (a + b)).abs() < 1e-6,
+                "{name}: resumed {r} vs {a}, {b}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -148,6 +206,7 @@ fn train_and_eval_commands_on_the_bundled_subset() {
         max_steps: Some(10),
         init: None,
         reinit: false,
+        average_from: None,
         teacher: None,
         distill_alpha: 0.7,
         temperature: 4.0,
@@ -233,6 +292,7 @@ fn reinit_keeps_the_layers_and_draws_fresh_weights() {
         max_steps: Some(1),
         init: None,
         reinit: false,
+        average_from: None,
         teacher: None,
         distill_alpha: 0.7,
         temperature: 4.0,

@@ -481,6 +481,7 @@ pub fn finetune_net(
         model: format!("{}-{}", spec.name, method.name()),
         data: spec.data.to_string(),
         distill: distill(args)?,
+        average_from: None,
     };
     train::fit(net, ds, &fit)?;
     Ok(t.elapsed().as_secs_f64())
