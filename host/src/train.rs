@@ -262,8 +262,8 @@ pub struct FitOptions {
     pub distill: Option<Distill>,
     /// From this 1-based epoch on, the result is the running mean of the weights after
     /// each epoch (stochastic weight averaging, Izmailov et al. 2018), and every epoch's
-    /// accuracies are the mean's: a flat average of the late epochs generalises better
-    /// than their last point (tried on the compressed UserID model, see the README).
+    /// accuracies are the mean's: a flat region's centre often generalises better than
+    /// the last point of the path (on the compressed UserID model it did not; README).
     pub average_from: Option<usize>,
 }
 
