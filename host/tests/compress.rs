@@ -124,4 +124,34 @@ fn a_short_search_shrinks_a_tiny_model_and_keeps_its_accuracy() {
     let last = outcome.evaluations.last().expect("at least one evaluation");
     assert!(last.kept_fraction < 1.0);
     let _ = masked_accuracy;
+
+    // A drop that can never be met holds the threshold from the first mask under the
+    // target to the last iteration: the mask must stay the one that met the target.
+    let never = SearchConfig {
+        max_drop: -100.0,
+        max_iterations: 500,
+        ..cfg
+    };
+    let held = search(&net, &ds, &tr, &val, &never, None, false).unwrap();
+    assert!(!held.stopped_by_rule);
+    let under: Vec<_> = held
+        .evaluations
+        .iter()
+        .filter(|e| e.kept_fraction <= never.target_kept)
+        .collect();
+    assert!(
+        under.len() >= 3,
+        "the target was met too late to see the hold: {:?}",
+        held.evaluations
+            .iter()
+            .map(|e| e.kept_fraction)
+            .collect::<Vec<_>>()
+    );
+    for e in &under {
+        assert_eq!(
+            e.widths, under[0].widths,
+            "iteration {}: the held mask changed",
+            e.iteration
+        );
+    }
 }
