@@ -173,6 +173,7 @@ fn train_tiny(graph: &Graph, seed: u64) -> (Net, Dataset) {
         augment: None,
         max_steps_per_epoch: Some(6),
         distill: None,
+        average_from: None,
         val_fraction: 0.0,
         model: "tiny".into(),
         data: "synthetic".into(),
