@@ -184,11 +184,9 @@ fn early_stopping_stops_when_validation_stalls() {
     assert_eq!(h.best_epoch, 1);
 }
 
-#[test]
-fn train_and_eval_commands_on_the_bundled_subset() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("lenet.safetensors");
-    let args = train::TrainArgs {
+/// `deepiot train` on a slice of the bundled MNIST subset: one short epoch of LeNet-5.
+fn lenet_args(out: &std::path::Path) -> train::TrainArgs {
+    train::TrainArgs {
         task: "mnist-lenet5".into(),
         epochs: Some(1),
         seed: 1,
@@ -210,9 +208,16 @@ fn train_and_eval_commands_on_the_bundled_subset() {
         teacher: None,
         distill_alpha: 0.7,
         temperature: 4.0,
-        out: out.clone(),
+        out: out.to_path_buf(),
         json: false,
-    };
+    }
+}
+
+#[test]
+fn train_and_eval_commands_on_the_bundled_subset() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("lenet.safetensors");
+    let args = lenet_args(&out);
     let report = train::run(&args).unwrap();
     assert_eq!(report.params, 431_080);
     assert_eq!(report.flops, 2 * 2_293_000);
@@ -275,29 +280,12 @@ fn reinit_keeps_the_layers_and_draws_fresh_weights() {
     let dir = tempfile::tempdir().unwrap();
     let first = dir.path().join("first.safetensors");
     let base = train::TrainArgs {
-        task: "mnist-lenet5".into(),
-        epochs: Some(1),
-        seed: 1,
-        batch: Some(32),
         lr: Some(0.0),
-        lr_decay: None,
-        patience: None,
-        weight_decay: None,
-        dropout: None,
         val_fraction: 0.0,
         augment: "none".into(),
-        data: Some(bundled_dir()),
-        resume: false,
         max_train: Some(64),
         max_steps: Some(1),
-        init: None,
-        reinit: false,
-        average_from: None,
-        teacher: None,
-        distill_alpha: 0.7,
-        temperature: 4.0,
-        out: first.clone(),
-        json: false,
+        ..lenet_args(&first)
     };
     train::run(&base).unwrap();
     let weights = |path: &std::path::Path| {
