@@ -90,12 +90,12 @@ pub fn time_steps(
         },
     )?;
     for _ in 0..warmup {
-        crate::train::train_step(net, &mut opt, x, y, None)?;
+        crate::train::train_step(net, &mut opt, x, y, None, None)?;
     }
     let mut times = Vec::with_capacity(iterations);
     for _ in 0..iterations {
         let t = Instant::now();
-        crate::train::train_step(net, &mut opt, x, y, None)?;
+        crate::train::train_step(net, &mut opt, x, y, None, None)?;
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }
     let mut fwd = 0.0;

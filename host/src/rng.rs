@@ -69,6 +69,39 @@ impl Rng {
         self.shuffle(&mut v);
         v
     }
+
+    /// Gamma(`shape`, 1) (Marsaglia and Tsang 2000; shapes below 1 through the boost
+    /// `Gamma(a) = Gamma(a + 1) * U^(1/a)`).
+    pub fn gamma(&mut self, shape: f32) -> f32 {
+        if shape < 1.0 {
+            let u = self.next_f32().max(f32::MIN_POSITIVE) as f64;
+            return (self.gamma(shape + 1.0) as f64 * u.powf(1.0 / shape as f64)) as f32;
+        }
+        let d = shape as f64 - 1.0 / 3.0;
+        let c = 1.0 / (9.0 * d).sqrt();
+        loop {
+            let x = self.normal() as f64;
+            let v = (1.0 + c * x).powi(3);
+            if v <= 0.0 {
+                continue;
+            }
+            let u = (self.next_f32() as f64).max(1e-12);
+            if u.ln() < 0.5 * x * x + d - d * v + d * v.ln() {
+                return (d * v) as f32;
+            }
+        }
+    }
+
+    /// Beta(`a`, `b`) in `[0, 1]`: the mixing weight of mixup.
+    pub fn beta(&mut self, a: f32, b: f32) -> f32 {
+        let x = self.gamma(a);
+        let y = self.gamma(b);
+        if x + y > 0.0 {
+            x / (x + y)
+        } else {
+            0.5
+        }
+    }
 }
 
 /// So that code written against `rand` (e.g. [`crate::data::cifar::augment`]) can draw
@@ -106,5 +139,26 @@ mod tests {
         assert_eq!(p, Rng::new(9).permutation(100));
         let mut u = Rng::new(1);
         assert!((0..1000).all(|_| (-0.5..0.5).contains(&u.uniform(-0.5, 0.5))));
+    }
+
+    #[test]
+    fn beta_draws_have_the_right_mean_and_variance() {
+        // Beta(a, b): mean a / (a + b), variance ab / ((a + b)^2 (a + b + 1)).
+        for (a, b) in [(0.2f32, 0.2f32), (1.0, 1.0), (2.0, 5.0)] {
+            let mut r = Rng::new(7);
+            let n = 40_000;
+            let xs: Vec<f64> = (0..n).map(|_| r.beta(a, b) as f64).collect();
+            assert!(xs.iter().all(|x| (0.0..=1.0).contains(x)));
+            let mean = xs.iter().sum::<f64>() / n as f64;
+            let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
+            let (a, b) = (a as f64, b as f64);
+            let want_mean = a / (a + b);
+            let want_var = a * b / ((a + b).powi(2) * (a + b + 1.0));
+            assert!((mean - want_mean).abs() < 0.01, "Beta({a},{b}) mean {mean}");
+            assert!(
+                (var - want_var).abs() < 0.1 * want_var,
+                "Beta({a},{b}) variance {var} vs {want_var}"
+            );
+        }
     }
 }

@@ -145,6 +145,9 @@ pub struct RunKey {
     pub dropout: f32,
     #[serde(default)]
     pub average_from: Option<usize>,
+    /// Mixup's Beta parameter ([`FitOptions::mixup`]).
+    #[serde(default)]
+    pub mixup: Option<f32>,
 }
 
 /// `OUT.ckpt/state.json`.
@@ -265,6 +268,9 @@ pub struct FitOptions {
     /// accuracies are the mean's: a flat region's centre often generalises better than
     /// the last point of the path (on the compressed UserID model it did not; README).
     pub average_from: Option<usize>,
+    /// Blend every batch with a shuffled copy of itself, the weight drawn from
+    /// Beta(alpha, alpha) ([`Mixing`]); `None` trains on the examples as they are.
+    pub mixup: Option<f32>,
 }
 
 /// Knowledge distillation (Hinton et al. 2015): the loss mixes the label's cross-entropy
@@ -273,7 +279,10 @@ pub struct FitOptions {
 /// 7 resembles) instead of one bit per example, and recovers more of its accuracy.
 #[derive(Clone, Debug)]
 pub struct Distill {
-    pub teacher: std::sync::Arc<Net>,
+    /// One network, or an ensemble whose softened probabilities are averaged: several
+    /// independently trained originals disagree where the data are ambiguous, which is
+    /// exactly what a small student should not be over-confident about.
+    pub teachers: Vec<std::sync::Arc<Net>>,
     /// Softmax temperature of both networks inside the KL term.
     pub temperature: f32,
     /// Weight of the KL term; the label term gets `1 - alpha`.
@@ -284,16 +293,66 @@ impl Distill {
     /// `(1 - alpha) * CE(student, y) + alpha * T^2 * KL(teacher_T || student_T)`, averaged
     /// over the batch (the T^2 keeps the soft term's gradient scale independent of T).
     pub fn loss(&self, x: &Tensor, logits: &Tensor, y: &Tensor) -> candle_core::Result<Tensor> {
-        let t = self.temperature as f64;
         let hard = candle_nn::loss::cross_entropy(logits, y)?;
-        let teacher = self.teacher.logits(&[x], false)?.detach();
-        let log_pt = candle_nn::ops::log_softmax(&(teacher / t)?, D::Minus1)?;
+        self.mix(&hard, x, logits)
+    }
+
+    /// `(1 - alpha) * hard + alpha * T^2 * KL(teacher_T(x) || student_T)`.
+    pub fn mix(&self, hard: &Tensor, x: &Tensor, logits: &Tensor) -> candle_core::Result<Tensor> {
+        let t = self.temperature as f64;
+        let mut p_teacher: Option<Tensor> = None;
+        for teacher in &self.teachers {
+            let p = candle_nn::ops::softmax_last_dim(&(teacher.logits(&[x], false)? / t)?)?;
+            p_teacher = Some(match p_teacher {
+                Some(sum) => (sum + p)?,
+                None => p,
+            });
+        }
+        let Some(sum) = p_teacher else {
+            candle_core::bail!("distillation needs at least one teacher")
+        };
+        let p_teacher = (sum / self.teachers.len() as f64)?.detach();
+        // Clamped so that a probability that underflowed to 0 contributes 0, not NaN.
+        let log_pt = p_teacher.clamp(1e-30f32, 1.0f32)?.log()?;
         let log_ps = candle_nn::ops::log_softmax(&(logits / t)?, D::Minus1)?;
-        let kl = (log_pt.exp()? * (log_pt - log_ps)?)?
+        let kl = (p_teacher * (log_pt - log_ps)?)?
             .sum(D::Minus1)?
             .mean_all()?;
         let a = self.alpha as f64;
         (hard * (1.0 - a))? + (kl * (a * t * t))?
+    }
+}
+
+/// Mixup (Zhang et al. 2018): each batch is blended with a shuffled copy of itself,
+/// `x = lambda * x + (1 - lambda) * x[perm]`, `lambda ~ Beta(alpha, alpha)`, and scored
+/// against both label sets in the same proportion. With a teacher, the teacher sees
+/// the same blend (Beyer et al. 2022, "a good teacher is patient and consistent"): the
+/// student matches the original's function between the training examples as well as on
+/// them, which is what a small network misses on data from a later time.
+#[derive(Clone, Debug)]
+pub struct Mixing {
+    /// The other label of every example of the blended batch.
+    pub other: Tensor,
+    /// Weight of the batch's own examples and labels.
+    pub lambda: f64,
+}
+
+impl Mixing {
+    /// Draws `lambda` and a partner for every example; returns the blended batch and the
+    /// mixing to score it with.
+    pub fn draw(
+        x: &Tensor,
+        y: &Tensor,
+        alpha: f32,
+        rng: &mut Rng,
+    ) -> candle_core::Result<(Tensor, Mixing)> {
+        let n = x.dim(0)?;
+        let lambda = rng.beta(alpha, alpha) as f64;
+        let perm: Vec<u32> = rng.permutation(n).into_iter().map(|i| i as u32).collect();
+        let perm = Tensor::from_vec(perm, n, x.device())?;
+        let blended = ((x * lambda)? + (x.index_select(&perm, 0)? * (1.0 - lambda))?)?;
+        let other = y.index_select(&perm, 0)?;
+        Ok((blended, Mixing { other, lambda }))
     }
 }
 
@@ -350,17 +409,31 @@ pub fn train_step(
     x: &Tensor,
     y: &Tensor,
     distill: Option<&Distill>,
+    mixing: Option<&Mixing>,
 ) -> candle_core::Result<(f32, usize)> {
     let logits = net.logits(&[x], true)?;
+    let hard = candle_nn::loss::cross_entropy(&logits, y)?;
+    let hard = match mixing {
+        Some(m) => {
+            ((hard * m.lambda)?
+                + (candle_nn::loss::cross_entropy(&logits, &m.other)? * (1.0 - m.lambda))?)?
+        }
+        None => hard,
+    };
     let loss = match distill {
-        Some(d) => d.loss(x, &logits, y)?,
-        None => candle_nn::loss::cross_entropy(&logits, y)?,
+        Some(d) => d.mix(&hard, x, &logits)?,
+        None => hard,
     };
     opt.backward_step(&loss)?;
+    // Under mixup an answer counts when it is the label with the larger weight.
+    let dominant = match mixing {
+        Some(m) if m.lambda < 0.5 => &m.other,
+        _ => y,
+    };
     let correct = logits
         .detach()
         .argmax(D::Minus1)?
-        .eq(y)?
+        .eq(dominant)?
         .to_dtype(DType::F32)?
         .sum_all()?
         .to_scalar::<f32>()?;
@@ -505,9 +578,15 @@ pub fn fit(net: &Net, ds: &Dataset, opts: &FitOptions) -> Result<History> {
         train_examples: ds.train_len(),
         dropout: net.dropout().unwrap_or(0.0),
         average_from: opts.average_from,
+        mixup: opts.mixup,
     };
     if opts.average_from == Some(0) {
         bail!("--average-from counts epochs from 1");
+    }
+    if let Some(alpha) = opts.mixup {
+        if !(alpha > 0.0 && alpha.is_finite()) {
+            bail!("--mixup takes a Beta parameter above 0, got {alpha}");
+        }
     }
     let steps = {
         let s = train_idx.len().div_ceil(h.batch);
@@ -591,7 +670,21 @@ pub fn fit(net: &Net, ds: &Dataset, opts: &FitOptions) -> Result<History> {
                 None => gather(&ds.train_x, &shape, chunk, &device)?,
             };
             let y = gather_labels(&ds.train_y, chunk, &device)?;
-            let (loss, ok) = train_step(net, &mut opt, &x, &y, opts.distill.as_ref())?;
+            let (x, mixing) = match opts.mixup {
+                Some(alpha) => {
+                    let (x, m) = Mixing::draw(&x, &y, alpha, &mut rng)?;
+                    (x, Some(m))
+                }
+                None => (x, None),
+            };
+            let (loss, ok) = train_step(
+                net,
+                &mut opt,
+                &x,
+                &y,
+                opts.distill.as_ref(),
+                mixing.as_ref(),
+            )?;
             if !loss.is_finite() {
                 bail!(
                     "the training loss became {loss} at epoch {} step {s}; try a smaller --lr",
@@ -800,8 +893,15 @@ pub struct TrainArgs {
     #[arg(long, value_name = "EPOCH")]
     pub average_from: Option<usize>,
     /// Distil from this trained model: learn its softened outputs as well as the labels.
+    /// Give it more than once to distil from an ensemble (the mean of their softened
+    /// probabilities).
     #[arg(long, value_name = "MODEL")]
-    pub teacher: Option<PathBuf>,
+    pub teacher: Vec<PathBuf>,
+    /// Mixup: blend every batch with a shuffled copy of itself, the weight drawn from
+    /// Beta(ALPHA, ALPHA), and score it against both labels (and the teacher's view of
+    /// the same blend). 0.2-1 are usual values.
+    #[arg(long, value_name = "ALPHA")]
+    pub mixup: Option<f32>,
     /// Weight of the teacher's term in the loss (with --teacher).
     #[arg(long, default_value_t = 0.7)]
     pub distill_alpha: f32,
@@ -1038,21 +1138,24 @@ pub fn run(args: &TrainArgs) -> Result<Report> {
     };
     let graph = net.graph().clone();
     check_fits(&net, &ds, "the model")?;
-    let distill = match &args.teacher {
-        Some(path) => {
+    let distill = if args.teacher.is_empty() {
+        None
+    } else {
+        if !(0.0..=1.0).contains(&args.distill_alpha) || args.temperature <= 0.0 {
+            bail!("--distill-alpha must be in [0, 1] and --temperature above 0");
+        }
+        let mut teachers = Vec::with_capacity(args.teacher.len());
+        for path in &args.teacher {
             let (teacher, _) = export::load(path)
                 .with_context(|| format!("loading --teacher {}", path.display()))?;
             check_fits(&teacher, &ds, "--teacher")?;
-            if !(0.0..=1.0).contains(&args.distill_alpha) || args.temperature <= 0.0 {
-                bail!("--distill-alpha must be in [0, 1] and --temperature above 0");
-            }
-            Some(Distill {
-                teacher: std::sync::Arc::new(teacher),
-                temperature: args.temperature,
-                alpha: args.distill_alpha,
-            })
+            teachers.push(std::sync::Arc::new(teacher));
         }
-        None => None,
+        Some(Distill {
+            teachers,
+            temperature: args.temperature,
+            alpha: args.distill_alpha,
+        })
     };
     let dropout = args
         .dropout
@@ -1096,6 +1199,7 @@ pub fn run(args: &TrainArgs) -> Result<Report> {
         data: spec.data.to_string(),
         distill,
         average_from: args.average_from,
+        mixup: args.mixup,
     };
     let history = fit(&net, &ds, &opts)?;
     let (train_idx, val_idx) = validation_split(&ds, opts.val_fraction, args.seed);
@@ -1105,8 +1209,16 @@ pub fn run(args: &TrainArgs) -> Result<Report> {
     prov.insert("data".to_string(), spec.data.to_string());
     prov.entry("method".to_string())
         .or_insert_with(|| "original".to_string());
-    if let Some(t) = &args.teacher {
-        prov.insert("teacher".to_string(), t.display().to_string());
+    if !args.teacher.is_empty() {
+        let names: Vec<String> = args
+            .teacher
+            .iter()
+            .map(|t| t.display().to_string())
+            .collect();
+        prov.insert("teacher".to_string(), names.join(", "));
+    }
+    if let Some(alpha) = args.mixup {
+        prov.insert("mixup".to_string(), alpha.to_string());
     }
     prov.insert("accuracy".to_string(), format!("{test_accuracy:.4}"));
     prov.insert(

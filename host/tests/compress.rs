@@ -67,6 +67,7 @@ fn a_short_search_shrinks_a_tiny_model_and_keeps_its_accuracy() {
         data: "toy".into(),
         distill: None,
         average_from: None,
+        mixup: None,
     };
     train::fit(&net, &ds, &fit).unwrap();
     let test_idx: Vec<usize> = (0..1000).collect();

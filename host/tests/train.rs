@@ -73,6 +73,7 @@ fn opts(
         data: "toy".into(),
         distill: None,
         average_from: None,
+        mixup: None,
     }
 }
 
@@ -205,7 +206,8 @@ fn lenet_args(out: &std::path::Path) -> train::TrainArgs {
         init: None,
         reinit: false,
         average_from: None,
-        teacher: None,
+        teacher: vec![],
+        mixup: None,
         distill_alpha: 0.7,
         temperature: 4.0,
         out: out.to_path_buf(),
@@ -250,11 +252,13 @@ fn train_and_eval_commands_on_the_bundled_subset() {
         report.test_accuracy
     );
 
-    // --init continues from the file (its graph, its weights), --teacher distils from it.
+    // --init continues from the file (its graph, its weights), --teacher distils from it
+    // (here an ensemble of two copies, on mixup blends).
     let student = dir.path().join("student.safetensors");
     let more = train::TrainArgs {
         init: Some(dir.path().join("lenet.safetensors")),
-        teacher: Some(dir.path().join("lenet.safetensors")),
+        teacher: vec![dir.path().join("lenet.safetensors"); 2],
+        mixup: Some(0.4),
         augment: "shift".into(),
         out: student.clone(),
         ..args.clone()
@@ -265,6 +269,7 @@ fn train_and_eval_commands_on_the_bundled_subset() {
         .unwrap()
         .provenance;
     assert!(prov["teacher"].ends_with("lenet.safetensors"));
+    assert_eq!(prov["mixup"], "0.4");
     assert!(
         again.test_accuracy >= report.test_accuracy - 0.05,
         "10 more distilled steps from the trained weights lost accuracy: {} -> {}",
@@ -325,7 +330,7 @@ fn distillation_loss_is_the_label_loss_at_alpha_zero_and_zero_kl_for_a_copy() {
         .to_scalar::<f32>()
         .unwrap();
     let d = |alpha: f32| train::Distill {
-        teacher: net.clone(),
+        teachers: vec![net.clone()],
         temperature: 4.0,
         alpha,
     };
@@ -344,6 +349,83 @@ fn distillation_loss_is_the_label_loss_at_alpha_zero_and_zero_kl_for_a_copy() {
         at(0.7),
         0.3 * ce
     );
+}
+
+/// Two teachers are distilled as one whose probabilities are their mean: a student that
+/// outputs exactly that mean (at temperature T) has no KL term left, and the same student
+/// against either teacher alone has one.
+#[test]
+fn an_ensemble_of_teachers_is_the_mean_of_their_probabilities() {
+    let a = std::sync::Arc::new(Net::new(&graph(), 5).unwrap());
+    let b = std::sync::Arc::new(Net::new(&graph(), 6).unwrap());
+    let ds = data();
+    let idx: Vec<usize> = (0..16).collect();
+    let x = train::gather(&ds.train_x, &ds.shape, &idx, a.device()).unwrap();
+    let y = train::gather_labels(&ds.train_y, &idx, a.device()).unwrap();
+    let t = 4.0f64;
+    let soft = |n: &Net| {
+        candle_nn::ops::softmax_last_dim(&(n.logits(&[&x], false).unwrap() / t).unwrap()).unwrap()
+    };
+    let mean = ((soft(&a) + soft(&b)).unwrap() / 2.0).unwrap();
+    let student = (mean.log().unwrap() * t).unwrap();
+    let kl = |teachers: Vec<std::sync::Arc<Net>>| -> f32 {
+        train::Distill {
+            teachers,
+            temperature: t as f32,
+            alpha: 1.0,
+        }
+        .loss(&x, &student, &y)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+    };
+    let both = kl(vec![a.clone(), b.clone()]);
+    assert!(both.abs() < 1e-4, "KL to the ensemble mean: {both}");
+    for (name, one) in [("a", kl(vec![a.clone()])), ("b", kl(vec![b.clone()]))] {
+        assert!(one > 1e-3 + both, "KL to teacher {name} alone: {one}");
+    }
+}
+
+/// Mixup blends every example with one partner of the same batch, by the same weight,
+/// and carries the partner's label along.
+#[test]
+fn mixup_blends_each_example_with_one_partner_and_its_label() {
+    let n = 8;
+    let eye: Vec<f32> = (0..n * n).map(|i| (i / n == i % n) as u8 as f32).collect();
+    let x = candle_core::Tensor::from_vec(eye, (n, n), &candle_core::Device::Cpu).unwrap();
+    let labels: Vec<u32> = (0..n as u32).map(|i| 100 + i).collect();
+    let y = candle_core::Tensor::new(labels.as_slice(), &candle_core::Device::Cpu).unwrap();
+    let mut rng = Rng::new(3);
+    let mut lambdas = Vec::new();
+    for _ in 0..20 {
+        let (blend, m) = train::Mixing::draw(&x, &y, 0.4, &mut rng).unwrap();
+        let rows = blend.to_vec2::<f32>().unwrap();
+        let other = m.other.to_vec1::<u32>().unwrap();
+        let mut partners: Vec<u32> = Vec::new();
+        for (i, row) in rows.iter().enumerate() {
+            let j = (other[i] - 100) as usize;
+            partners.push(j as u32);
+            for (k, v) in row.iter().enumerate() {
+                let want =
+                    m.lambda * (k == i) as u8 as f64 + (1.0 - m.lambda) * (k == j) as u8 as f64;
+                assert!(
+                    (*v as f64 - want).abs() < 1e-6,
+                    "row {i} col {k}: {v} vs {want}"
+                );
+            }
+        }
+        partners.sort();
+        assert_eq!(
+            partners,
+            (0..n as u32).collect::<Vec<_>>(),
+            "partners are a permutation"
+        );
+        lambdas.push(m.lambda);
+    }
+    // Beta(0.4, 0.4) puts most of its weight near 0 and 1, and the draws differ.
+    assert!(lambdas.iter().all(|l| (0.0..=1.0).contains(l)));
+    assert!(lambdas.iter().any(|&l| !(0.2..=0.8).contains(&l)));
+    assert!(lambdas.windows(2).any(|w| w[0] != w[1]));
 }
 
 #[test]

@@ -174,6 +174,7 @@ fn train_tiny(graph: &Graph, seed: u64) -> (Net, Dataset) {
         max_steps_per_epoch: Some(6),
         distill: None,
         average_from: None,
+        mixup: None,
         val_fraction: 0.0,
         model: "tiny".into(),
         data: "synthetic".into(),

@@ -134,7 +134,7 @@ pub fn distill(args: &CompressArgs) -> Result<Option<Distill>> {
     }
     let (teacher, _) = export::load(&args.model)?;
     Ok(Some(Distill {
-        teacher: std::sync::Arc::new(teacher),
+        teachers: vec![std::sync::Arc::new(teacher)],
         temperature: args.temperature,
         alpha: args.distill_alpha,
     }))
@@ -482,6 +482,7 @@ pub fn finetune_net(
         data: spec.data.to_string(),
         distill: distill(args)?,
         average_from: None,
+        mixup: None,
     };
     train::fit(net, ds, &fit)?;
     Ok(t.elapsed().as_secs_f64())
