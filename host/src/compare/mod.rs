@@ -68,6 +68,9 @@ pub struct CompareArgs {
     /// Fine-tuning dropout for every method (default: `deepiot compress`'s, none).
     #[arg(long)]
     pub finetune_dropout: Option<f32>,
+    /// Fine-tuning mixup for every method (`deepiot compress --finetune-mixup`).
+    #[arg(long, value_name = "ALPHA")]
+    pub finetune_mixup: Option<f32>,
     /// DeepIoT's FLOPs-aware search weight (`deepiot compress --flops-weight`).
     #[arg(long)]
     pub flops_weight: Option<f64>,
@@ -356,6 +359,7 @@ fn optional_settings(args: &CompareArgs, method: Method) -> Vec<(&'static str, s
             args.finetune_augment.clone().map(Value::from),
         ),
         ("--finetune-dropout", args.finetune_dropout.map(Value::from)),
+        ("--finetune-mixup", args.finetune_mixup.map(Value::from)),
         (
             "--flops-weight",
             args.flops_weight
@@ -599,4 +603,47 @@ pub fn run(args: &CompareArgs) -> Result<Comparison> {
     };
     report::write(&cmp, &args.out)?;
     Ok(cmp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        args: CompareArgs,
+    }
+
+    fn parse(extra: &[&str]) -> CompareArgs {
+        let mut argv = vec!["deepiot", "--task", "mnist-lenet5", "-o", "out"];
+        argv.extend_from_slice(extra);
+        Wrap::parse_from(argv).args
+    }
+
+    /// A fine-tuning setting given to `compare` reaches every `compress` run and changes
+    /// the cache key (a cached result made without it is not reused); left out, neither.
+    #[test]
+    fn fine_tuning_settings_reach_compress_and_the_cache_key() {
+        let plain = parse(&[]);
+        let mixed = parse(&["--finetune-mixup", "0.4", "--finetune-dropout", "0.1"]);
+        let key = |a: &CompareArgs| cache_key(a, Method::L1Structured, 0.02, "sha");
+        assert_ne!(key(&plain), key(&mixed));
+        assert_eq!(key(&plain), key(&parse(&[])));
+        let run = |a: &CompareArgs| {
+            compress_args(
+                a,
+                Path::new("m.safetensors"),
+                Method::L1Structured,
+                0.02,
+                Path::new("o"),
+            )
+            .unwrap()
+        };
+        assert_eq!(run(&mixed).finetune_mixup, Some(0.4));
+        assert_eq!(run(&mixed).finetune_dropout, 0.1);
+        assert_eq!(run(&plain).finetune_mixup, None);
+        assert_eq!(run(&plain).finetune_dropout, 0.0);
+    }
 }

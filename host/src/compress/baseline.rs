@@ -482,7 +482,7 @@ pub fn finetune_net(
         data: spec.data.to_string(),
         distill: distill(args)?,
         average_from: None,
-        mixup: None,
+        mixup: args.finetune_mixup,
     };
     train::fit(net, ds, &fit)?;
     Ok(t.elapsed().as_secs_f64())

@@ -97,6 +97,10 @@ pub struct CompressArgs {
     /// cut network has little capacity to spare.
     #[arg(long, default_value_t = 0.0)]
     pub finetune_dropout: f32,
+    /// Fine-tune on mixup blends of the training batches, weight ~ Beta(ALPHA, ALPHA)
+    /// (`deepiot train --mixup`); the distillation teacher sees the same blends.
+    #[arg(long, value_name = "ALPHA")]
+    pub finetune_mixup: Option<f32>,
     /// Fine-tune by distilling the original model: weight of its softened outputs in the
     /// loss (0: labels only).
     #[arg(long, default_value_t = 0.7)]
