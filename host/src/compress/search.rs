@@ -140,15 +140,21 @@ struct State {
     evaluations: Vec<Evaluation>,
     original_val_accuracy: f64,
     seconds: f64,
-    /// The threshold, held from the first mask under the target on: if the remaining
-    /// network has lost more than --max-drop, the critic gets time to recover at that
-    /// size instead of the threshold cutting on (a HAR search that kept raising it went
-    /// from 6 % to 0.7 % kept while waiting for the accuracy to come back).
+    /// Set at the first mask under the target: if the remaining network has lost more
+    /// than --max-drop, the critic gets time to recover at that size instead of the
+    /// threshold cutting on (a HAR search that kept raising it went from 6 % to 0.7 %
+    /// kept while waiting for the accuracy to come back).
     #[serde(default)]
-    held_tau: Option<f64>,
-    /// The keep probabilities at the moment the threshold was held, used from then on.
-    #[serde(default)]
-    held_probabilities: Option<Vec<Vec<f32>>>,
+    hold: Option<Hold>,
+}
+
+/// The threshold and keep probabilities of the first mask under the target, used from
+/// then on (the compressor reads the critic's weights, so even a compressor left alone
+/// would move its probabilities while the critic recovers).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Hold {
+    tau: f64,
+    probabilities: Vec<Vec<f32>>,
 }
 
 /// The network's current weights by name.
@@ -320,8 +326,7 @@ pub fn search(
         evaluations: Vec::new(),
         original_val_accuracy: 0.0,
         seconds: 0.0,
-        held_tau: None,
-        held_probabilities: None,
+        hold: None,
     };
     if resume {
         let dir = checkpoint.context("--resume needs a checkpoint folder")?;
@@ -378,13 +383,15 @@ pub fn search(
     let mut last_widths: Vec<usize> = Vec::new();
     while state.iteration < cfg.max_iterations {
         let it = state.iteration;
-        let tau = state.held_tau.unwrap_or_else(|| cfg.tau_at(it));
+        let tau = state
+            .hold
+            .as_ref()
+            .map_or_else(|| cfg.tau_at(it), |h| h.tau);
         let mut rng = Rng::derive(cfg.seed, it as u64 + 1);
-        // Keep probabilities: raw from the compressor, then soft deletion; while the
-        // threshold is held, the ones that met the target (the compressor reads the
-        // critic's weights, so even a compressor left alone would move them).
-        let (p_v, p_eff) = match &state.held_probabilities {
-            Some(p) => (p.clone(), None),
+        // Keep probabilities: raw from the compressor, then soft deletion; while held,
+        // the ones that met the target.
+        let (p_v, p_eff) = match &state.hold {
+            Some(h) => (h.probabilities.clone(), None),
             None => {
                 let views = weight_views(&graph, &map, net.varmap())?;
                 let raw = comp.probabilities(&views)?;
@@ -483,12 +490,14 @@ pub fn search(
             .map(|k| k.iter().filter(|&&b| b).count())
             .collect();
         let mut newly_under_target = false;
-        if widths != last_widths && state.held_tau.is_none() {
+        if widths != last_widths && state.hold.is_none() {
             let kept = kept_params(&graph, &weights_of(net)?, &per_site(&map, &keep_g))?;
             newly_under_target = kept as f64 / total_params as f64 <= cfg.target_kept;
             if newly_under_target {
-                state.held_tau = Some(tau);
-                state.held_probabilities = Some(last_p.clone());
+                state.hold = Some(Hold {
+                    tau,
+                    probabilities: last_p.clone(),
+                });
             }
         }
         last_widths = widths;
@@ -559,8 +568,9 @@ pub fn search(
             .collect::<Result<_>>()?;
     }
     let tau = state
-        .held_tau
-        .unwrap_or_else(|| cfg.tau_at(state.iteration.saturating_sub(1)));
+        .hold
+        .as_ref()
+        .map_or_else(|| cfg.tau_at(state.iteration.saturating_sub(1)), |h| h.tau);
     let keep = per_site(&map, &fixed_mask(&last_p, tau));
     let seconds = base_seconds + t_start.elapsed().as_secs_f64();
 
