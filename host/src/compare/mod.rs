@@ -71,6 +71,10 @@ pub struct CompareArgs {
     /// Fine-tuning mixup for every method (`deepiot compress --finetune-mixup`).
     #[arg(long, value_name = "ALPHA")]
     pub finetune_mixup: Option<f32>,
+    /// Weight of distilling the original in every method's fine-tuning (default:
+    /// `deepiot compress`'s).
+    #[arg(long)]
+    pub distill_alpha: Option<f32>,
     /// DeepIoT's FLOPs-aware search weight (`deepiot compress --flops-weight`).
     #[arg(long)]
     pub flops_weight: Option<f64>,
@@ -360,6 +364,7 @@ fn optional_settings(args: &CompareArgs, method: Method) -> Vec<(&'static str, s
         ),
         ("--finetune-dropout", args.finetune_dropout.map(Value::from)),
         ("--finetune-mixup", args.finetune_mixup.map(Value::from)),
+        ("--distill-alpha", args.distill_alpha.map(Value::from)),
         (
             "--flops-weight",
             args.flops_weight
@@ -627,7 +632,14 @@ mod tests {
     #[test]
     fn fine_tuning_settings_reach_compress_and_the_cache_key() {
         let plain = parse(&[]);
-        let mixed = parse(&["--finetune-mixup", "0.4", "--finetune-dropout", "0.1"]);
+        let mixed = parse(&[
+            "--finetune-mixup",
+            "0.4",
+            "--finetune-dropout",
+            "0.1",
+            "--distill-alpha",
+            "1",
+        ]);
         let key = |a: &CompareArgs| cache_key(a, Method::L1Structured, 0.02, "sha");
         assert_ne!(key(&plain), key(&mixed));
         assert_eq!(key(&plain), key(&parse(&[])));
@@ -643,7 +655,9 @@ mod tests {
         };
         assert_eq!(run(&mixed).finetune_mixup, Some(0.4));
         assert_eq!(run(&mixed).finetune_dropout, 0.1);
+        assert_eq!(run(&mixed).distill_alpha, 1.0);
         assert_eq!(run(&plain).finetune_mixup, None);
+        assert_eq!(run(&plain).distill_alpha, 0.7);
         assert_eq!(run(&plain).finetune_dropout, 0.0);
     }
 }
