@@ -300,26 +300,32 @@ impl Distill {
     /// `(1 - alpha) * hard + alpha * T^2 * KL(teacher_T(x) || student_T)`.
     pub fn mix(&self, hard: &Tensor, x: &Tensor, logits: &Tensor) -> candle_core::Result<Tensor> {
         let t = self.temperature as f64;
-        let mut p_teacher: Option<Tensor> = None;
-        for teacher in &self.teachers {
-            let p = candle_nn::ops::softmax_last_dim(&(teacher.logits(&[x], false)? / t)?)?;
-            p_teacher = Some(match p_teacher {
-                Some(sum) => (sum + p)?,
-                None => p,
-            });
-        }
-        let Some(sum) = p_teacher else {
-            candle_core::bail!("distillation needs at least one teacher")
-        };
-        let p_teacher = (sum / self.teachers.len() as f64)?.detach();
-        // Clamped so that a probability that underflowed to 0 contributes 0, not NaN.
-        let log_pt = p_teacher.clamp(1e-30f32, 1.0f32)?.log()?;
+        let log_pt = self.teacher_log_probabilities(x, t)?.detach();
         let log_ps = candle_nn::ops::log_softmax(&(logits / t)?, D::Minus1)?;
-        let kl = (p_teacher * (log_pt - log_ps)?)?
+        let kl = (log_pt.exp()? * (log_pt - log_ps)?)?
             .sum(D::Minus1)?
             .mean_all()?;
         let a = self.alpha as f64;
         (hard * (1.0 - a))? + (kl * (a * t * t))?
+    }
+
+    /// Log of the teachers' mean softened probabilities (one teacher: its log-softmax).
+    fn teacher_log_probabilities(&self, x: &Tensor, t: f64) -> candle_core::Result<Tensor> {
+        let soft = |teacher: &Net| -> candle_core::Result<Tensor> {
+            Ok((teacher.logits(&[x], false)? / t)?)
+        };
+        match self.teachers.as_slice() {
+            [] => candle_core::bail!("distillation needs at least one teacher"),
+            [one] => candle_nn::ops::log_softmax(&soft(one)?, D::Minus1),
+            many => {
+                let mut sum = candle_nn::ops::softmax_last_dim(&soft(&many[0])?)?;
+                for teacher in &many[1..] {
+                    sum = (sum + candle_nn::ops::softmax_last_dim(&soft(teacher)?)?)?;
+                }
+                // Clamped so that a probability that underflowed to 0 gives no NaN.
+                (sum / many.len() as f64)?.clamp(1e-30f32, 1.0f32)?.log()
+            }
+        }
     }
 }
 
