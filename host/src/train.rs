@@ -311,9 +311,7 @@ impl Distill {
 
     /// Log of the teachers' mean softened probabilities (one teacher: its log-softmax).
     fn teacher_log_probabilities(&self, x: &Tensor, t: f64) -> candle_core::Result<Tensor> {
-        let soft = |teacher: &Net| -> candle_core::Result<Tensor> {
-            Ok((teacher.logits(&[x], false)? / t)?)
-        };
+        let soft = |teacher: &Net| teacher.logits(&[x], false)? / t;
         match self.teachers.as_slice() {
             [] => candle_core::bail!("distillation needs at least one teacher"),
             [one] => candle_nn::ops::log_softmax(&soft(one)?, D::Minus1),
