@@ -143,6 +143,7 @@ pub struct RunKey {
     /// Training-time dropout ([`Net::set_dropout`]); 0 when off.
     #[serde(default)]
     pub dropout: f32,
+    /// Weight averaging's first epoch ([`FitOptions::average_from`]).
     #[serde(default)]
     pub average_from: Option<usize>,
     /// Mixup's Beta parameter ([`FitOptions::mixup`]).
@@ -904,7 +905,7 @@ pub struct TrainArgs {
     /// Mixup: blend every batch with a shuffled copy of itself, the weight drawn from
     /// Beta(ALPHA, ALPHA), and score it against both labels (and the teacher's view of
     /// the same blend). 0.2-1 are usual values.
-    #[arg(long, value_name = "ALPHA")]
+    #[arg(long, value_name = "ALPHA", value_parser = crate::args::positive_f32)]
     pub mixup: Option<f32>,
     /// Weight of the teacher's term in the loss (with --teacher).
     #[arg(long, default_value_t = 0.7)]

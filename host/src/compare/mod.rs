@@ -69,7 +69,7 @@ pub struct CompareArgs {
     #[arg(long)]
     pub finetune_dropout: Option<f32>,
     /// Fine-tuning mixup for every method (`deepiot compress --finetune-mixup`).
-    #[arg(long, value_name = "ALPHA")]
+    #[arg(long, value_name = "ALPHA", value_parser = crate::args::positive_f32)]
     pub finetune_mixup: Option<f32>,
     /// Weight of distilling the original in every method's fine-tuning (default:
     /// `deepiot compress`'s).

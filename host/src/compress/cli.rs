@@ -99,7 +99,7 @@ pub struct CompressArgs {
     pub finetune_dropout: f32,
     /// Fine-tune on mixup blends of the training batches, weight ~ Beta(ALPHA, ALPHA)
     /// (`deepiot train --mixup`); the distillation teacher sees the same blends.
-    #[arg(long, value_name = "ALPHA")]
+    #[arg(long, value_name = "ALPHA", value_parser = crate::args::positive_f32)]
     pub finetune_mixup: Option<f32>,
     /// Fine-tune by distilling the original model: weight of its softened outputs in the
     /// loss (0: labels only).
