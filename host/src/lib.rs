@@ -7,6 +7,7 @@ pub mod compress;
 pub mod data;
 pub mod export;
 pub mod models;
+pub mod paths;
 pub mod quickstart;
 pub mod rng;
 pub mod runtime_build;

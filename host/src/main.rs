@@ -1,12 +1,14 @@
 //! `deepiot`: compress deep networks for embedded sensing boards, and put them on boards.
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use deepiot::runtime_build::RuntimeError;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 mod inspect;
 
 #[derive(Parser)]
-#[command(name = "deepiot", version, about, long_about = None)]
+#[command(name = "deepiot", version, about, long_about = None, after_help = EXIT_CODES)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -40,13 +42,46 @@ enum Command {
     /// Times one training step (forward + backward + AdamW) with candle's ops and with
     /// ours, for 1 and 2 threads.
     BenchTrain(deepiot::bench_train::BenchTrainArgs),
+    /// Prints the path of the board runtime (`deepiot-run`) the board commands use:
+    /// $DEEPIOT_RUNTIME, else a release build from the sources (adding the Rust target
+    /// with rustup if it is missing), else the build cached for this version.
+    Runtime {
+        /// The Rust target of the board.
+        #[arg(long, default_value = deepiot::runtime_build::EDISON_TRIPLE)]
+        triple: String,
+    },
     /// Board workflow: deploy, bench, image, flash, board status.
     #[command(flatten)]
     Board(deepiot::board::Commands),
 }
 
-fn main() -> Result<()> {
-    let cli = Cli::parse();
+/// Exit codes shared by every command (the board commands add theirs: `deploy --help`).
+const EXIT_CODES: &str = "\
+Exit codes:
+   0  success
+   1  error (the message says what and what to do)
+   2  usage error
+   4  building the board runtime failed
+   5  no board runtime: its Rust target is missing and rustup is not on the PATH, or the
+      sources are gone and no runtime is cached (pass --runtime BIN or set DEEPIOT_RUNTIME)";
+
+/// Expected failures print one `error:` line (with its causes) and exit with their code;
+/// no backtrace, whatever RUST_BACKTRACE says.
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            let code = e
+                .chain()
+                .find_map(|c| c.downcast_ref::<RuntimeError>())
+                .map_or(1, RuntimeError::exit_code);
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Quickstart(a) => deepiot::quickstart::run(&a),
         Command::Inspect { model, json } => inspect::run(&model, json),
@@ -55,6 +90,11 @@ fn main() -> Result<()> {
         Command::Compress(a) => deepiot::compress::cli::run(&a).map(|_| ()),
         Command::Compare(a) => deepiot::compare::run(&a).map(|_| ()),
         Command::BenchTrain(a) => deepiot::bench_train::run(&a).map(|_| ()),
+        Command::Runtime { triple } => {
+            let bin = deepiot::runtime_build::locate_runtime(None, &triple)?;
+            println!("{}", bin.display());
+            Ok(())
+        }
         Command::Board(c) => deepiot::board::run_cli(c),
     }
 }

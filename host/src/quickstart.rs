@@ -4,7 +4,7 @@
 use crate::args;
 use crate::compress::cli::{self as compress, CompressArgs};
 use crate::data::{self, DataRoot};
-use crate::runtime_build::{build_runtime, EDISON_TRIPLE};
+use crate::runtime_build::{locate_runtime, EDISON_TRIPLE};
 use crate::train::{self, TrainArgs};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -25,6 +25,10 @@ pub struct QuickstartArgs {
     /// Compressor-critic iterations at most.
     #[arg(long, default_value_t = 1500)]
     pub iterations: usize,
+    /// Use this board runtime binary instead of building deepiot-run (also
+    /// $DEEPIOT_RUNTIME; an installed deepiot otherwise uses the one it cached).
+    #[arg(long, value_name = "BIN")]
+    pub runtime: Option<PathBuf>,
 }
 
 /// What the board runtime measured for one model.
@@ -153,20 +157,21 @@ pub fn run(args: &QuickstartArgs) -> Result<()> {
     let original = args.out.join("lenet5.safetensors");
     let small = args.out.join("lenet5.deepiot.safetensors");
 
-    eprintln!("[1/4] training LeNet-5 on {} ...", root.path.display());
+    // First, so that a missing board target stops the run before minutes of training.
+    eprintln!("[1/4] getting the board runtime for {EDISON_TRIPLE} ...");
+    let bin = locate_runtime(args.runtime.as_deref(), EDISON_TRIPLE)?;
+    let size = std::fs::metadata(&bin)?.len();
+
+    eprintln!("[2/4] training LeNet-5 on {} ...", root.path.display());
     let trained = train::run(&train_args(&root.path, args.epochs, &original)?)?;
 
-    eprintln!("[2/4] compressing it with the compressor-critic ...");
+    eprintln!("[3/4] compressing it with the compressor-critic ...");
     let report = compress::run(&compress_args(
         &root.path,
         args.iterations,
         &original,
         &small,
     )?)?;
-
-    eprintln!("[3/4] building the board runtime for {EDISON_TRIPLE} ...");
-    let bin = build_runtime(EDISON_TRIPLE)?;
-    let size = std::fs::metadata(&bin)?.len();
 
     eprintln!("[4/4] running both models in the i686 runtime ...");
     let ds = data::load("mnist", &root)?;

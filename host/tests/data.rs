@@ -143,15 +143,15 @@ fn bundled_subset_is_the_head_of_mnist_and_reproducible() {
 #[test]
 fn root_resolution_prefers_explicit_then_env() {
     let shared = Path::new(SHARED);
-    let r = DataRoot::resolve_from(Some(shared), Some(Path::new("/nope")), None).unwrap();
+    let r = DataRoot::resolve_from(Some(shared), Some(Path::new("/nope")), None, None).unwrap();
     assert_eq!(r.origin, data::RootOrigin::Explicit);
     let err =
-        DataRoot::resolve_from(None, Some(Path::new("/nope/data")), Some(shared)).unwrap_err();
+        DataRoot::resolve_from(None, Some(Path::new("/nope/data")), None, Some(shared)).unwrap_err();
     assert!(err.to_string().contains("/nope/data") && err.to_string().contains("DEEPIOT_DATA"));
-    let r = DataRoot::resolve_from(None, None, Some(shared)).unwrap();
+    let r = DataRoot::resolve_from(None, None, None, Some(shared)).unwrap();
     assert_eq!(r.origin, data::RootOrigin::CurrentDir);
     // With nothing given, the repository's ../shared/data is found (it exists here).
-    let r = DataRoot::resolve_from(None, None, None).unwrap();
+    let r = DataRoot::resolve_from(None, None, None, None).unwrap();
     assert_eq!(r.origin, data::RootOrigin::RepoRoot);
     let err = data::load("imagenet", &r).unwrap_err();
     assert!(err.to_string().contains("mnist, har"), "{err}");

@@ -8,7 +8,6 @@ pub use models::{
 };
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 /// The Rust target of the board (Intel Edison: 32-bit Atom, static musl).
@@ -22,55 +21,12 @@ pub fn workspace_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-fn cargo() -> String {
-    // `cargo test` tells its test processes which cargo runs them.
-    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
-}
-
-/// Builds the board binary:
-/// `cargo build --release --target i686-unknown-linux-musl -p deepiot-runtime --bin deepiot-run`
-/// in the workspace target directory, and returns its path. RUSTFLAGS from the
-/// environment are dropped for this build so that `.cargo/config.toml`'s
-/// `target-cpu=silvermont` (the board's CPU: SSE4.2, no AVX) applies, as it does for users.
+/// Builds the board binary the way every `deepiot` command does
+/// ([`deepiot::runtime_build::build_runtime`]: the release build for the board target,
+/// adding the target with rustup when missing, `.cargo/config.toml`'s
+/// `target-cpu=silvermont` in force), so the tests check the binary users deploy.
 pub fn build_i686_runtime() -> Result<PathBuf, String> {
-    let out = Command::new(cargo())
-        .current_dir(workspace_root())
-        .args([
-            "build",
-            "--release",
-            "--target",
-            BOARD_TARGET,
-            "-p",
-            "deepiot-runtime",
-            "--bin",
-            "deepiot-run",
-            "--message-format=json-render-diagnostics",
-        ])
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_RUSTFLAGS")
-        .output()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "building the i686 runtime failed ({}). Is the target installed? \
-             `rustup target add {BOARD_TARGET}`\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    // The artifact messages name the executable wherever the target directory is.
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
-            continue;
-        };
-        if msg["reason"] == "compiler-artifact" && msg["target"]["name"] == "deepiot-run" {
-            if let Some(exe) = msg["executable"].as_str() {
-                return Ok(PathBuf::from(exe));
-            }
-        }
-    }
-    Err("cargo built the i686 runtime but reported no executable for deepiot-run".into())
+    deepiot::runtime_build::build_runtime(BOARD_TARGET).map_err(|e| e.to_string())
 }
 
 /// [`build_i686_runtime`], once per test process; panics with cargo's message on failure.

@@ -14,6 +14,9 @@ pub mod code {
     pub const BAD_INPUT: u8 = 3;
     /// Building the board runtime failed.
     pub const BUILD: u8 = 4;
+    /// No board runtime can be had: its Rust target is missing and rustup is not there to
+    /// add it, or the sources are gone and no runtime is cached (`--runtime` fixes both).
+    pub const RUNTIME_UNAVAILABLE: u8 = crate::runtime_build::EXIT_RUNTIME_UNAVAILABLE;
     /// The board cannot be reached (name does not resolve, refused, timed out).
     pub const UNREACHABLE: u8 = 10;
     /// The board refused our key (or the agent has none it accepts).
@@ -46,6 +49,8 @@ pub enum BoardError {
     BadInput { path: PathBuf, message: String },
     #[error("{0}")]
     Build(String),
+    #[error("{0}")]
+    RuntimeUnavailable(String),
     #[error("cannot reach the board {board}: {detail}\n  check that it is powered, on the network and that the address and port are right")]
     Unreachable { board: String, detail: String },
     #[error("the board {board} refused the login: {detail}\n  check the user name and the key (--identity KEY, or ssh-add); try `ssh {board}` by hand")]
@@ -90,6 +95,7 @@ impl BoardError {
             BoardError::Usage(_) => code::USAGE,
             BoardError::BadInput { .. } => code::BAD_INPUT,
             BoardError::Build(_) => code::BUILD,
+            BoardError::RuntimeUnavailable(_) => code::RUNTIME_UNAVAILABLE,
             BoardError::Unreachable { .. } => code::UNREACHABLE,
             BoardError::Auth { .. } => code::AUTH,
             BoardError::HostKey { .. } => code::HOST_KEY,
@@ -110,6 +116,7 @@ impl BoardError {
             BoardError::Usage(_) => "usage",
             BoardError::BadInput { .. } => "bad-input",
             BoardError::Build(_) => "build",
+            BoardError::RuntimeUnavailable(_) => "runtime-unavailable",
             BoardError::Unreachable { .. } => "unreachable",
             BoardError::Auth { .. } => "auth",
             BoardError::HostKey { .. } => "host-key",
@@ -151,6 +158,7 @@ Exit codes:
    2  usage error
    3  a local file (model, image, runtime, target) is missing or corrupt
    4  building the board runtime failed
+   5  no board runtime: target missing and no rustup, or no sources and no cached build
   10  board unreachable          11  login refused (key)       12  host key unknown/changed
   13  wrong architecture         14  disk full on the board    15  connection lost
   16  corrupted in transit       17  self-test failed (rolled back)

@@ -228,24 +228,28 @@ pub fn check_name(name: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// Reads the runtime binary given with `--runtime`, or builds it for the target.
+/// Reads the runtime binary given with `--runtime` (or `$DEEPIOT_RUNTIME`), or builds
+/// it for the target ([`crate::runtime_build::locate_runtime`]).
 pub fn runtime_binary(
     given: Option<&Path>,
     target: &target::Target,
     progress: &Progress,
 ) -> Result<(PathBuf, Vec<u8>)> {
-    let path = match given {
-        Some(p) => p.to_path_buf(),
-        None => {
-            // cargo draws its own progress bar on a terminal.
-            progress.step(format!(
-                "building the runtime for {} (cargo build --release) ...",
-                target.triple
-            ));
-            crate::runtime_build::build_runtime(&target.triple)
-                .map_err(|e| BoardError::Build(format!("{e:#}")))?
-        }
-    };
+    if given.is_none() {
+        // cargo draws its own progress bar on a terminal.
+        progress.step(format!("getting the runtime for {} ...", target.triple));
+    }
+    use crate::runtime_build::RuntimeError;
+    let path =
+        crate::runtime_build::locate_runtime(given, &target.triple).map_err(|e| match e {
+            RuntimeError::Given { ref path, .. } => {
+                BoardError::bad_input(path, "the runtime binary does not exist")
+            }
+            RuntimeError::NoRustup { .. } | RuntimeError::NoRuntime { .. } => {
+                BoardError::RuntimeUnavailable(e.to_string())
+            }
+            _ => BoardError::Build(e.to_string()),
+        })?;
     let bytes = read_local(&path, "runtime binary")?;
     if let (Some(want), Some((_, found))) = (target.elf_machine(), target::elf_header(&bytes)) {
         if want != found {

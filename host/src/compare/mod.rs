@@ -14,7 +14,7 @@ use crate::compress::search::weights_of;
 use crate::compress::surgery::Weights;
 use crate::export;
 use crate::models::zoo;
-use crate::runtime_build::{build_runtime, EDISON_TRIPLE};
+use crate::runtime_build::{locate_runtime, EDISON_TRIPLE};
 use crate::train;
 use anyhow::{bail, Context, Result};
 use deepiot_format::Graph;
@@ -576,13 +576,10 @@ pub fn run(args: &CompareArgs) -> Result<Comparison> {
     let runtime = if args.no_bench {
         None
     } else {
-        let bin = match &args.runtime {
-            Some(b) => b.clone(),
-            None => {
-                eprintln!("compare: building the board runtime for {EDISON_TRIPLE} ...");
-                build_runtime(EDISON_TRIPLE)?
-            }
-        };
+        if args.runtime.is_none() {
+            eprintln!("compare: getting the board runtime for {EDISON_TRIPLE} ...");
+        }
+        let bin = locate_runtime(args.runtime.as_deref(), EDISON_TRIPLE)?;
         eprintln!(
             "compare: timing {} models ({} iterations, {} warm-up each) ...",
             results.len() + 1,

@@ -18,8 +18,10 @@
 //! [`fsdd::FRAMES`], [`fsdd::N_MELS`].)
 //!
 //! Where the data comes from is a [`DataRoot`]: `--data DIR`, else `$DEEPIOT_DATA`, else
-//! `../shared/data` (from the current directory, then from the repository root), else the
-//! MNIST subset bundled in `host/data/mnist-subset` so that the quick start works offline.
+//! the user's data folder ([`user_data_dir`], where `deepiot data fetch` puts the data
+//! sets), else `../shared/data` (from the current directory, then from the repository
+//! root), else the MNIST subset bundled in `host/data/mnist-subset` so that the quick
+//! start works offline.
 //! When the root holds a `SHA256SUMS` file, every file is checked against it as it is read.
 
 use sha2::{Digest, Sha256};
@@ -186,6 +188,8 @@ pub enum RootOrigin {
     Explicit,
     /// `$DEEPIOT_DATA`.
     Env,
+    /// The user's data folder ([`user_data_dir`]).
+    User,
     /// `../shared/data` from the current directory.
     CurrentDir,
     /// `../shared/data` from the repository root this binary was built in.
@@ -199,6 +203,7 @@ impl std::fmt::Display for RootOrigin {
         f.write_str(match self {
             RootOrigin::Explicit => "given with --data",
             RootOrigin::Env => "from $DEEPIOT_DATA",
+            RootOrigin::User => "the user's data folder",
             RootOrigin::CurrentDir => "../shared/data from the current directory",
             RootOrigin::RepoRoot => "../shared/data from the repository root",
             RootOrigin::Bundled => "the bundled MNIST subset",
@@ -234,10 +239,10 @@ impl DataRoot {
         }
     }
 
-    /// Finds the data: `explicit` (`--data DIR`), else `$DEEPIOT_DATA`, else
-    /// `../shared/data` from the current directory or from the repository root, else the
-    /// bundled MNIST subset. An explicit or environment path that does not exist is an
-    /// error, not a reason to fall back.
+    /// Finds the data: `explicit` (`--data DIR`), else `$DEEPIOT_DATA`, else the user's
+    /// data folder ([`user_data_dir`]) if it exists, else `../shared/data` from the current
+    /// directory or from the repository root, else the bundled MNIST subset. An explicit
+    /// or environment path that does not exist is an error, not a reason to fall back.
     pub fn resolve(explicit: Option<&Path>) -> Result<Self> {
         let env = std::env::var_os(DATA_ENV)
             .filter(|v| !v.is_empty())
@@ -245,13 +250,20 @@ impl DataRoot {
         let cwd = std::env::current_dir()
             .ok()
             .map(|d| d.join("../shared/data"));
-        Self::resolve_from(explicit, env.as_deref(), cwd.as_deref())
+        Self::resolve_from(
+            explicit,
+            env.as_deref(),
+            user_data_dir().as_deref(),
+            cwd.as_deref(),
+        )
     }
 
-    /// [`DataRoot::resolve`] with the environment and current directory passed in.
+    /// [`DataRoot::resolve`] with the environment, the user's folder and the current
+    /// directory passed in.
     pub fn resolve_from(
         explicit: Option<&Path>,
         env: Option<&Path>,
+        user: Option<&Path>,
         cwd_candidate: Option<&Path>,
     ) -> Result<Self> {
         for (path, origin) in [(explicit, RootOrigin::Explicit), (env, RootOrigin::Env)] {
@@ -271,6 +283,7 @@ impl DataRoot {
         }
         let repo = repo_root().join("../shared/data");
         for (path, origin) in [
+            (user, RootOrigin::User),
             (cwd_candidate, RootOrigin::CurrentDir),
             (Some(repo.as_path()), RootOrigin::RepoRoot),
         ] {
@@ -380,6 +393,19 @@ fn parse_sums(text: &str) -> std::result::Result<HashMap<String, String>, (usize
     Ok(out)
 }
 
+/// Environment variable overriding the user's data folder.
+pub const USER_DATA_ENV: &str = "DEEPIOT_USER_DATA";
+
+/// The user's data folder, where `deepiot data fetch` puts the data sets:
+/// `$DEEPIOT_USER_DATA`, else `~/.cache/deepiot/data` (see [`crate::paths::cache_home`]).
+/// `None` when there is no home to put it in.
+pub fn user_data_dir() -> Option<PathBuf> {
+    match std::env::var_os(USER_DATA_ENV).filter(|v| !v.is_empty()) {
+        Some(p) => Some(PathBuf::from(p)),
+        None => Some(crate::paths::cache_home()?.join("data")),
+    }
+}
+
 /// Lower-case hex sha256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     let digest = Sha256::digest(bytes);
@@ -401,8 +427,48 @@ fn repo_root() -> PathBuf {
 
 /// `host/data/mnist-subset`.
 pub fn bundled_dir() -> PathBuf {
-    manifest_dir().join("data").join("mnist-subset")
+    let sources = manifest_dir().join("data").join("mnist-subset");
+    if sources.is_dir() {
+        return sources;
+    }
+    // An installed deepiot whose sources are gone: unpack the compiled-in copy once.
+    let Some(dir) = crate::paths::cache_home()
+        .map(|c| c.join("mnist-subset").join(env!("CARGO_PKG_VERSION")))
+    else {
+        return sources;
+    };
+    for (name, bytes) in BUNDLED_FILES {
+        let path = dir.join(name);
+        let present = std::fs::metadata(&path).is_ok_and(|m| m.len() == bytes.len() as u64);
+        if !present && crate::paths::write_atomic(&path, bytes).is_err() {
+            return sources;
+        }
+    }
+    dir
 }
+
+/// The bundled subset's files, compiled in so that an installed `deepiot` can run the
+/// quick start without its source tree (about 1 MB). Reads verify them against the
+/// `SHA256SUMS` among them.
+const BUNDLED_FILES: &[(&str, &[u8])] = &[
+    (SUMS_FILE, include_bytes!("../../data/mnist-subset/SHA256SUMS")),
+    (
+        "train-images-idx3-ubyte.gz",
+        include_bytes!("../../data/mnist-subset/train-images-idx3-ubyte.gz"),
+    ),
+    (
+        "train-labels-idx1-ubyte.gz",
+        include_bytes!("../../data/mnist-subset/train-labels-idx1-ubyte.gz"),
+    ),
+    (
+        "t10k-images-idx3-ubyte.gz",
+        include_bytes!("../../data/mnist-subset/t10k-images-idx3-ubyte.gz"),
+    ),
+    (
+        "t10k-labels-idx1-ubyte.gz",
+        include_bytes!("../../data/mnist-subset/t10k-labels-idx1-ubyte.gz"),
+    ),
+];
 
 /// A canonical form of an existing path for messages; the path itself if that fails.
 fn tidy(p: &Path) -> PathBuf {
@@ -519,18 +585,21 @@ mod tests {
 
     #[test]
     fn explicit_missing_root_is_an_error() {
-        let err = DataRoot::resolve_from(Some(Path::new("/no/such/dir")), None, None).unwrap_err();
+        let err = DataRoot::resolve_from(Some(Path::new("/no/such/dir")), None, None, None).unwrap_err();
         assert!(err.to_string().contains("/no/such/dir"), "{err}");
     }
 
     #[test]
     fn falls_back_in_order() {
         let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let r = DataRoot::resolve_from(None, Some(here), None).unwrap();
+        let r = DataRoot::resolve_from(None, Some(here), Some(here), None).unwrap();
         assert_eq!(r.origin, RootOrigin::Env);
-        let r = DataRoot::resolve_from(None, None, Some(here)).unwrap();
+        let r = DataRoot::resolve_from(None, None, Some(here), Some(here)).unwrap();
+        assert_eq!(r.origin, RootOrigin::User);
+        let missing = Path::new("/no/such/dir");
+        let r = DataRoot::resolve_from(None, None, Some(missing), Some(here)).unwrap();
         assert_eq!(r.origin, RootOrigin::CurrentDir);
-        let r = DataRoot::resolve_from(None, None, Some(Path::new("/no/such/dir"))).unwrap();
+        let r = DataRoot::resolve_from(None, None, Some(missing), Some(missing)).unwrap();
         assert!(matches!(
             r.origin,
             RootOrigin::RepoRoot | RootOrigin::Bundled
