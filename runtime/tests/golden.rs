@@ -1,4 +1,5 @@
-//! The runtime against PyTorch: each golden file in `shared/golden` holds one small
+//! The runtime against PyTorch: each golden file in `tests/fixtures/golden` (committed,
+//! described in its README; a missing file fails, never skips) holds one small
 //! PyTorch module's weights under PyTorch's names, a batch of inputs and what PyTorch
 //! computed. Here the same module is built as a deepiot graph (tensors renamed, e.g.
 //! `0.weight` -> `conv.weight`; a 2-layer RNN as two nodes; batch norm folded into the
@@ -11,8 +12,12 @@ use std::collections::BTreeMap;
 
 const TOLERANCE: f64 = 1e-5;
 
+/// The PyTorch reference cases, committed in the end-to-end test crate's fixtures.
 fn golden_dir() -> std::path::PathBuf {
-    std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/golden"))
+    std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/golden"
+    ))
 }
 
 /// One golden file's tensors, decoded.
@@ -148,7 +153,7 @@ fn input_shape(g: &Golden) -> Vec<usize> {
 #[test]
 fn golden_files_are_all_covered() {
     let mut names: Vec<String> = std::fs::read_dir(golden_dir())
-        .expect("shared/golden exists")
+        .expect("tests/fixtures/golden exists")
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter_map(|n| n.strip_suffix(".safetensors").map(String::from))

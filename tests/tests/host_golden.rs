@@ -1,4 +1,5 @@
-//! The host's candle networks against PyTorch: each golden file in `shared/golden` holds a
+//! The host's candle networks against PyTorch: each golden file in `fixtures/golden` of
+//! this crate (committed, described in its README; a missing file fails) holds a
 //! small PyTorch module's weights, a batch of inputs and what PyTorch computed. The same
 //! module is described as a deepiot graph, written with `deepiot_format::write` (batch norm
 //! folded with `fold_batchnorm`), loaded back into a candle [`Net`] with
@@ -18,7 +19,8 @@ type Tensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
 
 fn golden(name: &str) -> Tensors {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(format!("../../shared/golden/{name}.safetensors"));
+        .join("fixtures/golden")
+        .join(format!("{name}.safetensors"));
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     let st = SafeTensors::deserialize(&bytes).expect("golden file is valid safetensors");
     st.tensors()
