@@ -1,28 +1,27 @@
-//! The data-set loaders against the real data in `../shared/data` (read-only), the
-//! bundled MNIST subset, and corrupt copies made in temporary folders.
+//! The data-set loaders against the real data sets, the bundled MNIST subset, and
+//! synthetic or corrupt copies made in temporary folders.
+//!
+//! The real data sets are found as the CLI finds them (`$DEEPIOT_DATA`, the user's data
+//! folder, `../shared/data`; see `deepiot::data::probe`). A test that needs one which is
+//! not there prints one `skipped TEST: ...` line saying how to get it and passes, so a
+//! fresh clone passes and says what it did not check; with `DEEPIOT_REQUIRE_DATA=1` it
+//! fails instead. Everything that needs no real data always runs: the loaders on
+//! synthetic files, the errors on corrupt files, the bundled subset against its checksums.
 //!
 //! Each real data set is loaded once per test binary; the load time is printed (see it
 //! with `cargo test -p deepiot --test data -- --nocapture --test-threads 1`).
-use deepiot::data::{self, casale, cifar, fsdd, mnist, DataError, DataRoot, Dataset, Split};
+use deepiot::data::{self, casale, cifar, fsdd, mnist, probe, DataError, DataRoot, Dataset, Split};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Instant;
 
-const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data");
+/// A 32x32 RGB baseline JPEG standing in for a CIFAR-10 image (see `fixtures/README.md`).
+const JPEG_32X32: &[u8] = include_bytes!("fixtures/rgb-32x32.jpg");
 
-fn shared_root() -> DataRoot {
-    let p = Path::new(SHARED);
-    assert!(
-        p.is_dir(),
-        "these tests read the real data sets in {SHARED}; put the shared data folder there"
-    );
-    DataRoot::new(p)
-}
-
-fn timed_load(task: &str) -> Dataset {
+fn timed_load(task: &str, root: &DataRoot) -> Dataset {
     let t = Instant::now();
-    let ds = data::load(task, &shared_root()).unwrap_or_else(|e| panic!("loading {task}: {e}"));
+    let ds = data::load(task, root).unwrap_or_else(|e| panic!("loading {task}: {e}"));
     eprintln!(
         "loaded {task}: {} train + {} test examples of {:?} in {:.2} s",
         ds.train_len(),
@@ -33,11 +32,14 @@ fn timed_load(task: &str) -> Dataset {
     ds
 }
 
+/// `fn NAME(test) -> Option<&'static Dataset>`: the full data set of a task, loaded once
+/// per test binary; `None` after the skip line when the data set is not here.
 macro_rules! cached {
     ($name:ident, $task:expr) => {
-        fn $name() -> &'static Dataset {
+        fn $name(test: &str) -> Option<&'static Dataset> {
             static CELL: OnceLock<Dataset> = OnceLock::new();
-            CELL.get_or_init(|| timed_load($task))
+            let root = probe::data_or_skip(test, $task)?;
+            Some(CELL.get_or_init(|| timed_load($task, &root)))
         }
     };
 }
@@ -82,7 +84,9 @@ fn assert_consistent(ds: &Dataset) {
 
 #[test]
 fn mnist_sizes_range_and_class_counts() {
-    let ds = mnist_full();
+    let Some(ds) = mnist_full("mnist_sizes_range_and_class_counts") else {
+        return;
+    };
     assert_consistent(ds);
     assert_eq!((ds.train_len(), ds.test_len()), (60_000, 10_000));
     assert_eq!(ds.shape, vec![1, 28, 28]);
@@ -101,15 +105,52 @@ fn mnist_sizes_range_and_class_counts() {
 }
 
 #[test]
+fn bundled_subset_matches_its_checksums_and_holds_only_mnist() {
+    // Every committed file is listed in SHA256SUMS with its digest (loading checks them
+    // too, file by file as it reads them).
+    let dir = data::bundled_dir();
+    let sums = std::fs::read_to_string(dir.join(data::SUMS_FILE)).unwrap();
+    for name in [
+        mnist::TRAIN_IMAGES,
+        mnist::TRAIN_LABELS,
+        mnist::TEST_IMAGES,
+        mnist::TEST_LABELS,
+    ] {
+        let digest = data::sha256_hex(&std::fs::read(dir.join(name)).unwrap());
+        assert!(
+            sums.lines()
+                .any(|l| l.starts_with(&digest) && l.ends_with(name)),
+            "{name} ({digest}) is not in {}:\n{sums}",
+            data::SUMS_FILE
+        );
+    }
+
+    let root = DataRoot::bundled();
+    let sub = data::load("mnist", &root).unwrap();
+    assert_eq!(sub.name, "mnist-subset");
+    assert_eq!((sub.train_len(), sub.test_len()), (5000, 1000));
+    // Every class is there.
+    assert!(sub.class_counts(Split::Train).iter().all(|&c| c > 400));
+
+    let err = data::load("har", &root).unwrap_err();
+    assert!(matches!(err, DataError::NotBundled { .. }), "{err}");
+    assert!(err.to_string().contains("--data"), "{err}");
+}
+
+#[test]
 fn bundled_subset_is_the_head_of_mnist_and_reproducible() {
+    let test = "bundled_subset_is_the_head_of_mnist_and_reproducible";
+    let Some(full_root) = probe::data_or_skip(test, "mnist") else {
+        return;
+    };
     let dst = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist-subset");
     if std::env::var_os("DEEPIOT_WRITE_MNIST_SUBSET").is_some() {
         // The one-off that made the committed files:
         // DEEPIOT_WRITE_MNIST_SUBSET=1 cargo test -p deepiot --test data bundled_subset
-        mnist::write_mnist_subset(&shared_root(), &dst, 5000, 1000).unwrap();
+        mnist::write_mnist_subset(&full_root, &dst, 5000, 1000).unwrap();
     }
     let tmp = tempfile::tempdir().unwrap();
-    mnist::write_mnist_subset(&shared_root(), tmp.path(), 5000, 1000).unwrap();
+    mnist::write_mnist_subset(&full_root, tmp.path(), 5000, 1000).unwrap();
     for name in [
         mnist::TRAIN_IMAGES,
         mnist::TRAIN_LABELS,
@@ -125,34 +166,70 @@ fn bundled_subset_is_the_head_of_mnist_and_reproducible() {
         );
     }
 
-    let root = DataRoot::bundled();
-    let sub = data::load("mnist", &root).unwrap();
-    assert_eq!(sub.name, "mnist-subset");
-    assert_eq!((sub.train_len(), sub.test_len()), (5000, 1000));
-    let full = mnist_full();
+    let sub = data::load("mnist", &DataRoot::bundled()).unwrap();
+    let Some(full) = mnist_full(test) else {
+        return;
+    };
     assert_eq!(sub.train_x[..], full.train_x[..5000 * 784]);
     assert_eq!(sub.test_y[..], full.test_y[..1000]);
-    // Every class is there.
-    assert!(sub.class_counts(Split::Train).iter().all(|&c| c > 400));
-
-    let err = data::load("har", &root).unwrap_err();
-    assert!(matches!(err, DataError::NotBundled { .. }), "{err}");
-    assert!(err.to_string().contains("--data"), "{err}");
 }
 
 #[test]
 fn root_resolution_prefers_explicit_then_env() {
-    let shared = Path::new(SHARED);
-    let r = DataRoot::resolve_from(Some(shared), Some(Path::new("/nope")), None, None).unwrap();
-    assert_eq!(r.origin, data::RootOrigin::Explicit);
-    let err =
-        DataRoot::resolve_from(None, Some(Path::new("/nope/data")), None, Some(shared)).unwrap_err();
+    use data::RootOrigin;
+    /// Where `resolve_from(explicit, env, user, cwd)` goes, as (origin, canonical path).
+    fn found(places: [Option<&Path>; 4]) -> (RootOrigin, PathBuf) {
+        let [explicit, env, user, cwd] = places;
+        let r = DataRoot::resolve_from(explicit, env, user, cwd).unwrap();
+        (r.origin, r.path.canonicalize().unwrap())
+    }
+    // Temporary folders stand for each place, so that the order is checked whatever
+    // exists on this machine.
+    let tmp = tempfile::tempdir().unwrap();
+    let place = |name: &str| {
+        let p = tmp.path().join(name);
+        std::fs::create_dir(&p).unwrap();
+        p.canonicalize().unwrap()
+    };
+    let (explicit, env) = (place("explicit"), place("env"));
+    let (user, cwd) = (place("user"), place("cwd"));
+    let (explicit, env, user, cwd) = (&*explicit, &*env, &*user, &*cwd);
+    let missing = &*tmp.path().join("missing");
+
+    let r = DataRoot::resolve_from(Some(explicit), Some(Path::new("/nope")), None, None).unwrap();
+    assert_eq!(r.origin, RootOrigin::Explicit);
+    assert_eq!(
+        found([Some(explicit), Some(env), Some(user), Some(cwd)]),
+        (RootOrigin::Explicit, explicit.to_path_buf())
+    );
+    let err = DataRoot::resolve_from(None, Some(Path::new("/nope/data")), Some(user), Some(cwd))
+        .unwrap_err();
     assert!(err.to_string().contains("/nope/data") && err.to_string().contains("DEEPIOT_DATA"));
-    let r = DataRoot::resolve_from(None, None, None, Some(shared)).unwrap();
-    assert_eq!(r.origin, data::RootOrigin::CurrentDir);
-    // With nothing given, the repository's ../shared/data is found (it exists here).
-    let r = DataRoot::resolve_from(None, None, None, None).unwrap();
-    assert_eq!(r.origin, data::RootOrigin::RepoRoot);
+    assert_eq!(
+        found([None, Some(env), Some(user), Some(cwd)]),
+        (RootOrigin::Env, env.to_path_buf())
+    );
+    assert_eq!(
+        found([None, None, Some(user), Some(cwd)]),
+        (RootOrigin::User, user.to_path_buf())
+    );
+    assert_eq!(
+        found([None, None, Some(missing), Some(cwd)]),
+        (RootOrigin::CurrentDir, cwd.to_path_buf())
+    );
+    let r = DataRoot::resolve_from(None, None, None, Some(cwd)).unwrap();
+    assert_eq!(r.origin, RootOrigin::CurrentDir);
+    // With nothing else, the repository's ../shared/data when there is one, else the
+    // bundled subset.
+    let repo_shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
+    let r = DataRoot::resolve_from(None, None, Some(missing), Some(missing)).unwrap();
+    if repo_shared.is_dir() {
+        assert_eq!(r.origin, RootOrigin::RepoRoot);
+        assert_eq!(r.path, repo_shared.canonicalize().unwrap());
+    } else {
+        assert_eq!(r.origin, RootOrigin::Bundled);
+        assert_eq!(r.path, data::bundled_dir());
+    }
     let err = data::load("imagenet", &r).unwrap_err();
     assert!(err.to_string().contains("mnist, har"), "{err}");
 }
@@ -161,7 +238,9 @@ fn root_resolution_prefers_explicit_then_env() {
 
 #[test]
 fn har_sizes_classes_and_train_only_standardisation() {
-    let ds = har();
+    let Some(ds) = har("har_sizes_classes_and_train_only_standardisation") else {
+        return;
+    };
     assert_consistent(ds);
     assert_eq!(
         ds.shape,
@@ -201,7 +280,10 @@ fn har_sizes_classes_and_train_only_standardisation() {
 
 #[test]
 fn casale_time_split_never_shares_samples() {
-    let recs = casale::read_recordings(&shared_root()).unwrap();
+    let Some(root) = probe::data_or_skip("casale_time_split_never_shares_samples", "har") else {
+        return;
+    };
+    let recs = casale::read_recordings(&root).unwrap();
     assert_eq!(recs.len(), 15);
     let rows: usize = recs.iter().map(|r| r.xyz.len()).sum();
     assert_eq!(rows, 1_926_896);
@@ -259,7 +341,10 @@ fn casale_time_split_never_shares_samples() {
 
 #[test]
 fn userid_and_cross_participant() {
-    let root = shared_root();
+    let test = "userid_and_cross_participant";
+    let Some(root) = probe::data_or_skip(test, "userid") else {
+        return;
+    };
     let t = Instant::now();
     let uid = data::load("userid", &root).unwrap();
     eprintln!("loaded userid in {:.2} s", t.elapsed().as_secs_f64());
@@ -279,7 +364,9 @@ fn userid_and_cross_participant() {
     let xp = data::load("har_cross_participant", &root).unwrap();
     assert_consistent(&xp);
     assert_eq!(xp.classes.len(), 7);
-    let h = har();
+    let Some(h) = har(test) else {
+        return;
+    };
     // Cross-participant keeps every window (no boundary drops): more than the time split.
     assert!(xp.train_len() + xp.test_len() > h.train_len() + h.test_len());
     let frac = xp.train_len() as f64 / (xp.train_len() + xp.test_len()) as f64;
@@ -288,15 +375,22 @@ fn userid_and_cross_participant() {
     assert!(tm.iter().any(|m| m.abs() > 1e-3), "{tm:?}");
 }
 
+/// The label list of the Casale data set's `desc.txt`, in its layout.
+const CASALE_DESC: &str = "Dataset Information
+   --- Labels are codified by numbers
+       --- 1: Working at Computer
+       --- 2: Standing Up, Walking and Going up\\down stairs
+       --- 3: Standing
+       --- 4: Walking
+       --- 5: Going Up\\Down Stairs
+       --- 6: Walking and Talking with Someone
+       --- 7: Talking while Standing                \n";
+
 /// Writes a Casale-shaped root with synthetic participants into `dir`.
 fn synthetic_casale(dir: &Path, bad: Option<(u32, &str)>) -> DataRoot {
     let folder = dir.join("casale-har");
     std::fs::create_dir_all(&folder).unwrap();
-    std::fs::copy(
-        Path::new(SHARED).join("casale-har/desc.txt"),
-        folder.join("desc.txt"),
-    )
-    .unwrap();
+    std::fs::write(folder.join("desc.txt"), CASALE_DESC).unwrap();
     for p in 1..=15u32 {
         let mut text = String::new();
         // 400 rows of walking (x = row number), 3 unlabelled rows, 300 rows standing.
@@ -383,7 +477,9 @@ fn casale_bad_csv_line_names_file_and_line() {
 
 #[test]
 fn speech_sizes_split_and_train_only_standardisation() {
-    let ds = speech();
+    let Some(ds) = speech("speech_sizes_split_and_train_only_standardisation") else {
+        return;
+    };
     assert_consistent(ds);
     assert_eq!(ds.shape, vec![fsdd::FRAMES, fsdd::N_MELS]);
     // 6 speakers x 10 digits x 50 recordings; index 0-4 test: 6 x 10 x 5 = 300.
@@ -507,9 +603,35 @@ fn fsdd_synthetic_truncated_and_corrupt() {
         "{err}"
     );
 
-    // A truncated copy of the real archive: a gzip error naming the file.
-    let real = std::fs::read(Path::new(SHARED).join("fsdd/recordings.tar.gz")).unwrap();
-    std::fs::write(&archive, &real[..real.len() / 3]).unwrap();
+    // A truncated copy of a whole (synthetic) archive: a gzip error naming the file.
+    write_tar_gz(
+        &archive,
+        &[
+            ("recordings/3_ann_0.wav", wav(3000)),
+            ("recordings/3_ann_7.wav", wav(12000)),
+            ("recordings/5_bob_9.wav", wav(8000)),
+        ],
+    );
+    let whole = std::fs::read(&archive).unwrap();
+    assert_truncated_archive_is_a_gzip_error(&whole);
+}
+
+#[test]
+fn fsdd_truncated_real_archive_is_a_gzip_error() {
+    let test = "fsdd_truncated_real_archive_is_a_gzip_error";
+    let Some(root) = probe::data_or_skip(test, "speech") else {
+        return;
+    };
+    let real = std::fs::read(root.file(fsdd::ARCHIVE)).unwrap();
+    assert_truncated_archive_is_a_gzip_error(&real);
+}
+
+/// The first third of `archive` as a data root's FSDD archive: a gzip error naming it.
+fn assert_truncated_archive_is_a_gzip_error(archive: &[u8]) {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join(fsdd::ARCHIVE);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, &archive[..archive.len() / 3]).unwrap();
     let err = data::load("speech", &DataRoot::new(tmp.path())).unwrap_err();
     assert!(matches!(err, DataError::Gzip { .. }), "{err}");
     assert!(err.to_string().contains("recordings.tar.gz"), "{err}");
@@ -520,7 +642,9 @@ fn fsdd_synthetic_truncated_and_corrupt() {
 #[test]
 fn cifar10_sizes_and_train_only_standardisation() {
     // Decodes all 60,000 JPEGs: about 2-4 s in the dev profile on 2 cores.
-    let ds = cifar10();
+    let Some(ds) = cifar10("cifar10_sizes_and_train_only_standardisation") else {
+        return;
+    };
     assert_consistent(ds);
     assert_eq!(ds.shape, vec![3, 32, 32]);
     assert_eq!((ds.train_len(), ds.test_len()), (50_000, 10_000));
@@ -552,9 +676,23 @@ fn cifar10_sizes_and_train_only_standardisation() {
 
 #[test]
 fn cifar_bad_jpeg_and_bad_member_name_the_file() {
+    bad_jpeg_and_bad_member_name_the_file(JPEG_32X32.to_vec());
+}
+
+#[test]
+fn cifar_bad_jpeg_and_bad_member_with_a_real_image() {
+    let test = "cifar_bad_jpeg_and_bad_member_with_a_real_image";
+    let Some(root) = probe::data_or_skip(test, "cifar10") else {
+        return;
+    };
+    // One real JPEG from the test archive.
+    bad_jpeg_and_bad_member_name_the_file(read_first_jpeg(&root.file("cifar10-jpeg/test.tar.gz")));
+}
+
+/// CIFAR-10 archives made of `real` (a valid 32x32 JPEG, which keeps the good members
+/// valid), a truncated copy of it, garbage, and a member outside the classes.
+fn bad_jpeg_and_bad_member_name_the_file(real: Vec<u8>) {
     let tmp = tempfile::tempdir().unwrap();
-    // One real JPEG from the test archive, to keep the good member valid.
-    let real = read_first_jpeg(&Path::new(SHARED).join("cifar10-jpeg/test.tar.gz"));
     assert_eq!(cifar::decode_jpeg(&real).unwrap().len(), 3072);
     let train = tmp.path().join("cifar10-jpeg/train.tar.gz");
     let test = tmp.path().join("cifar10-jpeg/test.tar.gz");

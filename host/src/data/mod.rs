@@ -34,6 +34,7 @@ pub mod cifar;
 mod error;
 pub mod fsdd;
 pub mod mnist;
+pub mod probe;
 
 pub use error::DataError;
 
