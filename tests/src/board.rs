@@ -3,8 +3,13 @@
 //! stopped by its PID when the test ends. The "board's" install directory is a folder
 //! of that temporary folder (or a small tmpfs mounted there, to fill the disk).
 //!
+//! A test starts one with [`StandinBoard::start_or_skip`]: on a machine without sshd (or
+//! without root, for the full-disk board) the test says it was skipped and returns,
+//! or fails under `DEEPIOT_REQUIRE_TOOLS=1` (see [`crate::require`]).
+//!
 //! Also here: the `deepiot` host binary (built once per test process) and wrappers
 //! around `ssh` that damage transfers on purpose.
+use crate::require;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -58,6 +63,25 @@ pub fn free_port() -> u16 {
 }
 
 impl StandinBoard {
+    /// A plain board for `test`, or `None` after the skip line when this machine cannot
+    /// run one: `let Some(board) = StandinBoard::start_or_skip("my_test") else { return };`
+    #[track_caller]
+    pub fn start_or_skip(test: &str) -> Option<StandinBoard> {
+        Self::start_with_or_skip(test, BoardOptions::default())
+    }
+
+    /// [`StandinBoard::start_or_skip`] with options (a tmpfs also needs root).
+    #[track_caller]
+    pub fn start_with_or_skip(test: &str, opts: BoardOptions) -> Option<StandinBoard> {
+        if can_start(test, &opts) {
+            Some(Self::start_with(opts))
+        } else {
+            None
+        }
+    }
+
+    /// A plain board; panics when this machine cannot run one (tests use
+    /// [`StandinBoard::start_or_skip`]).
     pub fn start() -> StandinBoard {
         Self::start_with(BoardOptions::default())
     }
@@ -289,6 +313,21 @@ impl StandinBoard {
     pub fn pid(&self) -> Option<u32> {
         self.sshd.as_ref().map(Child::id)
     }
+}
+
+/// Whether this machine has what a board with `opts` needs; if not, the skip line (or
+/// the failure under `DEEPIOT_REQUIRE_TOOLS=1`) for `test`.
+#[track_caller]
+fn can_start(test: &str, opts: &BoardOptions) -> bool {
+    if !require::file(test, Path::new(SSHD), "sshd", "openssh-server") {
+        return false;
+    }
+    for client in ["ssh", "ssh-keygen", "ssh-keyscan"] {
+        if !require::tool(test, client, "openssh-client") {
+            return false;
+        }
+    }
+    opts.tmpfs_kib.is_none() || require::root(test, "mounting the board's small tmpfs")
 }
 
 fn wait_for_keyscan(port: u16, child: &mut Child) -> Result<String, String> {

@@ -2,6 +2,7 @@
 //! build of `deepiot-run` (built once per test binary), and small file writers.
 pub mod board;
 pub mod models;
+pub mod require;
 
 pub use models::{
     bilstm_model, branched_model, gru_model, lenet5_random, random_input, with_random_weights,

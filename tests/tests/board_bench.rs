@@ -5,7 +5,11 @@ use deepiot_tests::{gru_model, i686_runtime, lenet5_random};
 
 #[test]
 fn bench_prints_models_side_by_side_with_the_ratio_to_the_first() {
-    let board = StandinBoard::start();
+    let Some(board) =
+        StandinBoard::start_or_skip("bench_prints_models_side_by_side_with_the_ratio_to_the_first")
+    else {
+        return;
+    };
     let work = tempfile::tempdir().unwrap();
     let rt = i686_runtime().display().to_string();
     let big = write(work.path(), "lenet.safetensors", &lenet5_random(1));
@@ -53,8 +57,16 @@ fn bench_prints_models_side_by_side_with_the_ratio_to_the_first() {
 
 #[test]
 fn bench_over_an_inventory_runs_boards_in_parallel_and_reports_each() {
-    let b1 = StandinBoard::start();
-    let b2 = StandinBoard::start();
+    let Some(b1) = StandinBoard::start_or_skip(
+        "bench_over_an_inventory_runs_boards_in_parallel_and_reports_each",
+    ) else {
+        return;
+    };
+    let Some(b2) = StandinBoard::start_or_skip(
+        "bench_over_an_inventory_runs_boards_in_parallel_and_reports_each",
+    ) else {
+        return;
+    };
     let work = tempfile::tempdir().unwrap();
     let rt = i686_runtime().display().to_string();
     let m = write(work.path(), "har.safetensors", &gru_model(1));

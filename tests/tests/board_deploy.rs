@@ -8,7 +8,11 @@ use deepiot_tests::{gru_model, host_scores, i686_runtime, random_input, raw_f32_
 
 #[test]
 fn deploy_installs_verifies_runs_and_keeps_the_previous_version() {
-    let board = StandinBoard::start();
+    let Some(board) =
+        StandinBoard::start_or_skip("deploy_installs_verifies_runs_and_keeps_the_previous_version")
+    else {
+        return;
+    };
     let work = tempfile::tempdir().unwrap();
     let rt = i686_runtime().display().to_string();
     let m1 = write(work.path(), "har.safetensors", &gru_model(1));
@@ -121,7 +125,11 @@ fn unreachable_refused_key_and_unknown_host_key_have_their_own_exit_codes() {
     r.expect_code(10);
     assert!(r.stderr.contains("cannot reach the board"), "{}", r.stderr);
 
-    let board = StandinBoard::start();
+    let Some(board) = StandinBoard::start_or_skip(
+        "unreachable_refused_key_and_unknown_host_key_have_their_own_exit_codes",
+    ) else {
+        return;
+    };
     let kh = format!("UserKnownHostsFile={}", board.known_hosts.display());
     let dir = board.install_dir.display().to_string();
     // A key the board does not know: login refused (11).
@@ -191,10 +199,15 @@ fn unreachable_refused_key_and_unknown_host_key_have_their_own_exit_codes() {
 
 #[test]
 fn wrong_architecture_is_refused_before_anything_changes() {
-    let board = StandinBoard::start_with(BoardOptions {
-        arch: Some("armv7l".into()),
-        ..Default::default()
-    });
+    let Some(board) = StandinBoard::start_with_or_skip(
+        "wrong_architecture_is_refused_before_anything_changes",
+        BoardOptions {
+            arch: Some("armv7l".into()),
+            ..Default::default()
+        },
+    ) else {
+        return;
+    };
     let work = tempfile::tempdir().unwrap();
     let m = write(work.path(), "m.safetensors", &gru_model(1));
     let rt = i686_runtime().display().to_string();

@@ -5,11 +5,11 @@
 //! x86-64 runtime library on the same file and the same inputs.
 //!
 //! Needs: `rustup target add i686-unknown-linux-musl`, binutils (`objdump`) and qemu-user
-//! (`qemu-i386`). A missing tool fails the test with the package to install; nothing is
-//! skipped.
+//! (`qemu-i386`). A test whose tool is missing says it was skipped and which package to
+//! install; with `DEEPIOT_REQUIRE_TOOLS=1` it fails instead (see `deepiot_tests::require`).
 use deepiot_tests::{
     argmax, bilstm_model, branched_model, gru_model, host_scores, i686_runtime, lenet5_random,
-    npy_bytes, random_input, raw_f32_bytes,
+    npy_bytes, random_input, raw_f32_bytes, require,
 };
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -96,6 +96,7 @@ fn assert_agrees(json: &Value, expected: &[Vec<f32>], what: &str) {
 }
 
 /// One model, `n` examples: file, input, binary (native and optionally under qemu) vs host.
+/// With `qemu`, the caller has checked that `qemu-i386` is installed.
 fn check_model(name: &str, model: &[u8], n: usize, npy_shape: Option<&[usize]>, qemu: bool) {
     let dir = tempfile::tempdir().expect("temp dir");
     let per = deepiot_runtime::Model::load(model)
@@ -120,21 +121,10 @@ fn check_model(name: &str, model: &[u8], n: usize, npy_shape: Option<&[usize]>, 
         &format!("{name} (native)"),
     );
     if qemu {
-        require_tool("qemu-i386", "qemu-user");
         assert_agrees(
             &json_of(under_qemu(&args)),
             &expected,
             &format!("{name} (qemu-i386 -cpu {QEMU_CPU})"),
-        );
-    }
-}
-
-/// Fails (never skips) when a tool the test needs is not installed.
-fn require_tool(tool: &str, package: &str) {
-    if let Err(e) = Command::new(tool).arg("--version").output() {
-        panic!(
-            "`{tool}` is needed by this test but cannot be run ({e}); install it: \
-             `apt-get install {package}`"
         );
     }
 }
@@ -164,6 +154,13 @@ fn branched_model_agrees_with_the_host_runtime() {
 
 #[test]
 fn every_model_runs_under_qemu_without_avx() {
+    if !require::tool(
+        "every_model_runs_under_qemu_without_avx",
+        "qemu-i386",
+        "qemu-user",
+    ) {
+        return;
+    }
     // qemu enforces CPUID: an AVX (or other post-Westmere) instruction is SIGILL here.
     check_model("lenet5", &lenet5_random(9), 2, Some(&[2, 1, 28, 28]), true);
     check_model("deepsense_gru", &gru_model(9), 2, None, true);
@@ -221,7 +218,13 @@ fn binary_fits_the_size_budget() {
 
 #[test]
 fn binary_has_no_avx_or_vex_instructions() {
-    require_tool("objdump", "binutils");
+    if !require::tool(
+        "binary_has_no_avx_or_vex_instructions",
+        "objdump",
+        "binutils",
+    ) {
+        return;
+    }
     let out = run({
         let mut c = Command::new("objdump");
         c.arg("-d").arg(i686_runtime());
