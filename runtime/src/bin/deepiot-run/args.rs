@@ -31,6 +31,8 @@ pub struct RunOpts {
     /// One file per graph input, in the graph's input order; `-` is standard input.
     pub inputs: Vec<Arg>,
     pub json: bool,
+    /// Run examples holding NaN or infinity instead of refusing them (exit 4).
+    pub allow_nonfinite: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +54,7 @@ const MAIN_HELP: &str = "\
 deepiot-run: run a deepiot model on this board
 
 USAGE:
-    deepiot-run MODEL --input FILE [--input FILE2 ...] [--json]
+    deepiot-run MODEL --input FILE [--input FILE2 ...] [--json] [--allow-nonfinite]
     deepiot-run bench MODEL [--iterations N] [--warmup K] [--seed S] [--json]
     deepiot-run info MODEL [--json]
     deepiot-run --help | help [run|bench|info]
@@ -76,13 +78,14 @@ EXIT CODES:
     1  runtime failure (inference refused, stdout closed, bench saw heap allocations)
     2  usage error (unknown option, missing or malformed argument)
     3  bad model file (unreadable, not a deepiot model, corrupt or inconsistent)
-    4  bad input file (unreadable, not f32, length not a multiple of the model input)
+    4  bad input file (unreadable, not f32, length not a multiple of the model input,
+       a value that is NaN or infinite)
 
 Run `deepiot-run help run` (or bench, info) for the options of one command.
 ";
 
 const RUN_HELP: &str = "\
-deepiot-run MODEL --input FILE [--json]
+deepiot-run MODEL --input FILE [--json] [--allow-nonfinite]
 
 Runs MODEL on every example in FILE and prints, for each, the output scores and the
 winning class (its name too, when the model file lists class names).
@@ -101,6 +104,10 @@ OPTIONS:
                        x.astype('<f4').tofile('x.f32').
         --json         One JSON object on stdout: model, inputs, outputs, classes and
                        `examples: [{index, scores, class, label}]`.
+        --allow-nonfinite
+                       Run examples that hold NaN or infinity. Without it such an input
+                       is refused (exit 4, naming the example and element): a sensor that
+                       fails that way must get an error, not a confident class.
     -h, --help         This text.
 
 Example:
@@ -177,6 +184,7 @@ struct Raw {
     positional: Vec<Arg>,
     inputs: Vec<Arg>,
     json: bool,
+    allow_nonfinite: bool,
     iterations: Option<usize>,
     warmup: Option<usize>,
     seed: Option<u64>,
@@ -227,6 +235,11 @@ pub fn parse(argv: &[Arg]) -> Result<Command> {
                 flag_only(&name)?;
                 raw.json = true;
                 raw.seen.push("--json");
+            }
+            "--allow-nonfinite" => {
+                flag_only(&name)?;
+                raw.allow_nonfinite = true;
+                raw.seen.push("--allow-nonfinite");
             }
             "-i" | "--input" => {
                 raw.inputs.push(value("--input")?);
@@ -312,7 +325,7 @@ pub fn parse(argv: &[Arg]) -> Result<Command> {
     }
     let model = rest[0].clone();
     let allowed: &[&str] = match topic {
-        Topic::Run | Topic::Main => &["--input", "--json"],
+        Topic::Run | Topic::Main => &["--input", "--json", "--allow-nonfinite"],
         Topic::Bench => &["--iterations", "--warmup", "--seed", "--json"],
         Topic::Info => &["--json"],
     };
@@ -338,6 +351,7 @@ pub fn parse(argv: &[Arg]) -> Result<Command> {
                 model,
                 inputs: raw.inputs,
                 json: raw.json,
+                allow_nonfinite: raw.allow_nonfinite,
             })
         }
         Topic::Bench => {
@@ -385,7 +399,8 @@ mod tests {
             Command::Run(RunOpts {
                 model: b"m.safetensors".to_vec(),
                 inputs: vec![b"x.npy".to_vec()],
-                json: true
+                json: true,
+                allow_nonfinite: false,
             })
         );
         assert!(matches!(

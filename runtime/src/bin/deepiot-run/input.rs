@@ -19,7 +19,10 @@ fn read(path: &[u8]) -> Result<Vec<u8>> {
 }
 
 /// Reads `path` and checks it against an input of `shape` (`len` values per example).
-pub fn load(path: &[u8], shape: &[usize], len: usize) -> Result<Examples> {
+/// A NaN or infinite value is refused unless `allow_nonfinite`: through ReLU, max-pool
+/// and softmax it can still come out as a plausible class, so a sensor that fails by
+/// sending NaN would get a confident answer instead of an error.
+pub fn load(path: &[u8], shape: &[usize], len: usize, allow_nonfinite: bool) -> Result<Examples> {
     let bytes = read(path)?;
     let name = shown(path);
     let is_npy_name = path.len() >= 4 && path[path.len() - 4..].eq_ignore_ascii_case(b".npy");
@@ -67,6 +70,16 @@ pub fn load(path: &[u8], shape: &[usize], len: usize) -> Result<Examples> {
             values.len() / len.max(1),
             values.len() % len.max(1)
         )));
+    }
+    if !allow_nonfinite {
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(Failure::input(format!(
+                "{name}: example {}, element {} is {} (not a finite number); the sensor or the file is broken. Pass --allow-nonfinite to run it anyway",
+                i / len,
+                i % len,
+                values[i]
+            )));
+        }
     }
     let count = values.len() / len;
     Ok(Examples { values, count })

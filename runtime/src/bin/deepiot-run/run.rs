@@ -36,7 +36,12 @@ pub fn main(opts: &RunOpts) -> Result<()> {
     }
     let mut files = Vec::with_capacity(n_in);
     for (i, path) in opts.inputs.iter().enumerate() {
-        files.push(input::load(path, model.input_shape(i), model.input_len(i))?);
+        files.push(input::load(
+            path,
+            model.input_shape(i),
+            model.input_len(i),
+            opts.allow_nonfinite,
+        )?);
     }
     let count = files[0].count;
     if let Some((i, f)) = files.iter().enumerate().find(|(_, f)| f.count != count) {
