@@ -50,6 +50,9 @@ enum Command {
         #[arg(long, default_value = deepiot::runtime_build::EDISON_TRIPLE)]
         triple: String,
     },
+    /// Data sets: `deepiot data fetch [TASK...]` downloads them, verified.
+    #[command(subcommand)]
+    Data(deepiot::data::fetch::DataCommand),
     /// Board workflow: deploy, bench, image, flash, board status.
     #[command(flatten)]
     Board(deepiot::board::Commands),
@@ -95,6 +98,7 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}", bin.display());
             Ok(())
         }
+        Command::Data(c) => deepiot::data::fetch::run_cli(c),
         Command::Board(c) => deepiot::board::run_cli(c),
     }
 }

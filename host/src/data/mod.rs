@@ -32,6 +32,7 @@ use std::path::{Path, PathBuf};
 pub mod casale;
 pub mod cifar;
 mod error;
+pub mod fetch;
 pub mod fsdd;
 pub mod mnist;
 pub mod probe;
