@@ -937,7 +937,7 @@ pub fn load_data(
     root: Option<&Path>,
     max_train: Option<usize>,
 ) -> Result<(Dataset, DataRoot)> {
-    let root = DataRoot::resolve(root)?;
+    let root = DataRoot::resolve_for(root, spec.data)?;
     let mut ds = data::load(spec.data, &root)
         .with_context(|| format!("loading the `{}` data for {}", spec.data, spec.name))?;
     if let Some(m) = max_train.filter(|&m| m < ds.train_len()) {
@@ -1315,7 +1315,7 @@ pub fn eval(args: &EvalArgs) -> Result<f64> {
         ),
     };
     let data_task = zoo::find(&task).map(|m| m.data.to_string()).unwrap_or(task);
-    let root = DataRoot::resolve(args.data.as_deref())?;
+    let root = DataRoot::resolve_for(args.data.as_deref(), &data_task)?;
     let ds = data::load(&data_task, &root)?;
     if ds.shape != net.info().input_shapes[0] {
         bail!(

@@ -260,6 +260,42 @@ impl DataRoot {
         )
     }
 
+    /// [`DataRoot::resolve`] for one task: when the root found first does not hold the
+    /// task's data set and was not named (`--data`, `$DEEPIOT_DATA`), a later place that
+    /// holds it is taken instead, so a user's folder with only MNIST fetched does not hide
+    /// the activity data in `../shared/data`.
+    pub fn resolve_for(explicit: Option<&Path>, task: &str) -> Result<Self> {
+        let first = Self::resolve(explicit)?;
+        let Some(set) = probe::data_set(task) else {
+            return Ok(first);
+        };
+        if matches!(first.origin, RootOrigin::Explicit | RootOrigin::Env)
+            || probe::holds(&first, set)
+        {
+            return Ok(first);
+        }
+        let cwd = std::env::current_dir()
+            .ok()
+            .map(|d| d.join("../shared/data"));
+        let later = [
+            (cwd, RootOrigin::CurrentDir),
+            (
+                Some(repo_root().join("../shared/data")),
+                RootOrigin::RepoRoot,
+            ),
+        ];
+        for (path, origin) in later {
+            if let Some(p) = path.filter(|p| p.join(set.folder).is_dir()) {
+                return Ok(DataRoot {
+                    path: tidy(&p),
+                    origin,
+                    verify: true,
+                });
+            }
+        }
+        Ok(first)
+    }
+
     /// [`DataRoot::resolve`] with the environment, the user's folder and the current
     /// directory passed in.
     pub fn resolve_from(
@@ -434,8 +470,8 @@ pub fn bundled_dir() -> PathBuf {
         return sources;
     }
     // An installed deepiot whose sources are gone: unpack the compiled-in copy once.
-    let Some(dir) = crate::paths::cache_home()
-        .map(|c| c.join("mnist-subset").join(env!("CARGO_PKG_VERSION")))
+    let Some(dir) =
+        crate::paths::cache_home().map(|c| c.join("mnist-subset").join(env!("CARGO_PKG_VERSION")))
     else {
         return sources;
     };
@@ -453,7 +489,10 @@ pub fn bundled_dir() -> PathBuf {
 /// quick start without its source tree (about 1 MB). Reads verify them against the
 /// `SHA256SUMS` among them.
 const BUNDLED_FILES: &[(&str, &[u8])] = &[
-    (SUMS_FILE, include_bytes!("../../data/mnist-subset/SHA256SUMS")),
+    (
+        SUMS_FILE,
+        include_bytes!("../../data/mnist-subset/SHA256SUMS"),
+    ),
     (
         "train-images-idx3-ubyte.gz",
         include_bytes!("../../data/mnist-subset/train-images-idx3-ubyte.gz"),
@@ -587,7 +626,8 @@ mod tests {
 
     #[test]
     fn explicit_missing_root_is_an_error() {
-        let err = DataRoot::resolve_from(Some(Path::new("/no/such/dir")), None, None, None).unwrap_err();
+        let err =
+            DataRoot::resolve_from(Some(Path::new("/no/such/dir")), None, None, None).unwrap_err();
         assert!(err.to_string().contains("/no/such/dir"), "{err}");
     }
 

@@ -4,7 +4,7 @@
 //! the same answer: the host's own tests, the end-to-end test crate (integration tests of
 //! different crates cannot share a `tests/common` module, but they all link this
 //! library), and the CLI when it tells a user how to get a data set. All of them find the
-//! data as the CLI does ([`DataRoot::resolve`]) and call a data set missing when that
+//! data as the CLI does ([`DataRoot::resolve_for`]) and call a data set missing when that
 //! root has no folder for it.
 //!
 //! A test that needs a full data set calls [`data_or_skip`]. When the data set is not
@@ -128,7 +128,7 @@ pub fn find_in(
 /// missing data set.
 pub fn find(task: &str) -> Result<DataRoot, NotFound> {
     let set = data_set(task).unwrap_or_else(|| panic!("`{task}` is not a data-set task"));
-    find_in(DataRoot::resolve(None), set)
+    find_in(DataRoot::resolve_for(None, task), set)
 }
 
 /// The places [`DataRoot::resolve`] tries when nothing is given, for messages.
