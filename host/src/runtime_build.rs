@@ -114,10 +114,7 @@ pub fn locate_runtime(given: Option<&Path>, triple: &str) -> Result<PathBuf, Run
         if let Some(c) = &cache {
             // Best effort: a read-only home only costs the next run without sources.
             if let Err(e) = store(&bin, c) {
-                eprintln!(
-                    "note: could not cache the runtime at {}: {e}",
-                    c.display()
-                );
+                eprintln!("note: could not cache the runtime at {}: {e}", c.display());
             }
         }
         return Ok(bin);
@@ -151,7 +148,11 @@ fn target_installed(triple: &str, root: &Path) -> bool {
         return true;
     };
     let sysroot = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    sysroot.join("lib/rustlib").join(triple).join("lib").is_dir()
+    sysroot
+        .join("lib/rustlib")
+        .join(triple)
+        .join("lib")
+        .is_dir()
 }
 
 /// Adds the Rust target with rustup when it is missing, saying so in one line.
@@ -171,7 +172,9 @@ pub fn ensure_target(triple: &str) -> Result<(), RuntimeError> {
             triple: triple.into(),
         });
     }
-    eprintln!("deepiot: the Rust target {triple} is missing; adding it: rustup target add {triple}");
+    eprintln!(
+        "deepiot: the Rust target {triple} is missing; adding it: rustup target add {triple}"
+    );
     let out = Command::new("rustup")
         .current_dir(&root)
         .args(["target", "add", triple])
