@@ -5,15 +5,19 @@
 //! seed gives the same weights and the same batch order with any dependency version, and
 //! a checkpoint only needs the seed and the epoch to continue exactly where it stopped.
 
-/// SplitMix64 (Steele, Lea and Flood 2014): one `u64` of state, passes BigCrush.
+use deepiot_format::rng::SplitMix64;
+
+/// [`deepiot_format::rng::SplitMix64`] with the draws training needs.
 #[derive(Debug, Clone)]
 pub struct Rng {
-    state: u64,
+    inner: SplitMix64,
 }
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Rng { state: seed }
+        Rng {
+            inner: SplitMix64::new(seed),
+        }
     }
 
     /// A generator for one named purpose (`stream`) of one seed, independent of the others:
@@ -26,16 +30,12 @@ impl Rng {
     }
 
     pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.inner.next_u64()
     }
 
     /// Uniform in `[0, 1)` with 24 bits of precision.
     pub fn next_f32(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
+        self.inner.next_unit()
     }
 
     /// Standard normal (Box-Muller).

@@ -18,6 +18,7 @@ mod error;
 pub mod fold;
 mod graph;
 mod parse;
+pub mod rng;
 mod shape;
 pub mod sparse;
 mod write;

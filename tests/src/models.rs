@@ -4,27 +4,25 @@
 //! is one generator) and the README use them.
 //!
 //! Depends on `deepiot_format` and `std` only.
+use deepiot_format::rng::SplitMix64;
 use deepiot_format::{Graph, Op, Pool1d, Pool2d, Recurrent, SeqOutput, TensorData};
 use std::collections::BTreeMap;
 
-/// splitmix64: tiny, fast, and the same numbers on every machine.
+/// The project's one seeded generator ([`deepiot_format::rng::SplitMix64`]): the same
+/// numbers on every machine.
 #[derive(Debug, Clone)]
-pub struct Rng(u64);
+pub struct Rng(SplitMix64);
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Rng(seed)
+        Rng(SplitMix64::new(seed))
     }
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
     /// Uniform in [-1, 1).
     pub fn uniform(&mut self) -> f32 {
-        ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        self.0.next_symmetric()
     }
     /// `n` values uniform in [-bound, bound).
     pub fn values(&mut self, n: usize, bound: f32) -> Vec<f32> {

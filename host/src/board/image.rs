@@ -251,19 +251,12 @@ pub fn run(a: &ImageArgs) -> Result<()> {
     }
 }
 
-/// Deterministic self-test values in [-1, 1) (splitmix64, as `deepiot-run bench` uses).
+/// Deterministic self-test values in [-1, 1): the inputs `deepiot-run bench` draws from
+/// the same seed ([`deepiot_format::rng::fill_symmetric`], one generator for both).
 pub fn selftest_values(seed: u64, n: usize) -> Vec<f32> {
-    let mut s = seed;
-    (0..n)
-        .map(|_| {
-            s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = s;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^= z >> 31;
-            ((z >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
+    let mut v = vec![0.0; n];
+    deepiot_format::rng::fill_symmetric(seed, &mut v);
+    v
 }
 
 /// A scratch folder removed on drop.

@@ -47,18 +47,10 @@ pub fn stats(nanos: &mut [u64]) -> Stats {
     }
 }
 
-/// Deterministic inputs in [-1, 1) (splitmix64), the same on every machine.
+/// Deterministic inputs in [-1, 1), the same on every machine and the same as a firmware
+/// image's self-test inputs (one generator: [`deepiot_format::rng`]).
 pub fn fill_inputs(seed: u64, values: &mut [f32]) {
-    let mut s = seed;
-    for v in values {
-        s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = s;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        // 24 random bits -> [0, 1) exactly representable in f32.
-        *v = ((z >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0;
-    }
+    deepiot_format::rng::fill_symmetric(seed, values);
 }
 
 /// Peak resident set size in KiB (`VmHWM`), where the kernel reports it.
