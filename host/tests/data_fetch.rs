@@ -874,19 +874,10 @@ fn binary_exit_codes() {
 // The built-in table against the real data
 // ---------------------------------------------------------------------------------------
 
-/// The data root holding the real data sets, or `None` after printing why the test
-/// is skipped (a failure with `DEEPIOT_REQUIRE_DATA=1`).
+/// The data root holding the real MNIST, or `None` after saying why the test is skipped
+/// (a failure with `DEEPIOT_REQUIRE_DATA=1`): [`deepiot::data::probe`], as every data test.
 fn real_root(test: &str) -> Option<PathBuf> {
-    let root = DataRoot::resolve(None).ok().filter(|r| !r.is_bundled());
-    let found = root.map(|r| r.path).filter(|p| p.join("mnist").is_dir());
-    if found.is_none() {
-        let why = "no real data sets found (set DEEPIOT_DATA or run deepiot data fetch)";
-        if std::env::var("DEEPIOT_REQUIRE_DATA").as_deref() == Ok("1") {
-            panic!("{test}: {why}");
-        }
-        println!("skipped {test}: {why}");
-    }
-    found
+    deepiot::data::probe::data_or_skip(test, "mnist").map(|r| r.path)
 }
 
 #[test]

@@ -168,7 +168,10 @@ pub fn skip_or_fail(test: &str, reason: &str, how: &str, flag: &str) {
     if required(flag) {
         panic!("{test} cannot run: {reason} ({how}); {flag} is set, so it may not skip");
     }
-    eprintln!("{}", skip_line(test, reason, how));
+    // Straight to the process's stderr: the test harness captures `eprintln!` of a test
+    // that passes, and a skip nobody sees is a silent one.
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{}", skip_line(test, reason, how));
 }
 
 /// The data root holding `task`'s data set, or `None` after [`skip_or_fail`] said why
