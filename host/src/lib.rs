@@ -11,4 +11,5 @@ pub mod paths;
 pub mod quickstart;
 pub mod rng;
 pub mod runtime_build;
+pub mod runtime_json;
 pub mod train;

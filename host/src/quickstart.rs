@@ -5,10 +5,10 @@ use crate::args;
 use crate::compress::cli::{self as compress, CompressArgs};
 use crate::data::{self, DataRoot};
 use crate::runtime_build::{locate_runtime, EDISON_TRIPLE};
+use crate::runtime_json;
 use crate::train::{self, TrainArgs};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// Runs the whole job end to end on the bundled MNIST subset.
 #[derive(Debug, clap::Args)]
@@ -41,62 +41,17 @@ struct OnBoard {
     allocations: u64,
 }
 
-fn json_u64(v: &serde_json::Value, k: &str) -> u64 {
-    v.get(k).and_then(|x| x.as_u64()).unwrap_or(0)
-}
-
-fn json_f64(v: &serde_json::Value, k: &str) -> f64 {
-    v.get(k).and_then(|x| x.as_f64()).unwrap_or(f64::NAN)
-}
-
 /// Classifies the test set and times the model with the board runtime binary.
 fn on_board(bin: &Path, model: &Path, inputs: &Path, labels: &[u32]) -> Result<OnBoard> {
-    let out = Command::new(bin)
-        .arg(model)
-        .arg("--input")
-        .arg(inputs)
-        .arg("--json")
-        .output()?;
-    if !out.status.success() {
-        bail!(
-            "{} failed on {}: {}",
-            bin.display(),
-            model.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let v: serde_json::Value =
-        serde_json::from_slice(&out.stdout).context("the runtime printed no JSON")?;
-    let examples = v
-        .get("examples")
-        .and_then(|e| e.as_array())
-        .context("no examples in the runtime's output")?;
-    let correct = examples
-        .iter()
-        .zip(labels)
-        .filter(|(e, &y)| e.get("class").and_then(|c| c.as_u64()) == Some(y as u64))
-        .count();
-    let out = Command::new(bin)
-        .arg("bench")
-        .arg(model)
-        .args(["--iterations", "500", "--warmup", "50", "--json"])
-        .output()?;
-    if !out.status.success() {
-        bail!(
-            "{} bench failed: {}",
-            bin.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let b: serde_json::Value =
-        serde_json::from_slice(&out.stdout).context("bench printed no JSON")?;
+    let run = runtime_json::classify_local(bin, model, inputs)?;
+    let bench = runtime_json::bench_local(bin, model, 500, 50)?;
     Ok(OnBoard {
-        accuracy: correct as f64 / labels.len().max(1) as f64,
-        p50_us: json_f64(&b, "p50_us"),
-        params: json_u64(&b, "params"),
-        file_bytes: json_u64(&b, "file_bytes"),
-        arena_bytes: json_u64(&b, "arena_bytes"),
-        allocations: json_u64(&b, "allocations"),
+        accuracy: run.accuracy(labels),
+        p50_us: bench.p50_us,
+        params: bench.params,
+        file_bytes: bench.file_bytes,
+        arena_bytes: bench.arena_bytes,
+        allocations: bench.allocations,
     })
 }
 

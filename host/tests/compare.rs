@@ -154,13 +154,17 @@ fn report_with_timings_and_a_reused_result_draws_the_latency_figure() {
     assert_eq!(c.results[0].target, None);
     assert_eq!(c.results[1].source, "run");
 
-    // Timings as `deepiot-run bench --json` prints them.
+    // Timings as `deepiot-run bench --json` reports them.
     let bench = |us: f64| {
-        let json = format!(
-            r#"{{"mean_us": {us}, "p50_us": {}, "params": 1, "file_bytes": 4000, "arena_bytes": 64, "allocations": 0}}"#,
-            us * 0.98
-        );
-        compare::parse_bench(json.as_bytes(), Path::new("m.safetensors")).unwrap()
+        let report = deepiot::runtime_json::BenchReport {
+            mean_us: us,
+            p50_us: us * 0.98,
+            params: 1,
+            file_bytes: 4000,
+            arena_bytes: 64,
+            ..Default::default()
+        };
+        compare::Bench::from_report(&report, Path::new("m.safetensors"))
     };
     for (e, us) in std::iter::once(&mut c.original)
         .chain(c.results.iter_mut())

@@ -6,6 +6,7 @@ use super::progress::Progress;
 use super::session::{Payload, Session};
 use super::{check_model, human_bytes, read_local, remote, runtime_binary, target};
 use super::{SshArgs, TargetArgs, TransferArgs};
+use crate::runtime_json::BenchReport;
 use clap::Args;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -46,39 +47,11 @@ pub struct BenchArgs {
     pub quiet: bool,
 }
 
-/// What `deepiot-run bench --json` reports, as far as the table needs it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Timing {
-    pub mean_us: f64,
-    #[serde(default)]
-    pub std_us: f64,
-    pub p50_us: f64,
-    pub p99_us: f64,
-    #[serde(default)]
-    pub min_us: f64,
-    #[serde(default)]
-    pub max_us: f64,
-    #[serde(default)]
-    pub peak_rss_kib: Option<u64>,
-    #[serde(default)]
-    pub arena_bytes: u64,
-    #[serde(default)]
-    pub weight_bytes: u64,
-    #[serde(default)]
-    pub params: u64,
-    #[serde(default)]
-    pub macs: u64,
-    #[serde(default)]
-    pub allocations: u64,
-    #[serde(default)]
-    pub debug_build: bool,
-}
-
 /// One model's result on one board.
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelResult {
     pub model: String,
-    pub timing: Option<Timing>,
+    pub timing: Option<BenchReport>,
     /// Mean latency over the first model's.
     pub ratio: Option<f64>,
     pub error: Option<String>,
@@ -224,7 +197,7 @@ pub fn bench_board(
             bar.inc(1);
         } else if line.starts_with('{') {
             if let Some(r) = current.and_then(|i| results.get_mut(i)) {
-                match serde_json::from_str::<Timing>(line) {
+                match serde_json::from_str::<BenchReport>(line) {
                     Ok(t) => {
                         r.timing = Some(t);
                         r.error = None;

@@ -21,7 +21,6 @@ use deepiot_format::Graph;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 pub mod plot;
 pub mod report;
@@ -284,37 +283,21 @@ pub fn measure(
 
 /// Times one file with the runtime's `bench`.
 pub fn bench(bin: &Path, model: &Path, iterations: usize, warmup: usize) -> Result<Bench> {
-    let out = Command::new(bin)
-        .arg("bench")
-        .arg(model)
-        .args(["--iterations", &iterations.to_string()])
-        .args(["--warmup", &warmup.to_string()])
-        .arg("--json")
-        .output()
-        .with_context(|| format!("cannot start {}", bin.display()))?;
-    if !out.status.success() {
-        bail!(
-            "{} bench {} failed: {}",
-            bin.display(),
-            model.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    parse_bench(&out.stdout, model)
+    let report = crate::runtime_json::bench_local(bin, model, iterations, warmup)?;
+    Ok(Bench::from_report(&report, model))
 }
 
-/// Reads `deepiot-run bench --json` output.
-pub fn parse_bench(json: &[u8], model: &Path) -> Result<Bench> {
-    let v: serde_json::Value =
-        serde_json::from_slice(json).context("the runtime's bench printed no JSON")?;
-    let f = |k: &str| v.get(k).and_then(|x| x.as_f64());
-    Ok(Bench {
-        file: model.display().to_string(),
-        mean_us: f("mean_us").context("bench JSON lacks mean_us")?,
-        p50_us: f("p50_us").context("bench JSON lacks p50_us")?,
-        file_bytes: v.get("file_bytes").and_then(|x| x.as_u64()).unwrap_or(0),
-        arena_bytes: v.get("arena_bytes").and_then(|x| x.as_u64()).unwrap_or(0),
-    })
+impl Bench {
+    /// The figures of a `deepiot-run bench` report that the comparison keeps.
+    pub fn from_report(r: &crate::runtime_json::BenchReport, model: &Path) -> Bench {
+        Bench {
+            file: model.display().to_string(),
+            mean_us: r.mean_us,
+            p50_us: r.p50_us,
+            file_bytes: r.file_bytes,
+            arena_bytes: r.arena_bytes,
+        }
+    }
 }
 
 /// Times an entry's dense file and sparse file (if any) and keeps the faster, as the
