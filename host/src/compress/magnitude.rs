@@ -533,6 +533,81 @@ pub fn run(args: &CompressArgs) -> Result<CompressReport> {
 mod tests {
     use super::*;
     use candle_core::{Device, Var};
+    use deepiot_format::{Graph, Op};
+
+    /// DyNS's two halves: pruned weights keep receiving gradient updates while the mask
+    /// is being learnt (so they can grow), and a pruned weight whose magnitude climbs
+    /// past the keep threshold by the margin is spliced back, while one that only
+    /// reaches the threshold stays out (the hysteresis).
+    #[test]
+    fn pruned_weights_keep_learning_and_are_spliced_back_when_they_grow() {
+        let mut g = Graph::new("x", &[6]);
+        g.push("fc1", Op::Dense { units: 4 });
+        let net = Net::new(&g, 3).unwrap();
+        let mut tr = Trainer::new(&net, 0.0).unwrap();
+        assert_eq!(tr.names[0], "fc1.weight");
+        tr.update_masks(12, 0.1, true).unwrap();
+        let mask = tr.pruned[0].as_ref().unwrap().mask.clone();
+        let pruned: Vec<usize> = (0..mask.len()).filter(|&j| mask[j] == 0.0).collect();
+        assert_eq!(pruned.len(), 12);
+
+        // A training step before the mask is fixed moves the pruned weights too.
+        let before = tr.shadow[0]
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let x = Tensor::new(&[[1f32, -2.0, 0.5, 3.0, -1.0, 2.0]; 2], &Device::Cpu).unwrap();
+        let y = Tensor::new(&[1u32, 2], &Device::Cpu).unwrap();
+        tr.step(&x, &y, 0.5, false, None).unwrap();
+        let after = tr.shadow[0]
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert!(
+            pruned.iter().any(|&j| after[j] != before[j]),
+            "no pruned weight was updated"
+        );
+        // What the network computes with is W ⊙ mask: pruned weights are exact zeros.
+        tr.step(&x, &y, 0.5, true, None).unwrap();
+        tr.publish().unwrap();
+        let used = tr.vars[0]
+            .as_tensor()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert!(pruned.iter().all(|&j| used[j] == 0.0));
+        let fixed = tr.shadow[0]
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+
+        // One pruned weight grows far past the threshold, another just to it.
+        let mut w = fixed.clone();
+        let threshold = {
+            let mut kept: Vec<f32> = (0..w.len())
+                .filter(|&j| mask[j] == 1.0)
+                .map(|j| w[j].abs())
+                .collect();
+            kept.sort_unstable_by(|a, b| b.total_cmp(a));
+            kept[11]
+        };
+        let (grown, borderline) = (pruned[0], pruned[1]);
+        w[grown] = 10.0 * threshold.max(1.0);
+        w[borderline] = threshold * 1.01;
+        tr.shadow[0] = Tensor::from_vec(w, tr.shadow[0].dims(), &Device::Cpu).unwrap();
+        let spliced = tr.update_masks(12, 0.1, false).unwrap();
+        let mask = &tr.pruned[0].as_ref().unwrap().mask;
+        assert!(spliced >= 1, "nothing was spliced back");
+        assert_eq!(mask[grown], 1.0, "the grown weight was not spliced back");
+        assert_eq!(
+            mask[borderline], 0.0,
+            "within the margin a weight stays pruned"
+        );
+    }
 
     #[test]
     fn momentum_steps_do_not_chain_autograd_graphs() {
