@@ -46,9 +46,9 @@ enum Command {
     /// $DEEPIOT_RUNTIME, else a release build from the sources (adding the Rust target
     /// with rustup if it is missing), else the build cached for this version.
     Runtime {
-        /// The Rust target of the board.
-        #[arg(long, default_value = deepiot::runtime_build::EDISON_TRIPLE)]
-        triple: String,
+        /// The board: a name in targets/ (its Rust triple and CPU) or a .toml path.
+        #[arg(long, default_value = "edison")]
+        target: String,
     },
     /// Data sets: `deepiot data fetch [TASK...]` downloads them, verified.
     #[command(subcommand)]
@@ -93,8 +93,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Compress(a) => deepiot::compress::cli::run(&a).map(|_| ()),
         Command::Compare(a) => deepiot::compare::run(&a).map(|_| ()),
         Command::BenchTrain(a) => deepiot::bench_train::run(&a).map(|_| ()),
-        Command::Runtime { triple } => {
-            let bin = deepiot::runtime_build::locate_runtime(None, &triple)?;
+        Command::Runtime { target } => {
+            let target = deepiot::board::target::load(&target, None)?;
+            let bin = deepiot::runtime_build::locate_runtime(None, target.build_target())?;
             println!("{}", bin.display());
             Ok(())
         }

@@ -114,7 +114,8 @@ pub fn run(args: &QuickstartArgs) -> Result<()> {
 
     // First, so that a missing board target stops the run before minutes of training.
     eprintln!("[1/4] getting the board runtime for {EDISON_TRIPLE} ...");
-    let bin = locate_runtime(args.runtime.as_deref(), EDISON_TRIPLE)?;
+    let edison = crate::board::target::load("edison", None)?;
+    let bin = locate_runtime(args.runtime.as_deref(), edison.build_target())?;
     let size = std::fs::metadata(&bin)?.len();
 
     eprintln!("[2/4] training LeNet-5 on {} ...", root.path.display());

@@ -91,8 +91,18 @@ pub fn cached_runtime(triple: &str) -> Option<PathBuf> {
     )
 }
 
-/// Finds or builds the runtime for `triple` (see the module doc for the order).
-pub fn locate_runtime(given: Option<&Path>, triple: &str) -> Result<PathBuf, RuntimeError> {
+/// The board a runtime is built for: its Rust target and CPU (from `targets/NAME.toml`,
+/// so the description is the one source of both; see [`crate::board::target::Target`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuildTarget<'a> {
+    pub triple: &'a str,
+    /// `-C target-cpu`; `None` leaves the CPU to `.cargo/config.toml` or rustc's default.
+    pub cpu: Option<&'a str>,
+}
+
+/// Finds or builds the runtime for `target` (see the module doc for the order).
+pub fn locate_runtime(given: Option<&Path>, target: BuildTarget) -> Result<PathBuf, RuntimeError> {
+    let triple = target.triple;
     let env = std::env::var_os(RUNTIME_ENV)
         .filter(|v| !v.is_empty())
         .map(PathBuf::from);
@@ -110,7 +120,7 @@ pub fn locate_runtime(given: Option<&Path>, triple: &str) -> Result<PathBuf, Run
     let root = workspace_root();
     let cache = cached_runtime(triple);
     if root.join("runtime").join("Cargo.toml").is_file() {
-        let bin = build_runtime(triple)?;
+        let bin = build_runtime(target)?;
         if let Some(c) = &cache {
             // Best effort: a read-only home only costs the next run without sources.
             if let Err(e) = store(&bin, c) {
@@ -189,11 +199,12 @@ pub fn ensure_target(triple: &str) -> Result<(), RuntimeError> {
     Ok(())
 }
 
-/// Builds `deepiot-run` in release mode for `triple` from the workspace and returns the
-/// binary's path. RUSTFLAGS from the environment are dropped so that
-/// `.cargo/config.toml`'s `target-cpu` (the board's CPU) applies: the binary built here
-/// is the one users deploy and the one the tests check.
-pub fn build_runtime(triple: &str) -> Result<PathBuf, RuntimeError> {
+/// Builds `deepiot-run` in release mode for `target` from the workspace and returns the
+/// binary's path. The target's CPU goes in as `-C target-cpu` for that triple, and
+/// RUSTFLAGS from the environment are dropped (they would replace it): the binary built
+/// here is the one users deploy and the one the tests check.
+pub fn build_runtime(target: BuildTarget) -> Result<PathBuf, RuntimeError> {
+    let triple = target.triple;
     ensure_target(triple)?;
     let root = workspace_root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -203,7 +214,15 @@ pub fn build_runtime(triple: &str) -> Result<PathBuf, RuntimeError> {
     } else {
         Stdio::piped()
     };
-    let out = Command::new(&cargo)
+    let mut cmd = Command::new(&cargo);
+    if let Some(cpu) = target.cpu {
+        let var = format!(
+            "CARGO_TARGET_{}_RUSTFLAGS",
+            triple.to_uppercase().replace(['-', '.'], "_")
+        );
+        cmd.env(var, format!("-C target-cpu={cpu}"));
+    }
+    let out = cmd
         .current_dir(&root)
         .args([
             "build",

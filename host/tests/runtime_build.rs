@@ -139,3 +139,61 @@ fn a_given_runtime_that_does_not_exist_is_named() {
         "{stderr}"
     );
 }
+
+/// The board description decides the CPU the runtime is built for: a target file asking
+/// for `haswell` gets VEX-encoded (AVX) instructions, which the Edison build never has
+/// (`deepiot-tests`' `binary_has_no_avx_or_vex_instructions`). Built in its own target
+/// folder so the tests that run the Edison binary never see this one.
+#[test]
+fn the_target_files_cpu_reaches_the_build() {
+    if std::process::Command::new("objdump")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        deepiot::data::probe::skip_or_fail(
+            "the_target_files_cpu_reaches_the_build",
+            "objdump is missing",
+            "apt-get install binutils, or run scripts/test.sh",
+            "DEEPIOT_REQUIRE_TOOLS",
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let edison = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../targets/edison.toml"),
+    )
+    .unwrap();
+    assert!(edison.contains("target_cpu = \"silvermont\""), "{edison}");
+    let file = dir.path().join("avxboard.toml");
+    std::fs::write(
+        &file,
+        edison
+            .replace("name = \"edison\"", "name = \"avxboard\"")
+            .replace("target_cpu = \"silvermont\"", "target_cpu = \"haswell\""),
+    )
+    .unwrap();
+    let out = deepiot()
+        .args(["runtime", "--target"])
+        .arg(&file)
+        .env("CARGO_TARGET_DIR", dir.path().join("target"))
+        .env("XDG_CACHE_HOME", dir.path())
+        .env_remove("DEEPIOT_RUNTIME")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let bin = PathBuf::from(stdout.trim());
+    assert!(bin.starts_with(dir.path()), "{}", bin.display());
+    let asm = Command::new("objdump").arg("-d").arg(&bin).output().unwrap();
+    let asm = String::from_utf8_lossy(&asm.stdout);
+    let vex = asm
+        .lines()
+        .filter(|l| {
+            let mut cols = l.split('\t');
+            let op = cols.nth(2).unwrap_or("");
+            op.starts_with('v') && op.contains("%xmm")
+        })
+        .count();
+    assert!(vex > 0, "a haswell build without one VEX instruction");
+}

@@ -23,11 +23,13 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// Builds the board binary the way every `deepiot` command does
-/// ([`deepiot::runtime_build::build_runtime`]: the release build for the board target,
-/// adding the target with rustup when missing, `.cargo/config.toml`'s
-/// `target-cpu=silvermont` in force), so the tests check the binary users deploy.
+/// ([`deepiot::runtime_build::build_runtime`] for `targets/edison.toml`: the release
+/// build for its triple and `target_cpu`, adding the target with rustup when missing),
+/// so the tests check the binary users deploy.
 pub fn build_i686_runtime() -> Result<PathBuf, String> {
-    deepiot::runtime_build::build_runtime(BOARD_TARGET).map_err(|e| e.to_string())
+    let edison = deepiot::board::target::load("edison", None).map_err(|e| e.to_string())?;
+    assert_eq!(edison.triple, BOARD_TARGET);
+    deepiot::runtime_build::build_runtime(edison.build_target()).map_err(|e| e.to_string())
 }
 
 /// [`build_i686_runtime`], once per test process; panics with cargo's message on failure.

@@ -241,15 +241,17 @@ pub fn runtime_binary(
     }
     use crate::runtime_build::RuntimeError;
     let path =
-        crate::runtime_build::locate_runtime(given, &target.triple).map_err(|e| match e {
-            RuntimeError::Given { ref path, .. } => {
-                BoardError::bad_input(path, "the runtime binary does not exist")
-            }
-            RuntimeError::NoRustup { .. } | RuntimeError::NoRuntime { .. } => {
-                BoardError::RuntimeUnavailable(e.to_string())
-            }
-            _ => BoardError::Build(e.to_string()),
-        })?;
+        crate::runtime_build::locate_runtime(given, target.build_target()).map_err(
+            |e| match e {
+                RuntimeError::Given { ref path, .. } => {
+                    BoardError::bad_input(path, "the runtime binary does not exist")
+                }
+                RuntimeError::NoRustup { .. } | RuntimeError::NoRuntime { .. } => {
+                    BoardError::RuntimeUnavailable(e.to_string())
+                }
+                _ => BoardError::Build(e.to_string()),
+            },
+        )?;
     let bytes = read_local(&path, "runtime binary")?;
     if let (Some(want), Some((_, found))) = (target.elf_machine(), target::elf_header(&bytes)) {
         if want != found {

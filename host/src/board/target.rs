@@ -52,6 +52,14 @@ impl Target {
         Ok(t)
     }
 
+    /// What building its runtime needs: the triple and `-C target-cpu`.
+    pub fn build_target(&self) -> crate::runtime_build::BuildTarget<'_> {
+        crate::runtime_build::BuildTarget {
+            triple: &self.triple,
+            cpu: self.target_cpu.as_deref(),
+        }
+    }
+
     /// The ELF `e_machine` a runtime for this target must have, when known.
     pub fn elf_machine(&self) -> Option<u16> {
         let cpu = self.triple.split('-').next().unwrap_or("");

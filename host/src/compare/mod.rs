@@ -562,7 +562,8 @@ pub fn run(args: &CompareArgs) -> Result<Comparison> {
         if args.runtime.is_none() {
             eprintln!("compare: getting the board runtime for {EDISON_TRIPLE} ...");
         }
-        let bin = locate_runtime(args.runtime.as_deref(), EDISON_TRIPLE)?;
+        let edison = crate::board::target::load("edison", None)?;
+        let bin = locate_runtime(args.runtime.as_deref(), edison.build_target())?;
         eprintln!(
             "compare: timing {} models ({} iterations, {} warm-up each) ...",
             results.len() + 1,
