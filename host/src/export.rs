@@ -112,7 +112,7 @@ fn write_file(path: &Path, bytes: Vec<u8>) -> Result<(), ExportError> {
             error,
         })?;
     }
-    std::fs::write(path, bytes).map_err(|error| ExportError::Io {
+    crate::paths::write_atomic(path, &bytes).map_err(|error| ExportError::Io {
         path: path.into(),
         error,
     })

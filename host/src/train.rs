@@ -1264,7 +1264,7 @@ pub fn run(args: &TrainArgs) -> Result<Report> {
         history,
     };
     let rp = report_path(&args.out);
-    std::fs::write(&rp, serde_json::to_vec_pretty(&report)?)
+    crate::paths::write_atomic(&rp, &serde_json::to_vec_pretty(&report)?)
         .with_context(|| format!("cannot write {}", rp.display()))?;
     Checkpoint::beside(&args.out).remove();
     if args.json {

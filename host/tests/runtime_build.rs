@@ -185,7 +185,11 @@ fn the_target_files_cpu_reaches_the_build() {
     assert!(out.status.success(), "{stderr}");
     let bin = PathBuf::from(stdout.trim());
     assert!(bin.starts_with(dir.path()), "{}", bin.display());
-    let asm = Command::new("objdump").arg("-d").arg(&bin).output().unwrap();
+    let asm = Command::new("objdump")
+        .arg("-d")
+        .arg(&bin)
+        .output()
+        .unwrap();
     let asm = String::from_utf8_lossy(&asm.stdout);
     let vex = asm
         .lines()

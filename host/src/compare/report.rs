@@ -42,7 +42,7 @@ pub fn markdown(c: &Comparison, figures: &[String]) -> String {
 pub fn write(c: &Comparison, dir: &Path) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let json = dir.join("report.json");
-    std::fs::write(&json, serde_json::to_vec_pretty(c)?)
+    crate::paths::write_atomic(&json, &serde_json::to_vec_pretty(c)?)
         .with_context(|| format!("cannot write {}", json.display()))?;
     let mut files = plot::draw_all(c, dir)?;
     let names: Vec<String> = files
@@ -50,7 +50,7 @@ pub fn write(c: &Comparison, dir: &Path) -> Result<Vec<PathBuf>> {
         .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .collect();
     let md = dir.join("report.md");
-    std::fs::write(&md, markdown(c, &names))
+    crate::paths::write_atomic(&md, markdown(c, &names).as_bytes())
         .with_context(|| format!("cannot write {}", md.display()))?;
     println!("{}", table::summary(c));
     println!("wrote {} and {}", md.display(), json.display());

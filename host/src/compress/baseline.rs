@@ -356,7 +356,7 @@ pub fn write_report(args: &CompressArgs, o: &Outcome) -> Result<CompressReport> 
         obj.insert("baseline".into(), o.details.clone());
     }
     let path = super::cli::report_path(&args.out);
-    std::fs::write(&path, serde_json::to_vec_pretty(&json)?)
+    crate::paths::write_atomic(&path, &serde_json::to_vec_pretty(&json)?)
         .with_context(|| format!("cannot write {}", path.display()))?;
     print_table(&report, &args.out, &path);
     Ok(report)

@@ -315,7 +315,7 @@ pub fn run(args: &CompressArgs) -> Result<CompressReport> {
         config: cfg,
     };
     let report_path = report_path(&args.out);
-    std::fs::write(&report_path, serde_json::to_vec_pretty(&report)?)
+    crate::paths::write_atomic(&report_path, &serde_json::to_vec_pretty(&report)?)
         .with_context(|| format!("cannot write {}", report_path.display()))?;
     print_summary(&report, &args.out, &report_path);
     Ok(report)
