@@ -275,3 +275,40 @@ fn both_baselines_write_a_model_and_a_report_through_the_cli_path() {
         }
     }
 }
+
+/// A DeepIoT search that reaches its iteration limit without meeting the stopping rule
+/// says so: the report records `stopping_rule_met: false` and the gap, and `--strict`
+/// turns it into an error after the model and report are written.
+#[test]
+fn a_missed_stopping_rule_is_reported_and_strict_makes_it_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_mnist_model(dir.path());
+    for strict in [false, true] {
+        let out = dir.path().join(format!("strict-{strict}.safetensors"));
+        let mut a = quick_args(&model, &out, Method::Deepiot, 0.001);
+        a.max_iterations = 20;
+        a.eval_every = 10;
+        a.strict = strict;
+        let result = cli::run(&a);
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(cli::report_path(&out)).unwrap()).unwrap();
+        assert_eq!(json["stopping_rule_met"], false);
+        assert_eq!(json["search"]["missed"]["iterations"], 20);
+        assert_eq!(json["search"]["missed"]["target_kept"], 0.001);
+        assert!(out.is_file(), "the model is written either way");
+        match (strict, result) {
+            (false, Ok(r)) => assert!(!r.stopping_rule_met),
+            (true, Err(e)) => {
+                let e = format!("{e:#}");
+                assert!(
+                    e.contains("--strict") && e.contains("not met in 20 iterations"),
+                    "{e}"
+                );
+            }
+            (s, r) => panic!(
+                "strict {s}: unexpected {:?}",
+                r.map(|r| r.stopping_rule_met)
+            ),
+        }
+    }
+}

@@ -135,6 +135,17 @@ fn a_short_search_shrinks_a_tiny_model_and_keeps_its_accuracy() {
     };
     let held = search(&net, &ds, &tr, &val, &never, None, false).unwrap();
     assert!(!held.stopped_by_rule);
+    // The miss is reported with its figures; the met search reported none.
+    assert!(outcome.missed.is_none());
+    let gap = held.missed.as_ref().expect("the missed rule is reported");
+    assert_eq!(gap.iterations, 500);
+    assert_eq!((gap.target_kept, gap.max_drop_points), (0.25, -100.0));
+    assert!(gap.accuracy_drop_points > gap.max_drop_points, "{gap:?}");
+    assert!(gap.kept_fraction <= gap.target_kept, "{gap:?}");
+    assert!(
+        gap.to_string().contains("not met in 500 iterations"),
+        "{gap}"
+    );
     let under: Vec<_> = held
         .evaluations
         .iter()

@@ -6,7 +6,7 @@ use super::surgery::{cut, Weights};
 use crate::export;
 use crate::models::{zoo, Net};
 use crate::train;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use deepiot_format::Graph;
 use serde::Serialize;
@@ -52,9 +52,14 @@ pub struct CompressArgs {
     /// Soft-deletion factor (gamma), compounding per iteration below tau.
     #[arg(long, default_value_t = 0.5)]
     pub gamma: f64,
-    /// Iterations at most.
+    /// Iterations at most. A search that reaches it without meeting the stopping rule
+    /// says so and records the gap in the report (`stopping_rule_met: false`).
     #[arg(long, default_value_t = 20_000)]
     pub max_iterations: usize,
+    /// Exit with an error (code 1) when the search ends without meeting the stopping
+    /// rule; the model and report are written all the same.
+    #[arg(long)]
+    pub strict: bool,
     /// Iterations between evaluations (and checkpoints).
     #[arg(long, default_value_t = 200)]
     pub eval_every: usize,
@@ -153,6 +158,9 @@ pub struct CompressReport {
     pub test_accuracy_before: f64,
     pub test_accuracy_after_cut: f64,
     pub test_accuracy_after: f64,
+    /// Whether the search met its stopping rule (target and allowed drop); when not,
+    /// `search.missed` holds the figures.
+    pub stopping_rule_met: bool,
     pub layers: Vec<LayerReport>,
     pub search: SearchOutcome,
     pub search_seconds: f64,
@@ -306,6 +314,7 @@ pub fn run(args: &CompressArgs) -> Result<CompressReport> {
         test_accuracy_before: acc_before,
         test_accuracy_after_cut: acc_cut,
         test_accuracy_after: acc_after,
+        stopping_rule_met: outcome.missed.is_none(),
         layers,
         search_seconds: outcome.seconds,
         seconds_per_iteration: outcome.seconds_per_iteration,
@@ -318,6 +327,9 @@ pub fn run(args: &CompressArgs) -> Result<CompressReport> {
     crate::paths::write_atomic(&report_path, &serde_json::to_vec_pretty(&report)?)
         .with_context(|| format!("cannot write {}", report_path.display()))?;
     print_summary(&report, &args.out, &report_path);
+    if let (true, Some(gap)) = (args.strict, &report.search.missed) {
+        bail!("--strict: {gap}; the model and report were written all the same");
+    }
     Ok(report)
 }
 

@@ -125,9 +125,40 @@ pub struct SearchOutcome {
     pub evaluations: Vec<Evaluation>,
     pub iterations: usize,
     pub stopped_by_rule: bool,
+    /// How far the last evaluation was from the stopping rule when the search ended
+    /// without meeting it (at the iteration limit); `None` when it met the rule.
+    #[serde(default)]
+    pub missed: Option<RuleGap>,
     pub original_val_accuracy: f64,
     pub seconds: f64,
     pub seconds_per_iteration: f64,
+}
+
+/// The stopping rule against what the search last measured, for a search that ended
+/// without meeting it: the log says it in one line and the report keeps the figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleGap {
+    /// Iterations run (the limit).
+    pub iterations: usize,
+    pub kept_fraction: f64,
+    pub target_kept: f64,
+    /// Held-out accuracy of the remaining network below the original's, in points.
+    pub accuracy_drop_points: f64,
+    pub max_drop_points: f64,
+}
+
+impl std::fmt::Display for RuleGap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the stopping rule was not met in {} iterations: kept {:.2} % (target <= {:.2} %), held-out accuracy {:.2} points below the original (allowed {:.2})",
+            self.iterations,
+            100.0 * self.kept_fraction,
+            100.0 * self.target_kept,
+            self.accuracy_drop_points,
+            self.max_drop_points
+        )
+    }
 }
 
 /// Resumable state, written at every evaluation.
@@ -573,12 +604,26 @@ pub fn search(
         .map_or_else(|| cfg.tau_at(state.iteration.saturating_sub(1)), |h| h.tau);
     let keep = per_site(&map, &fixed_mask(&last_p, tau));
     let seconds = base_seconds + t_start.elapsed().as_secs_f64();
+    let missed = match state.evaluations.last() {
+        Some(e) if !stopped => Some(RuleGap {
+            iterations: state.iteration,
+            kept_fraction: e.kept_fraction,
+            target_kept: cfg.target_kept,
+            accuracy_drop_points: 100.0 * (orig - e.val_accuracy),
+            max_drop_points: cfg.max_drop,
+        }),
+        _ => None,
+    };
+    if let Some(gap) = &missed {
+        eprintln!("search: {gap}");
+    }
 
     Ok(SearchOutcome {
         keep,
         evaluations: state.evaluations,
         iterations: state.iteration,
         stopped_by_rule: stopped,
+        missed,
         original_val_accuracy: orig,
         seconds,
         seconds_per_iteration: seconds / state.iteration.max(1) as f64,
