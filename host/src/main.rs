@@ -18,7 +18,7 @@ struct Cli {
 enum Command {
     /// Runs the whole job on a built-in default: trains LeNet-5 on the bundled MNIST subset,
     /// compresses it with DeepIoT, and runs and times both in the i686 board runtime.
-    Quickstart(deepiot::quickstart::QuickstartArgs),
+    Quickstart(deepiot::cli::quickstart::QuickstartArgs),
     /// Shows a model file: layers, shapes, parameters, FLOPs, bytes and provenance.
     Inspect {
         /// The model file (.safetensors).
@@ -34,11 +34,11 @@ enum Command {
     Eval(deepiot::train::EvalArgs),
     /// Compresses a trained model with DeepIoT's compressor-critic: learns which neurons,
     /// filters and recurrent units to drop, cuts them out, fine-tunes, writes the smaller model.
-    Compress(deepiot::compress::cli::CompressArgs),
+    Compress(deepiot::cli::compress::CompressArgs),
     /// Runs DeepIoT and the baselines (magnitude pruning with splicing, L1-norm structured
     /// pruning) on one trained model, times every result in the board runtime, and writes
     /// a report with tables and plots.
-    Compare(deepiot::compare::CompareArgs),
+    Compare(deepiot::cli::compare::CompareArgs),
     /// Times one training step (forward + backward + AdamW) with candle's ops and with
     /// ours, for 1 and 2 threads.
     BenchTrain(deepiot::bench_train::BenchTrainArgs),
@@ -86,12 +86,12 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Quickstart(a) => deepiot::quickstart::run(&a),
+        Command::Quickstart(a) => deepiot::quickstart::run(&a.into()),
         Command::Inspect { model, json } => inspect::run(&model, json),
         Command::Train(a) => deepiot::train::run(&a).map(|_| ()),
         Command::Eval(a) => deepiot::train::eval(&a).map(|_| ()),
-        Command::Compress(a) => deepiot::compress::cli::run(&a).map(|_| ()),
-        Command::Compare(a) => deepiot::compare::run(&a).map(|_| ()),
+        Command::Compress(a) => deepiot::compress::run(&a.into()).map(|_| ()),
+        Command::Compare(a) => deepiot::compare::run(&a.into()).map(|_| ()),
         Command::BenchTrain(a) => deepiot::bench_train::run(&a).map(|_| ()),
         Command::Runtime { target } => {
             let target = deepiot::board::target::load(&target, None)?;

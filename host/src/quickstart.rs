@@ -2,7 +2,7 @@
 //! board: train LeNet-5 on the bundled MNIST subset, compress it with DeepIoT, build the
 //! static i686 board runtime, and run both models in it for accuracy, size and latency.
 use crate::args;
-use crate::compress::cli::{self as compress, CompressArgs};
+use crate::compress::{self, CompressConfig};
 use crate::data::{self, DataRoot};
 use crate::runtime_build::{locate_runtime, EDISON_TRIPLE};
 use crate::runtime_json;
@@ -10,25 +10,31 @@ use crate::train::{self, TrainArgs};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
-/// Runs the whole job end to end on the bundled MNIST subset.
-#[derive(Debug, clap::Args)]
-pub struct QuickstartArgs {
+/// The quick start's settings. `Default` holds the command line's defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuickstartConfig {
     /// Where the models, reports and the runtime's inputs go.
-    #[arg(long, default_value = "out/quickstart")]
     pub out: PathBuf,
-    /// Data folder (default: the MNIST subset bundled with deepiot, so nothing is fetched).
-    #[arg(long)]
+    /// Data folder (default: the bundled MNIST subset).
     pub data: Option<PathBuf>,
     /// Training epochs.
-    #[arg(long, default_value_t = 4)]
     pub epochs: usize,
     /// Compressor-critic iterations at most.
-    #[arg(long, default_value_t = 1500)]
     pub iterations: usize,
-    /// Use this board runtime binary instead of building deepiot-run (also
-    /// $DEEPIOT_RUNTIME; an installed deepiot otherwise uses the one it cached).
-    #[arg(long, value_name = "BIN")]
+    /// A board runtime binary to use instead of finding or building one.
     pub runtime: Option<PathBuf>,
+}
+
+impl Default for QuickstartConfig {
+    fn default() -> Self {
+        QuickstartConfig {
+            out: PathBuf::from("out/quickstart"),
+            data: None,
+            epochs: 4,
+            iterations: 1500,
+            runtime: None,
+        }
+    }
 }
 
 /// What the board runtime measured for one model.
@@ -73,36 +79,26 @@ fn train_args(data: &Path, epochs: usize, out: &Path) -> Result<TrainArgs> {
 /// `deepiot compress` as the quick start runs it: a short schedule for a small data set
 /// (the threshold rises every 30 iterations by 0.05 instead of every 150 by 0.025) and 3
 /// fine-tuning epochs; everything else at the command's defaults.
-fn compress_args(data: &Path, iterations: usize, model: &Path, out: &Path) -> Result<CompressArgs> {
-    let iterations = iterations.to_string();
-    args::parse([
-        model.as_os_str(),
-        "--task".as_ref(),
-        "mnist-lenet5".as_ref(),
-        "--data".as_ref(),
-        data.as_os_str(),
-        "--target-kept".as_ref(),
-        "0.05".as_ref(),
-        "--max-drop".as_ref(),
-        "2".as_ref(),
-        "--period".as_ref(),
-        "30".as_ref(),
-        "--delta".as_ref(),
-        "0.05".as_ref(),
-        "--max-iterations".as_ref(),
-        iterations.as_ref(),
-        "--eval-every".as_ref(),
-        "100".as_ref(),
-        "--finetune-epochs".as_ref(),
-        "3".as_ref(),
-        "--finetune-lr-decay".as_ref(),
-        "0.8".as_ref(),
-        "--out".as_ref(),
-        out.as_os_str(),
-    ])
+fn compress_config(data: &Path, iterations: usize, model: &Path, out: &Path) -> CompressConfig {
+    CompressConfig {
+        model: model.to_path_buf(),
+        out: out.to_path_buf(),
+        task: Some("mnist-lenet5".into()),
+        data: Some(data.to_path_buf()),
+        target_kept: 0.05,
+        max_drop: 2.0,
+        period: 30,
+        delta: 0.05,
+        max_iterations: iterations,
+        eval_every: 100,
+        finetune_epochs: 3,
+        finetune_lr_decay: 0.8,
+        ..CompressConfig::default()
+    }
 }
 
-pub fn run(args: &QuickstartArgs) -> Result<()> {
+/// `deepiot quickstart`: train, compress, and run both models in the board runtime.
+pub fn run(args: &QuickstartConfig) -> Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let root = match &args.data {
@@ -122,12 +118,12 @@ pub fn run(args: &QuickstartArgs) -> Result<()> {
     let trained = train::run(&train_args(&root.path, args.epochs, &original)?)?;
 
     eprintln!("[3/4] compressing it with the compressor-critic ...");
-    let report = compress::run(&compress_args(
+    let report = compress::run(&compress_config(
         &root.path,
         args.iterations,
         &original,
         &small,
-    )?)?;
+    ))?;
 
     eprintln!("[4/4] running both models in the i686 runtime ...");
     let ds = data::load("mnist", &root)?;
@@ -192,9 +188,9 @@ mod tests {
             ("mnist-lenet5", Some(4), 1)
         );
         assert_eq!(t.val_fraction, 0.1);
-        let c = compress_args(Path::new("d"), 1500, Path::new("m"), Path::new("o")).unwrap();
+        let c = compress_config(Path::new("d"), 1500, Path::new("m"), Path::new("o"));
         assert_eq!((c.period, c.delta, c.max_iterations), (30, 0.05, 1500));
         assert_eq!((c.target_kept, c.finetune_epochs, c.batch), (0.05, 3, 64));
-        assert_eq!(c.method, crate::compress::baseline::Method::Deepiot);
+        assert_eq!(c.method, crate::compress::Method::Deepiot);
     }
 }

@@ -3,11 +3,10 @@
 //! both write models that the board runtime runs with the host network's outputs.
 mod common;
 use common::tiny_mnist_model;
-use deepiot::compress::baseline::{effective_params, Method};
-use deepiot::compress::cli::{self, CompressArgs};
 use deepiot::compress::l1;
 use deepiot::compress::magnitude::{prune, MagnitudeConfig};
-use deepiot::compress::search::weights_of;
+use deepiot::compress::report::effective_params;
+use deepiot::compress::{self as compress, CompressConfig, MagnitudeSettings, Method};
 use deepiot::compress::{cut, SiteMap};
 use deepiot::data::{bundled_dir, Dataset, Standardization};
 use deepiot::export;
@@ -113,7 +112,7 @@ fn magnitude_reaches_the_target_with_exact_zeros_in_conv_dense_and_recurrent_lay
     };
     let out = prune(&net, &ds, &idx, &cfg, None, &mut eval).unwrap();
     assert_eq!(evals, 1);
-    let w = weights_of(&net).unwrap();
+    let w = net.weights().unwrap();
     let kept = effective_params(&w);
     assert_eq!(kept, out.kept_params);
     let limit = (0.2 * total as f64).floor() as usize;
@@ -162,7 +161,7 @@ fn l1_keeps_coupled_sites_together_and_meets_the_target() {
     g.push("a2", Op::Relu);
     g.push("fc2", Op::Dense { units: 3 });
     let net = Net::new(&g, 9).unwrap();
-    let w = weights_of(&net).unwrap();
+    let w = net.weights().unwrap();
     let total: usize = w.values().map(|(_, v)| v.len()).sum();
     let map = SiteMap::new(&g).unwrap();
     assert_eq!(map.groups.len(), 2);
@@ -198,48 +197,39 @@ fn l1_keeps_coupled_sites_together_and_meets_the_target() {
             .map(|u| scores[f1][u])
             .fold(0.0, f64::max);
         assert!(kept_min >= dropped_max);
-        let small = deepiot::compress::baseline::net_from(&cg, &cw).unwrap();
+        let small = Net::from_weights(&cg, &cw).unwrap();
         let bytes = export::to_bytes(&small, &BTreeMap::new()).unwrap();
         runtime_agrees(&small, &bytes, &toy(&[2, 12], 3, 10, 10));
     }
 }
 
-pub fn quick_args(model: &Path, out: &Path, method: Method, target: f64) -> CompressArgs {
-    use clap::Parser;
-    #[derive(Parser)]
-    struct Wrap {
-        #[command(flatten)]
-        args: CompressArgs,
+/// A quick compression of `model`: the command's defaults, a few hundred examples, one
+/// fine-tuning epoch, two of magnitude pruning.
+pub fn quick_config(model: &Path, out: &Path, method: Method, target: f64) -> CompressConfig {
+    CompressConfig {
+        model: model.into(),
+        out: out.into(),
+        data: Some(bundled_dir()),
+        max_train: Some(400),
+        finetune_epochs: 1,
+        method,
+        target_kept: target,
+        magnitude: MagnitudeSettings {
+            prune_epochs: 2.0,
+            mask_every: 3,
+            ..MagnitudeSettings::default()
+        },
+        ..CompressConfig::default()
     }
-    let mut a = Wrap::parse_from([
-        "deepiot",
-        model.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--data",
-        bundled_dir().to_str().unwrap(),
-        "--max-train",
-        "400",
-        "--finetune-epochs",
-        "1",
-        "--prune-epochs",
-        "2",
-        "--mask-every",
-        "3",
-    ])
-    .args;
-    a.method = method;
-    a.target_kept = target;
-    a
 }
 
 #[test]
-fn both_baselines_write_a_model_and_a_report_through_the_cli_path() {
+fn both_baselines_write_a_model_and_a_report_through_the_pipeline() {
     let dir = tempfile::tempdir().unwrap();
     let model = tiny_mnist_model(dir.path());
     for method in [Method::L1Structured, Method::Magnitude] {
         let out = dir.path().join(format!("{}.safetensors", method.name()));
-        let r = cli::run(&quick_args(&model, &out, method, 0.1)).unwrap();
+        let r = compress::run(&quick_config(&model, &out, method, 0.1)).unwrap();
         assert_eq!(r.method, method.name());
         assert!(
             r.kept_fraction <= 0.1 && r.kept_fraction > 0.02,
@@ -248,9 +238,9 @@ fn both_baselines_write_a_model_and_a_report_through_the_cli_path() {
         );
         let (net, prov) = export::load(&out).unwrap();
         assert_eq!(prov["method"], method.name());
-        assert_eq!(effective_params(&weights_of(&net).unwrap()), r.params_after);
+        assert_eq!(effective_params(&net.weights().unwrap()), r.params_after);
         let json: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(cli::report_path(&out)).unwrap()).unwrap();
+            serde_json::from_slice(&std::fs::read(compress::report_path(&out)).unwrap()).unwrap();
         assert_eq!(json["method"], method.name());
         let layers: Vec<&str> = json["layers"]
             .as_array()
@@ -261,14 +251,14 @@ fn both_baselines_write_a_model_and_a_report_through_the_cli_path() {
         assert_eq!(layers, ["conv1", "fc1", "fc2"]);
         let ds = deepiot::data::load("mnist", &deepiot::data::DataRoot::bundled()).unwrap();
         runtime_agrees(&net, &std::fs::read(&out).unwrap(), &ds);
-        let sparse = deepiot::compress::magnitude::sparse_path(&out);
+        let sparse = compress::sparse_path(&out);
         if method == Method::Magnitude {
             // The CSR copy is smaller, loads back to the same weights, and runs the same.
             assert!(
                 std::fs::metadata(&sparse).unwrap().len() < std::fs::metadata(&out).unwrap().len()
             );
             let (back, _) = export::load(&sparse).unwrap();
-            assert_eq!(weights_of(&back).unwrap(), weights_of(&net).unwrap());
+            assert_eq!(back.weights().unwrap(), net.weights().unwrap());
             runtime_agrees(&net, &std::fs::read(&sparse).unwrap(), &ds);
         } else {
             assert!(!sparse.exists());
@@ -285,13 +275,13 @@ fn a_missed_stopping_rule_is_reported_and_strict_makes_it_an_error() {
     let model = tiny_mnist_model(dir.path());
     for strict in [false, true] {
         let out = dir.path().join(format!("strict-{strict}.safetensors"));
-        let mut a = quick_args(&model, &out, Method::Deepiot, 0.001);
+        let mut a = quick_config(&model, &out, Method::Deepiot, 0.001);
         a.max_iterations = 20;
         a.eval_every = 10;
         a.strict = strict;
-        let result = cli::run(&a);
+        let result = compress::run(&a);
         let json: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(cli::report_path(&out)).unwrap()).unwrap();
+            serde_json::from_slice(&std::fs::read(compress::report_path(&out)).unwrap()).unwrap();
         assert_eq!(json["stopping_rule_met"], false);
         assert_eq!(json["search"]["missed"]["iterations"], 20);
         assert_eq!(json["search"]["missed"]["target_kept"], 0.001);

@@ -4,7 +4,8 @@
 mod common;
 use clap::Parser;
 use common::tiny_mnist_model;
-use deepiot::compare::{self, CompareArgs, Comparison};
+use deepiot::cli::compare::CompareArgs;
+use deepiot::compare::{self, CompareConfig, Comparison};
 use deepiot::data::bundled_dir;
 use std::path::Path;
 
@@ -14,7 +15,8 @@ struct Wrap {
     args: CompareArgs,
 }
 
-fn args(model: &Path, out: &Path, extra: &[&str]) -> CompareArgs {
+/// The configuration the command line gives for these flags.
+fn args(model: &Path, out: &Path, extra: &[&str]) -> CompareConfig {
     let data = bundled_dir();
     let mut v = vec![
         "deepiot",
@@ -37,7 +39,7 @@ fn args(model: &Path, out: &Path, extra: &[&str]) -> CompareArgs {
         out.to_str().unwrap(),
     ];
     v.extend_from_slice(extra);
-    Wrap::parse_from(v).args
+    Wrap::parse_from(v).args.into()
 }
 
 fn file_ok(p: &Path, min_bytes: u64) {

@@ -1,6 +1,6 @@
 //! A short compression run on a tiny model: the compressor-critic shrinks it and the cut
 //! model keeps its accuracy.
-use deepiot::compress::search::{masked_accuracy, search, weights_of, SearchConfig};
+use deepiot::compress::search::{masked_accuracy, search, SearchConfig};
 use deepiot::compress::surgery::cut;
 use deepiot::data::{Dataset, Standardization};
 use deepiot::models::Net;
@@ -89,7 +89,7 @@ fn a_short_search_shrinks_a_tiny_model_and_keeps_its_accuracy() {
     };
     let (tr, val) = train::split_validation(3000, 0.1, 3);
     let outcome = search(&net, &ds, &tr, &val, &cfg, None, false).unwrap();
-    let (small_g, small_w) = cut(net.graph(), &weights_of(&net).unwrap(), &outcome.keep).unwrap();
+    let (small_g, small_w) = cut(net.graph(), &net.weights().unwrap(), &outcome.keep).unwrap();
     let small_params: usize = small_w
         .values()
         .map(|(s, _)| s.iter().product::<usize>())

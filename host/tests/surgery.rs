@@ -3,8 +3,9 @@
 //! the runtime, to 1e-5.
 use candle_core::{Device, Tensor};
 use deepiot::compress::masks::MaskPlan;
-use deepiot::compress::{cut, mask_weights, SiteMap, Weights};
+use deepiot::compress::{cut, mask_weights, SiteMap};
 use deepiot::models::Net;
+use deepiot::models::Weights;
 use deepiot_format::{write, Graph, Op, Pool2d, Recurrent, SeqOutput, TensorData};
 use deepiot_runtime::Model;
 use std::collections::BTreeMap;

@@ -8,108 +8,24 @@
 //! network, parameters as the nonzero weights plus biases, FLOPs as the multiply-adds
 //! those weights take part in, and latency from the board runtime's `bench`, run for the
 //! original and every result in one process order with the same iterations.
-use crate::compress::baseline::{self, BaselineArgs, Method};
-use crate::compress::cli::{self as compress, CompressArgs, LayerReport};
-use crate::compress::search::weights_of;
-use crate::compress::surgery::Weights;
+use crate::compress::report::{count_params, layer_reports, total_macs, Counting};
+use crate::compress::{self, LayerReport, Method};
 use crate::export;
-use crate::models::zoo;
+use crate::models::{zoo, Weights};
 use crate::runtime_build::{locate_runtime, EDISON_TRIPLE};
 use crate::train;
 use anyhow::{bail, Context, Result};
 use deepiot_format::Graph;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+pub use config::CompareConfig;
 use std::path::{Path, PathBuf};
 
+pub mod config;
 pub mod plot;
 pub mod report;
 pub mod table;
-
-/// Compare compression methods on one trained model.
-#[derive(Debug, clap::Args)]
-pub struct CompareArgs {
-    /// The zoo model / task (its data set is the test set of every row).
-    #[arg(long)]
-    pub task: String,
-    /// The trained model (default: DIR/original.safetensors).
-    #[arg(long)]
-    pub model: Option<PathBuf>,
-    /// Methods to run, comma-separated.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "deepiot,magnitude,l1-structured"
-    )]
-    pub methods: Vec<String>,
-    /// Target kept fractions of the parameters, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "0.05,0.02")]
-    pub targets: Vec<f64>,
-    /// Use an existing result for a method instead of running it: METHOD=MODEL (its
-    /// report, if any, beside it). Repeatable.
-    #[arg(long)]
-    pub reuse: Vec<String>,
-    /// Data folder (default: $DEEPIOT_DATA, then ../shared/data, then the bundled subset).
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-    /// Train on at most this many examples (quick runs).
-    #[arg(long)]
-    pub max_train: Option<usize>,
-    /// Fine-tuning (retraining) epochs of every method.
-    #[arg(long, default_value_t = 4)]
-    pub finetune_epochs: usize,
-    /// Fine-tuning learning rate and its factor per epoch, for every method (default:
-    /// `deepiot compress`'s).
-    #[arg(long)]
-    pub finetune_lr: Option<f64>,
-    #[arg(long)]
-    pub finetune_lr_decay: Option<f64>,
-    /// Fine-tuning dropout for every method (default: `deepiot compress`'s, none).
-    #[arg(long)]
-    pub finetune_dropout: Option<f32>,
-    /// Fine-tuning mixup for every method (`deepiot compress --finetune-mixup`).
-    #[arg(long, value_name = "ALPHA", value_parser = crate::args::positive_f32)]
-    pub finetune_mixup: Option<f32>,
-    /// Weight of distilling the original in every method's fine-tuning (default:
-    /// `deepiot compress`'s).
-    #[arg(long)]
-    pub distill_alpha: Option<f32>,
-    /// DeepIoT's FLOPs-aware search weight (`deepiot compress --flops-weight`).
-    #[arg(long)]
-    pub flops_weight: Option<f64>,
-    /// Fine-tuning augmentation for every method (default: `deepiot compress`'s `auto`).
-    #[arg(long)]
-    pub finetune_augment: Option<String>,
-    /// DeepIoT search iterations at most.
-    #[arg(long, default_value_t = 20_000)]
-    pub max_iterations: usize,
-    #[command(flatten)]
-    pub baseline: BaselineArgs,
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Runtime bench iterations per model.
-    #[arg(long, default_value_t = 1000)]
-    pub iterations: usize,
-    #[arg(long, default_value_t = 50)]
-    pub warmup: usize,
-    /// "Equal accuracy" for the report's verdict: a result counts when its test accuracy
-    /// is at most this many points below the original's (the paper's comparisons hold
-    /// accuracy within 0.1 point).
-    #[arg(long, default_value_t = 0.1)]
-    pub within: f64,
-    /// Skip the runtime timings (no latency column).
-    #[arg(long)]
-    pub no_bench: bool,
-    /// A built `deepiot-run` to time with (default: build it for i686-unknown-linux-musl).
-    #[arg(long)]
-    pub runtime: Option<PathBuf>,
-    /// Only redraw report.md and the figures from OUT/report.json (nothing is run or timed).
-    #[arg(long)]
-    pub report_only: bool,
-    /// Output folder: report.md, report.json, plots, cached runs.
-    #[arg(short, long)]
-    pub out: PathBuf,
-}
 
 /// What `deepiot-run bench --json` measured for one file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -233,33 +149,15 @@ pub fn measure(
     ds: &crate::data::Dataset,
 ) -> Result<Entry> {
     let (net, _) = export::load(file)?;
-    let w = weights_of(&net)?;
-    let layers = baseline::layer_reports(original.0, original.1, net.graph(), &w)?;
-    let params = baseline::effective_params(&w);
-    let total: usize = original.1.values().map(|(_, v)| v.len()).sum();
+    let w = net.weights()?;
+    // Every entry is counted as it would be stored sparse: nonzero weights plus biases.
+    let layers = layer_reports(original.0, original.1, net.graph(), &w, Counting::Nonzero)?;
+    let params = count_params(&w, Counting::Nonzero);
+    let total = count_params(original.1, Counting::Stored);
     let idx: Vec<usize> = (0..ds.test_len()).collect();
     let acc = train::accuracy(&net, &ds.test_x, &ds.test_y, &idx)?;
-    let graph = net.graph();
-    let info = graph.infer()?;
-    let mut macs = 0u64;
-    for i in 0..graph.nodes.len() {
-        let m = info.macs(graph, i);
-        let (mut wt, mut nz) = (0usize, 0usize);
-        for spec in &info.params[i] {
-            if baseline::is_weight_matrix(&spec.name) {
-                if let Some((_, v)) = w.get(&spec.name) {
-                    wt += v.len();
-                    nz += v.iter().filter(|x| **x != 0.0).count();
-                }
-            }
-        }
-        macs += if wt == 0 {
-            m
-        } else {
-            (m as f64 * nz as f64 / wt as f64).round() as u64
-        };
-    }
-    let sparse = crate::compress::magnitude::sparse_path(file);
+    let macs = total_macs(net.graph(), &w, Counting::Nonzero)?;
+    let sparse = compress::sparse_path(file);
     let file_bytes = std::fs::metadata(file)?.len();
     Ok(Entry {
         method: method.into(),
@@ -331,113 +229,6 @@ fn sha256_file(path: &Path) -> Result<String> {
     Ok(format!("{:x}", Sha256::digest(&bytes)))
 }
 
-/// The `deepiot compress` flags a comparison sets only when the user does, with their
-/// values: what a run gets (`compress_args`) and what its cache key holds (`cache_key`).
-fn optional_settings(args: &CompareArgs, method: Method) -> Vec<(&'static str, serde_json::Value)> {
-    use serde_json::Value;
-    [
-        ("--finetune-lr", args.finetune_lr.map(Value::from)),
-        (
-            "--finetune-lr-decay",
-            args.finetune_lr_decay.map(Value::from),
-        ),
-        (
-            "--finetune-augment",
-            args.finetune_augment.clone().map(Value::from),
-        ),
-        ("--finetune-dropout", args.finetune_dropout.map(Value::from)),
-        ("--finetune-mixup", args.finetune_mixup.map(Value::from)),
-        ("--distill-alpha", args.distill_alpha.map(Value::from)),
-        (
-            "--flops-weight",
-            args.flops_weight
-                .filter(|_| method == Method::Deepiot)
-                .map(Value::from),
-        ),
-    ]
-    .into_iter()
-    .filter_map(|(flag, value)| value.map(|v| (flag, v)))
-    .collect()
-}
-
-/// The cache key of one run: everything that changes its result.
-pub fn cache_key(args: &CompareArgs, method: Method, target: f64, model_sha: &str) -> String {
-    let settings = serde_json::json!({
-        "method": method.name(),
-        "target": target,
-        "model": model_sha,
-        "task": args.task,
-        "data": args.data.as_ref().map(|d| d.display().to_string()),
-        "max_train": args.max_train,
-        "finetune_epochs": args.finetune_epochs,
-        "max_iterations": args.max_iterations,
-        "seed": args.seed,
-        "baseline": if method == Method::Magnitude { serde_json::to_value(&args.baseline).ok() } else { None },
-    });
-    // Settings added later enter the key only when set, so that earlier caches stay valid.
-    let mut settings = settings;
-    for (flag, value) in optional_settings(args, method) {
-        settings[flag.trim_start_matches("--").replace('-', "_")] = value;
-    }
-    let h = Sha256::digest(settings.to_string().as_bytes());
-    format!("{:x}", h)[..12].to_string()
-}
-
-/// The arguments `deepiot compress` gets for one run of the comparison: its own defaults
-/// (parsed, so that settings added to `compress` later take their defaults here too) with
-/// the comparison's choices on top.
-fn compress_args(
-    args: &CompareArgs,
-    model: &Path,
-    method: Method,
-    target: f64,
-    out: &Path,
-) -> Result<CompressArgs> {
-    let b = &args.baseline;
-    let mut argv: Vec<std::ffi::OsString> = vec![
-        model.into(),
-        "--out".into(),
-        out.into(),
-        "--task".into(),
-        args.task.clone().into(),
-        "--method".into(),
-        method.name().into(),
-        "--target-kept".into(),
-        target.to_string().into(),
-        "--max-iterations".into(),
-        args.max_iterations.to_string().into(),
-        "--finetune-epochs".into(),
-        args.finetune_epochs.to_string().into(),
-        "--seed".into(),
-        args.seed.to_string().into(),
-        "--prune-epochs".into(),
-        b.prune_epochs.to_string().into(),
-        "--ramp".into(),
-        b.ramp.to_string().into(),
-        "--mask-every".into(),
-        b.mask_every.to_string().into(),
-        "--splice-margin".into(),
-        b.splice_margin.to_string().into(),
-        "--prune-lr".into(),
-        b.prune_lr.to_string().into(),
-        "--sparse-max-density".into(),
-        b.sparse_max_density.to_string().into(),
-    ];
-    if let Some(d) = &args.data {
-        argv.extend(["--data".into(), d.into()]);
-    }
-    if let Some(m) = args.max_train {
-        argv.extend(["--max-train".into(), m.to_string().into()]);
-    }
-    for (flag, value) in optional_settings(args, method) {
-        let text = value
-            .as_str()
-            .map_or_else(|| value.to_string(), String::from);
-        argv.extend([flag.into(), text.into()]);
-    }
-    crate::args::parse(argv)
-}
-
 /// Parses `--reuse METHOD=MODEL`.
 fn parse_reuse(s: &str) -> Result<(Method, PathBuf)> {
     let (m, p) = s
@@ -453,7 +244,9 @@ fn parse_reuse(s: &str) -> Result<(Method, PathBuf)> {
     Ok((method, path))
 }
 
-pub fn run(args: &CompareArgs) -> Result<Comparison> {
+/// `deepiot compare`: runs (or finds in the cache) every method at every target, measures
+/// the results and the original the same way, and writes the report.
+pub fn run(args: &CompareConfig) -> Result<Comparison> {
     if args.report_only {
         let path = args.out.join("report.json");
         let text =
@@ -476,15 +269,7 @@ pub fn run(args: &CompareArgs) -> Result<Comparison> {
             model.display()
         );
     }
-    let methods: Vec<Method> = args
-        .methods
-        .iter()
-        .map(|m| {
-            Method::parse(m.trim()).with_context(|| {
-                format!("unknown method `{m}` (deepiot, magnitude, l1-structured)")
-            })
-        })
-        .collect::<Result<_>>()?;
+    let methods = &args.methods;
     let reuse: Vec<(Method, PathBuf)> = args
         .reuse
         .iter()
@@ -493,13 +278,13 @@ pub fn run(args: &CompareArgs) -> Result<Comparison> {
     let spec = zoo::find(&args.task).with_context(|| format!("unknown task `{}`", args.task))?;
     let (ds, _) = train::load_data(spec, args.data.as_deref(), None)?;
     let (orig_net, _) = export::load(&model)?;
-    let orig_w = weights_of(&orig_net)?;
+    let orig_w = orig_net.weights()?;
     let orig_graph = orig_net.graph().clone();
     let sha = sha256_file(&model)?;
 
     // Run (or find in the cache) every result first, then measure them all.
     let mut plan: Vec<(Method, Option<f64>, &'static str, PathBuf)> = Vec::new();
-    for &method in &methods {
+    for &method in methods {
         let reused: Vec<&PathBuf> = reuse
             .iter()
             .filter(|(m, _)| *m == method)
@@ -514,7 +299,7 @@ pub fn run(args: &CompareArgs) -> Result<Comparison> {
             continue;
         }
         for &target in &args.targets {
-            let key = cache_key(args, method, target, &sha);
+            let key = args.cache_key(method, target, &sha);
             let out = args.out.join("runs").join(format!(
                 "{}-{}-{key}.safetensors",
                 method.name(),
@@ -527,7 +312,7 @@ pub fn run(args: &CompareArgs) -> Result<Comparison> {
                     method.name(),
                     percent(target)
                 );
-                compress::run(&compress_args(args, &model, method, target, &out)?)?;
+                compress::run(&args.compress_config(&model, method, target, &out))?;
             } else {
                 eprintln!(
                     "compare: {} @ {} from the cache",
@@ -589,56 +374,4 @@ pub fn run(args: &CompareArgs) -> Result<Comparison> {
     };
     report::write(&cmp, &args.out)?;
     Ok(cmp)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Wrap {
-        #[command(flatten)]
-        args: CompareArgs,
-    }
-
-    fn parse(extra: &[&str]) -> CompareArgs {
-        let mut argv = vec!["deepiot", "--task", "mnist-lenet5", "-o", "out"];
-        argv.extend_from_slice(extra);
-        Wrap::parse_from(argv).args
-    }
-
-    /// A fine-tuning setting given to `compare` reaches every `compress` run and changes
-    /// the cache key (a cached result made without it is not reused); left out, neither.
-    #[test]
-    fn fine_tuning_settings_reach_compress_and_the_cache_key() {
-        let plain = parse(&[]);
-        let mixed = parse(&[
-            "--finetune-mixup",
-            "0.4",
-            "--finetune-dropout",
-            "0.1",
-            "--distill-alpha",
-            "1",
-        ]);
-        let key = |a: &CompareArgs| cache_key(a, Method::L1Structured, 0.02, "sha");
-        assert_ne!(key(&plain), key(&mixed));
-        assert_eq!(key(&plain), key(&parse(&[])));
-        let run = |a: &CompareArgs| {
-            compress_args(
-                a,
-                Path::new("m.safetensors"),
-                Method::L1Structured,
-                0.02,
-                Path::new("o"),
-            )
-            .unwrap()
-        };
-        assert_eq!(run(&mixed).finetune_mixup, Some(0.4));
-        assert_eq!(run(&mixed).finetune_dropout, 0.1);
-        assert_eq!(run(&mixed).distill_alpha, 1.0);
-        assert_eq!(run(&plain).finetune_mixup, None);
-        assert_eq!(run(&plain).distill_alpha, 0.7);
-        assert_eq!(run(&plain).finetune_dropout, 0.0);
-    }
 }

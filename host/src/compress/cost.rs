@@ -246,7 +246,7 @@ mod tests {
             let info = g.infer().unwrap();
             let map = SiteMap::with_info(&g, &info).unwrap();
             let m = MacsModel::new(&g, &map).unwrap();
-            let weights: crate::compress::Weights = info
+            let weights: crate::models::Weights = info
                 .params
                 .iter()
                 .flatten()

@@ -8,13 +8,14 @@
 //! mean so that no layer dominates by scale. Every layer keeps the same fraction of its
 //! elements, the largest fraction whose cut model has at most the target share of the
 //! parameters (bisection), and the cut model is fine-tuned.
-use super::baseline::{self, Method, Outcome};
-use super::cli::{CompressArgs, CompressReport};
-use super::search::weights_of;
+use super::config::CompressConfig;
+use super::pipeline::{CompressionMethod, Found};
+use super::report::Counting;
+use super::search::{SearchConfig, SearchOutcome};
+use super::setup::Setup;
 use super::sites::SiteMap;
-use super::surgery::{cut, Weights};
-use crate::export;
-use crate::train;
+use super::surgery::cut;
+use crate::models::{Net, Weights};
 use anyhow::{Context, Result};
 use deepiot_format::{Graph, Op};
 use std::time::Instant;
@@ -129,45 +130,38 @@ pub fn choose(graph: &Graph, w: &Weights, target_kept: f64) -> Result<(Vec<Vec<b
 }
 
 /// `deepiot compress --method l1-structured`.
-pub fn run(args: &CompressArgs) -> Result<CompressReport> {
-    let t0 = Instant::now();
-    let setup = baseline::setup(args)?;
-    let original = weights_of(&setup.net)?;
-    let graph = setup.net.graph().clone();
-    let (keep, fraction) = choose(&graph, &original, args.target_kept)?;
-    let (small_graph, small_w) = cut(&graph, &original, &keep)?;
-    let prune_seconds = t0.elapsed().as_secs_f64();
-    let small = baseline::net_from(&small_graph, &small_w)?;
-    let (ds, test_idx) = (&setup.ds, &setup.test_idx);
-    let acc_cut = train::accuracy(&small, &ds.test_x, &ds.test_y, test_idx)?;
-    eprintln!(
-        "l1-structured: every layer keeps {:.2} % of its elements; accuracy {:.2} % before fine-tuning",
-        100.0 * fraction,
-        100.0 * acc_cut
-    );
-    let finetune_seconds = baseline::finetune(args, &setup, &small, Method::L1Structured)?;
-    let acc_after = train::accuracy(&small, &ds.test_x, &ds.test_y, test_idx)?;
-    let result = weights_of(&small)?;
-    let total: usize = original.values().map(|(_, v)| v.len()).sum();
-    let kept_fraction = baseline::effective_params(&result) as f64 / total.max(1) as f64;
-    let prov = baseline::provenance(args, &setup, Method::L1Structured, acc_after, kept_fraction);
-    export::save(&small, &prov, &args.out)?;
-    baseline::write_report(
-        args,
-        &Outcome {
-            method: Method::L1Structured,
-            setup: &setup,
-            original: &original,
-            result_graph: &small_graph,
-            result: &result,
-            keep,
-            acc_cut,
-            acc_after,
-            prune_seconds,
-            steps: 0,
-            finetune_seconds,
-            wall_seconds: t0.elapsed().as_secs_f64(),
-            details: serde_json::json!({ "layer_fraction": fraction }),
-        },
-    )
+pub struct L1Structured;
+
+impl CompressionMethod for L1Structured {
+    fn compress(&self, setup: &Setup, cfg: &CompressConfig) -> Result<Found> {
+        let t0 = Instant::now();
+        let original = setup.net.weights()?;
+        let graph = setup.net.graph();
+        let (keep, fraction) = choose(graph, &original, cfg.target_kept)?;
+        let (small_graph, small_w) = cut(graph, &original, &keep)?;
+        eprintln!(
+            "l1-structured: every layer keeps {:.2} % of its elements",
+            100.0 * fraction
+        );
+        Ok(Found {
+            net: Net::from_weights(&small_graph, &small_w)?,
+            counting: Counting::Stored,
+            search: SearchOutcome::of_pruning(
+                keep,
+                0,
+                t0.elapsed().as_secs_f64(),
+                setup.acc_before,
+            ),
+            search_config: SearchConfig {
+                target_kept: cfg.target_kept,
+                batch: cfg.batch,
+                seed: cfg.seed,
+                ..SearchConfig::default()
+            },
+            details: Some(serde_json::json!({ "layer_fraction": fraction })),
+            retrained: None,
+            sparse_copy: None,
+            provenance: vec![],
+        })
+    }
 }

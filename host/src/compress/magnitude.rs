@@ -18,11 +18,12 @@
 //! fc2 6 %, the profile DyNS reported. (Scaling magnitudes by `sqrt(fan_in)` first, to
 //! undo the initialisation's scale, kept conv1 at 7 % already at 32 % overall, and the
 //! network lost its features.)
-use super::baseline::{self, is_weight_matrix, Method, Outcome};
-use super::cli::{CompressArgs, CompressReport};
-use super::search::weights_of;
+use super::config::CompressConfig;
+use super::pipeline::{CompressionMethod, Found, Retrained};
+use super::report::{is_weight_matrix, Counting};
+use super::search::{SearchConfig, SearchOutcome};
+use super::setup::{distill, Setup};
 use crate::data::Dataset;
-use crate::export;
 use crate::models::Net;
 use crate::rng::Rng;
 use crate::train::{self, gather, gather_labels, Distill};
@@ -455,78 +456,65 @@ pub fn prune(
     })
 }
 
-/// Where the sparse (CSR) copy of a magnitude-pruned model goes: `X.safetensors` ->
-/// `X.sparse.safetensors`.
-pub fn sparse_path(out: &std::path::Path) -> std::path::PathBuf {
-    out.with_extension("sparse.safetensors")
-}
-
 /// `deepiot compress --method magnitude`.
-pub fn run(args: &CompressArgs) -> Result<CompressReport> {
-    let t0 = Instant::now();
-    let setup = baseline::setup(args)?;
-    let original = weights_of(&setup.net)?;
-    let (train_idx, _) = train::split_validation(setup.ds.train_len(), 0.1, args.seed);
-    let steps_per_epoch = train_idx.len().div_ceil(args.batch.max(1));
-    let b = &args.baseline;
-    let cfg = MagnitudeConfig {
-        target_kept: args.target_kept,
-        prune_steps: (b.prune_epochs * steps_per_epoch as f64).round() as usize,
-        ramp: b.ramp,
-        mask_every: b.mask_every,
-        splice_margin: b.splice_margin,
-        retrain_steps: args.finetune_epochs * steps_per_epoch,
-        steps_per_epoch,
-        lr: b.prune_lr,
-        lr_decay: args.finetune_lr_decay,
-        batch: args.batch,
-        seed: args.seed,
-        ..MagnitudeConfig::default()
-    };
-    let distill = baseline::distill(args)?;
-    let (ds, test_idx) = (&setup.ds, &setup.test_idx);
-    let mut eval =
-        |n: &Net| -> Result<f64> { Ok(train::accuracy(n, &ds.test_x, &ds.test_y, test_idx)?) };
-    let outcome = prune(
-        &setup.net,
-        ds,
-        &train_idx,
-        &cfg,
-        distill.as_ref(),
-        &mut eval,
-    )?;
-    let acc_after = eval(&setup.net)?;
-    let result = weights_of(&setup.net)?;
-    let kept_fraction = outcome.kept_params as f64 / outcome.total_params.max(1) as f64;
-    let prov = baseline::provenance(args, &setup, Method::Magnitude, acc_after, kept_fraction);
-    // Dense file with exact zeros, and the same model with its sparse weights in CSR:
-    // which runs faster depends on the density and the board, so `compare` times both.
-    export::save(&setup.net, &prov, &args.out)?;
-    export::save_sparse(
-        &setup.net,
-        &prov,
-        &sparse_path(&args.out),
-        b.sparse_max_density,
-    )?;
-    let graph = setup.net.graph().clone();
-    baseline::write_report(
-        args,
-        &Outcome {
-            method: Method::Magnitude,
-            setup: &setup,
-            original: &original,
-            result_graph: &graph,
-            result: &result,
-            keep: vec![],
-            acc_cut: outcome.accuracy_pruned,
-            acc_after,
-            prune_seconds: outcome.prune_seconds,
-            steps: cfg.prune_steps + cfg.retrain_steps,
-            finetune_seconds: outcome.retrain_seconds,
-            wall_seconds: t0.elapsed().as_secs_f64(),
-            details: serde_json::json!({ "config": cfg, "outcome": outcome }),
-        },
-    )
+pub struct MagnitudePruning;
+
+impl CompressionMethod for MagnitudePruning {
+    fn compress(&self, setup: &Setup, cfg: &CompressConfig) -> Result<Found> {
+        let (train_idx, _) = train::split_validation(setup.ds.train_len(), 0.1, cfg.seed);
+        let steps_per_epoch = train_idx.len().div_ceil(cfg.batch.max(1));
+        let m = &cfg.magnitude;
+        let config = MagnitudeConfig {
+            target_kept: cfg.target_kept,
+            prune_steps: (m.prune_epochs * steps_per_epoch as f64).round() as usize,
+            ramp: m.ramp,
+            mask_every: m.mask_every,
+            splice_margin: m.splice_margin,
+            retrain_steps: cfg.finetune_epochs * steps_per_epoch,
+            steps_per_epoch,
+            lr: m.prune_lr,
+            lr_decay: cfg.finetune_lr_decay,
+            batch: cfg.batch,
+            seed: cfg.seed,
+            ..MagnitudeConfig::default()
+        };
+        let distill = distill(cfg)?;
+        // Pruned in place: a copy, so that the original stays as it is.
+        let net = Net::from_weights(setup.net.graph(), &setup.net.weights()?)?;
+        let mut eval = |n: &Net| setup.test_accuracy(n);
+        let outcome = prune(
+            &net,
+            &setup.ds,
+            &train_idx,
+            &config,
+            distill.as_ref(),
+            &mut eval,
+        )?;
+        let steps = config.prune_steps + config.retrain_steps;
+        Ok(Found {
+            net,
+            counting: Counting::Nonzero,
+            search: SearchOutcome::of_pruning(
+                vec![],
+                steps,
+                outcome.prune_seconds,
+                setup.acc_before,
+            ),
+            search_config: SearchConfig {
+                target_kept: cfg.target_kept,
+                batch: cfg.batch,
+                seed: cfg.seed,
+                ..SearchConfig::default()
+            },
+            retrained: Some(Retrained {
+                accuracy_before: outcome.accuracy_pruned,
+                seconds: outcome.retrain_seconds,
+            }),
+            details: Some(serde_json::json!({ "config": config, "outcome": outcome })),
+            sparse_copy: Some(m.sparse_max_density),
+            provenance: vec![],
+        })
+    }
 }
 
 #[cfg(test)]

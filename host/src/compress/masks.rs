@@ -8,6 +8,7 @@
 //! multiplying by a 0/1 mask twice changes nothing. This is exactly the network that
 //! [`super::surgery::cut`] produces, which the tests check.
 use super::sites::SiteMap;
+use crate::models::NodeMasks;
 use candle_core::{DType, Device, Result, Tensor};
 use candle_nn::VarMap;
 use deepiot_format::{Graph, Op, ShapeInfo};
@@ -24,15 +25,6 @@ pub struct MaskPlan {
     points: Vec<Option<(Tensor, Vec<usize>)>>,
     /// Per node: the site of each direction, for recurrent layers that are sites.
     rnn: Vec<Vec<usize>>,
-}
-
-/// Masks ready for a forward pass.
-#[derive(Debug, Clone)]
-pub struct NodeMasks {
-    /// Multiplies node `i`'s output (same shape, batch first).
-    pub node: Vec<Option<Tensor>>,
-    /// Multiplies the state of each direction of recurrent node `i` (`[B, H]`).
-    pub rnn: Vec<Option<Vec<Tensor>>>,
 }
 
 impl MaskPlan {

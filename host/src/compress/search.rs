@@ -10,8 +10,9 @@ use super::compressor::{reinforce_objective, sample_masks, Baseline, Compressor,
 use super::cost::MacsModel;
 use super::masks::{weight_views, MaskPlan};
 use super::sites::SiteMap;
-use super::surgery::{cut, Weights};
+use super::surgery::cut;
 use crate::data::Dataset;
+use crate::models::Weights;
 use crate::models::{Net, NodeMasks};
 use crate::rng::Rng;
 use crate::train::{gather, gather_augmented, gather_labels};
@@ -134,6 +135,23 @@ pub struct SearchOutcome {
     pub seconds_per_iteration: f64,
 }
 
+impl SearchOutcome {
+    /// A baseline's pruning in the search's shape: its keep masks (empty when
+    /// unstructured), its steps and seconds, no evaluations and no stopping rule to miss.
+    pub fn of_pruning(keep: Vec<Vec<bool>>, steps: usize, seconds: f64, accuracy: f64) -> Self {
+        SearchOutcome {
+            keep,
+            evaluations: vec![],
+            iterations: steps,
+            stopped_by_rule: false,
+            missed: None,
+            original_val_accuracy: accuracy,
+            seconds,
+            seconds_per_iteration: seconds / steps.max(1) as f64,
+        }
+    }
+}
+
 /// The stopping rule against what the search last measured, for a search that ended
 /// without meeting it: the log says it in one line and the report keeps the figures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -186,15 +204,6 @@ struct State {
 struct Hold {
     tau: f64,
     probabilities: Vec<Vec<f32>>,
-}
-
-/// The network's current weights by name.
-pub fn weights_of(net: &Net) -> Result<Weights> {
-    Ok(net
-        .tensors()?
-        .into_iter()
-        .map(|(n, s, v)| (n, (s, v)))
-        .collect())
 }
 
 /// Parameters of the model that the keep mask leaves.
@@ -343,7 +352,7 @@ pub fn search(
             ..Default::default()
         },
     )?;
-    let original_weights = weights_of(net)?;
+    let original_weights = net.weights()?;
     let total_params: usize = original_weights
         .values()
         .map(|(s, _)| s.iter().product::<usize>())
@@ -522,7 +531,7 @@ pub fn search(
             .collect();
         let mut newly_under_target = false;
         if widths != last_widths && state.hold.is_none() {
-            let kept = kept_params(&graph, &weights_of(net)?, &per_site(&map, &keep_g))?;
+            let kept = kept_params(&graph, &net.weights()?, &per_site(&map, &keep_g))?;
             newly_under_target = kept as f64 / total_params as f64 <= cfg.target_kept;
             if newly_under_target {
                 state.hold = Some(Hold {
@@ -538,7 +547,7 @@ pub fn search(
             || newly_under_target
         {
             let keep = per_site(&map, &keep_g);
-            let kept = kept_params(&graph, &weights_of(net)?, &keep)?;
+            let kept = kept_params(&graph, &net.weights()?, &keep)?;
             let acc = masked_accuracy(net, Some(&plan), Some(&keep_g), ds, val)?;
             let macs = macs_model.macs(widths) as f64;
             let seconds = base_seconds + t_start.elapsed().as_secs_f64();

@@ -10,11 +10,8 @@
 //! the format, so the narrower direction is padded with dead units (all-zero weights),
 //! whose state and output stay exactly zero for GRU and LSTM alike.
 use super::sites::{coord, strides, SiteError, SiteMap};
+use crate::models::Weights;
 use deepiot_format::{Graph, Op, ShapeInfo, Source};
-use std::collections::BTreeMap;
-
-/// Tensors by name: shape and row-major values.
-pub type Weights = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
 
 /// A value of the cut model: its shape, and for each element the flat index of the
 /// element of the original value it holds (`None`: a zero pad).

@@ -15,15 +15,18 @@ use std::collections::HashMap;
 
 pub mod conv;
 pub mod kernels;
+pub mod masks;
 pub mod recurrence;
 pub mod rnn;
+pub mod weights;
 pub mod zoo;
 
-pub use crate::compress::masks::NodeMasks;
 use crate::rng::Rng;
 use conv::Conv2d;
 use kernels::{Pool, PoolKind, Window};
+pub use masks::NodeMasks;
 use rnn::{Cell, Direction, Recurrent};
+pub use weights::Weights;
 
 /// What can go wrong building or loading a network.
 #[derive(Debug, thiserror::Error)]

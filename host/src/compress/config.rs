@@ -1,0 +1,162 @@
+//! What `deepiot compress` can be told, as plain data: the library's callers (`compare`,
+//! `quickstart`, scripts, tests) fill a [`CompressConfig`] from its [`Default`], and the
+//! command line is one such caller ([`crate::cli::compress`]).
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// How `deepiot compress` shrinks the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// DeepIoT's compressor-critic: structured, each layer a smaller dense matrix.
+    #[default]
+    Deepiot,
+    /// Magnitude pruning with splicing (DyNS, Guo et al. 2016; DyNS-Ext for recurrent
+    /// layers): unstructured, the result is sparse.
+    Magnitude,
+    /// L1-norm filter/neuron/unit pruning (Li et al. 2017): structured, the same fraction
+    /// of every layer, the elements with the smallest weight norms go.
+    L1Structured,
+}
+
+impl Method {
+    pub const ALL: [Method; 3] = [Method::Deepiot, Method::Magnitude, Method::L1Structured];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Deepiot => "deepiot",
+            Method::Magnitude => "magnitude",
+            Method::L1Structured => "l1-structured",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Method> {
+        Method::ALL.into_iter().find(|m| m.name() == s)
+    }
+}
+
+/// Settings only the magnitude baseline reads (the other methods ignore them). Part of
+/// `compare`'s cache key, hence serialisable.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MagnitudeSettings {
+    /// Epochs of pruning with splicing; sparsity rises over the first `ramp` of them.
+    pub prune_epochs: f64,
+    pub ramp: f64,
+    /// Steps between mask updates.
+    pub mask_every: usize,
+    /// A pruned weight comes back once its magnitude exceeds the pruning threshold by
+    /// this factor (DyNS's b = (1 + margin) a).
+    pub splice_margin: f64,
+    /// Pruning and retraining learning rate (SGD, momentum 0.9) at the start.
+    pub prune_lr: f64,
+    /// Weights at or below this density are stored in CSR in the sparse copy.
+    pub sparse_max_density: f64,
+}
+
+impl Default for MagnitudeSettings {
+    fn default() -> Self {
+        MagnitudeSettings {
+            prune_epochs: 4.0,
+            ramp: 0.6,
+            mask_every: 50,
+            splice_margin: 0.1,
+            prune_lr: 0.002,
+            sparse_max_density: 0.3,
+        }
+    }
+}
+
+/// One compression run: the model, the method, the target, and how the result is
+/// fine-tuned. `Default` holds the command line's defaults; `model` and `out` must be set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompressConfig {
+    /// The trained model file.
+    pub model: PathBuf,
+    /// Where the compressed model goes; the report is written beside it.
+    pub out: PathBuf,
+    /// The data task or zoo model (default: the one in the model's provenance).
+    pub task: Option<String>,
+    /// Data folder (default: the usual search, see [`crate::data::DataRoot`]).
+    pub data: Option<PathBuf>,
+    pub method: Method,
+    /// Stop once at most this fraction of the parameters is kept.
+    pub target_kept: f64,
+    /// ...and held-out accuracy of the cut network is at most this many points lower.
+    pub max_drop: f64,
+    /// DeepIoT's schedule: iterations between threshold raises (T), the raise (Delta),
+    /// the highest threshold, and the soft-deletion factor (gamma).
+    pub period: usize,
+    pub delta: f64,
+    pub tau_max: f64,
+    pub gamma: f64,
+    pub max_iterations: usize,
+    /// A search that ends without meeting its stopping rule is an error (after writing).
+    pub strict: bool,
+    pub eval_every: usize,
+    pub batch: usize,
+    pub critic_lr: f64,
+    pub compressor_lr: f64,
+    /// Width of the compressor's LSTM.
+    pub hidden: usize,
+    /// The critic's augmentation during the search (`default`: the model's own).
+    pub search_augment: String,
+    /// Weight of a sampled mask's share of the original's multiply-adds in its loss.
+    pub flops_weight: f64,
+    pub finetune_epochs: usize,
+    pub finetune_lr: f64,
+    pub finetune_lr_decay: f64,
+    /// `auto` (MNIST: `shift`; otherwise the model's training augmentation), or any
+    /// `deepiot train --augment` value.
+    pub finetune_augment: String,
+    pub finetune_dropout: f32,
+    /// Mixup's Beta(ALPHA, ALPHA) during fine-tuning.
+    pub finetune_mixup: Option<f32>,
+    /// Weight of the original's softened outputs in the fine-tuning loss (0: labels only).
+    pub distill_alpha: f32,
+    pub temperature: f32,
+    /// Use at most this many training examples (quick runs).
+    pub max_train: Option<usize>,
+    pub seed: u64,
+    /// Continue the search from OUT.ckpt/ after an interruption.
+    pub resume: bool,
+    pub magnitude: MagnitudeSettings,
+}
+
+impl Default for CompressConfig {
+    fn default() -> Self {
+        CompressConfig {
+            model: PathBuf::new(),
+            out: PathBuf::new(),
+            task: None,
+            data: None,
+            method: Method::Deepiot,
+            target_kept: 0.02,
+            max_drop: 5.0,
+            period: 150,
+            delta: 0.025,
+            tau_max: 0.95,
+            gamma: 0.5,
+            max_iterations: 20_000,
+            strict: false,
+            eval_every: 200,
+            batch: 64,
+            critic_lr: 1e-4,
+            compressor_lr: 1e-3,
+            hidden: 64,
+            search_augment: "default".into(),
+            flops_weight: 0.0,
+            finetune_epochs: 60,
+            finetune_lr: 1e-3,
+            finetune_lr_decay: 0.95,
+            finetune_augment: "auto".into(),
+            finetune_dropout: 0.0,
+            finetune_mixup: None,
+            distill_alpha: 0.7,
+            temperature: 4.0,
+            max_train: None,
+            seed: 1,
+            resume: false,
+            magnitude: MagnitudeSettings::default(),
+        }
+    }
+}

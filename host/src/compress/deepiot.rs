@@ -1,0 +1,73 @@
+//! DeepIoT's method: the compressor-critic search ([`super::search`]) learns which
+//! elements every layer can lose, and surgery ([`super::surgery::cut`]) cuts them out of
+//! the critic's weights, trained under the masks, so that every layer becomes a smaller
+//! dense matrix.
+use super::config::CompressConfig;
+use super::pipeline::{CompressionMethod, Found};
+use super::report::Counting;
+use super::search::{checkpoint_dir, search, SearchConfig};
+use super::setup::Setup;
+use super::surgery::cut;
+use crate::models::Net;
+use crate::train;
+use anyhow::Result;
+
+/// `deepiot compress --method deepiot`.
+pub struct DeepIot;
+
+impl DeepIot {
+    /// The search settings `cfg` asks for.
+    pub fn search_config(setup: &Setup, cfg: &CompressConfig) -> Result<SearchConfig> {
+        Ok(SearchConfig {
+            target_kept: cfg.target_kept,
+            max_drop: cfg.max_drop,
+            batch: cfg.batch,
+            period: cfg.period,
+            delta: cfg.delta,
+            tau_max: cfg.tau_max,
+            gamma: cfg.gamma,
+            eval_every: cfg.eval_every,
+            max_iterations: cfg.max_iterations,
+            critic_lr: cfg.critic_lr,
+            compressor_lr: cfg.compressor_lr,
+            hidden: cfg.hidden,
+            augment: train::augment_name(setup.spec, &cfg.search_augment)?.to_string(),
+            flops_weight: cfg.flops_weight,
+            seed: cfg.seed,
+            ..SearchConfig::default()
+        })
+    }
+}
+
+impl CompressionMethod for DeepIot {
+    fn compress(&self, setup: &Setup, cfg: &CompressConfig) -> Result<Found> {
+        let search_config = Self::search_config(setup, cfg)?;
+        let (train_idx, val_idx) = train::split_validation(setup.ds.train_len(), 0.1, cfg.seed);
+        let val_idx: Vec<usize> = val_idx
+            .into_iter()
+            .take(search_config.val_examples)
+            .collect();
+        // The critic: a copy of the original that trains under the sampled masks.
+        let critic = Net::from_weights(setup.net.graph(), &setup.net.weights()?)?;
+        let outcome = search(
+            &critic,
+            &setup.ds,
+            &train_idx,
+            &val_idx,
+            &search_config,
+            Some(&checkpoint_dir(&cfg.out)),
+            cfg.resume,
+        )?;
+        let (small_graph, small_w) = cut(critic.graph(), &critic.weights()?, &outcome.keep)?;
+        Ok(Found {
+            net: Net::from_weights(&small_graph, &small_w)?,
+            counting: Counting::Stored,
+            provenance: vec![("search_iterations", outcome.iterations.to_string())],
+            search: outcome,
+            search_config,
+            details: None,
+            retrained: None,
+            sparse_copy: None,
+        })
+    }
+}

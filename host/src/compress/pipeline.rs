@@ -1,0 +1,144 @@
+//! One compression, whatever the method: set up (the model, its data, its accuracy), let
+//! the method find what to remove, fine-tune the result, write it, report it.
+//!
+//! A method is one file implementing [`CompressionMethod`]; it sees the trained model
+//! and returns the smaller network. Everything else — what is scored, how the result
+//! recovers, what is written and how it is counted — is here, the same for all.
+use super::config::{CompressConfig, Method};
+use super::finetune::finetune;
+use super::report::{
+    count_params, layer_reports, print_summary, report_path, total_macs, CompressReport, Counting,
+};
+use super::search::{SearchConfig, SearchOutcome};
+use super::setup::Setup;
+use crate::export;
+use crate::models::Net;
+use anyhow::{bail, Context, Result};
+use std::time::Instant;
+
+/// A way to find what a trained network can lose.
+pub trait CompressionMethod {
+    /// Returns the compressed network, before the common fine-tuning. `setup.net` is the
+    /// original and must be left as it is (work on [`Net::weights`] copies).
+    fn compress(&self, setup: &Setup, cfg: &CompressConfig) -> Result<Found>;
+}
+
+/// What a method found.
+pub struct Found {
+    pub net: Net,
+    /// Structured results are counted as stored, unstructured ones by their nonzeros.
+    pub counting: Counting,
+    /// DeepIoT's search, or a baseline's pruning in the same shape
+    /// ([`SearchOutcome::of_pruning`]).
+    pub search: SearchOutcome,
+    /// The search settings the report records.
+    pub search_config: SearchConfig,
+    /// The method's own settings and figures, written as the report's `baseline`.
+    pub details: Option<serde_json::Value>,
+    /// Set when the method retrained the result itself (magnitude pruning retrains
+    /// with its mask fixed): the common fine-tuning is then skipped.
+    pub retrained: Option<Retrained>,
+    /// Write a sparse (CSR) copy beside the dense file, storing weights at or below this
+    /// density in CSR.
+    pub sparse_copy: Option<f64>,
+    /// Entries added to the model file's provenance.
+    pub provenance: Vec<(&'static str, String)>,
+}
+
+/// A method's own retraining.
+pub struct Retrained {
+    /// Test accuracy before it.
+    pub accuracy_before: f64,
+    pub seconds: f64,
+}
+
+/// The implementation of `method`.
+pub fn method_of(method: Method) -> Box<dyn CompressionMethod> {
+    match method {
+        Method::Deepiot => Box::new(super::deepiot::DeepIot),
+        Method::Magnitude => Box::new(super::magnitude::MagnitudePruning),
+        Method::L1Structured => Box::new(super::l1::L1Structured),
+    }
+}
+
+/// `deepiot compress`: compresses `cfg.model` with `cfg.method`, writes the smaller model
+/// to `cfg.out` and its report beside it.
+pub fn run(cfg: &CompressConfig) -> Result<CompressReport> {
+    let t0 = Instant::now();
+    let setup = Setup::load(cfg)?;
+    let original = setup.net.weights()?;
+    let graph = setup.net.graph();
+    let found = method_of(cfg.method).compress(&setup, cfg)?;
+
+    let (acc_cut, finetune_seconds) = match &found.retrained {
+        Some(r) => (r.accuracy_before, r.seconds),
+        None => {
+            let acc_cut = setup.test_accuracy(&found.net)?;
+            (acc_cut, finetune(cfg, &setup, &found.net, cfg.method)?)
+        }
+    };
+    let acc_after = setup.test_accuracy(&found.net)?;
+    let result = found.net.weights()?;
+    let result_graph = found.net.graph();
+
+    let params_before = count_params(&original, Counting::Stored);
+    let params_after = count_params(&result, found.counting);
+    let kept_fraction = params_after as f64 / params_before.max(1) as f64;
+    let mut prov = setup.provenance.clone();
+    prov.insert("method".into(), cfg.method.name().into());
+    prov.insert("accuracy".into(), format!("{acc_after:.4}"));
+    prov.insert(
+        "original_accuracy".into(),
+        format!("{:.4}", setup.acc_before),
+    );
+    prov.insert("kept_fraction".into(), format!("{kept_fraction:.5}"));
+    prov.insert("compress_seed".into(), cfg.seed.to_string());
+    for (k, v) in &found.provenance {
+        prov.insert((*k).into(), v.clone());
+    }
+    export::save(&found.net, &prov, &cfg.out)?;
+    if let Some(density) = found.sparse_copy {
+        // Which of the two runs faster depends on the density and the board, so
+        // `compare` times both.
+        export::save_sparse(&found.net, &prov, &sparse_path(&cfg.out), density)?;
+    }
+
+    let report = CompressReport {
+        task: setup.spec.name.to_string(),
+        method: cfg.method.name().into(),
+        seed: cfg.seed,
+        params_before,
+        params_after,
+        kept_fraction,
+        macs_before: total_macs(graph, &original, Counting::Stored)?,
+        macs_after: total_macs(result_graph, &result, found.counting)?,
+        test_accuracy_before: setup.acc_before,
+        test_accuracy_after_cut: acc_cut,
+        test_accuracy_after: acc_after,
+        stopping_rule_met: found.search.missed.is_none(),
+        layers: layer_reports(graph, &original, result_graph, &result, found.counting)?,
+        search_seconds: found.search.seconds,
+        seconds_per_iteration: found.search.seconds_per_iteration,
+        search: found.search,
+        finetune_seconds,
+        wall_seconds: t0.elapsed().as_secs_f64(),
+        config: found.search_config,
+    };
+    let mut json = serde_json::to_value(&report)?;
+    if let (Some(obj), Some(details)) = (json.as_object_mut(), found.details) {
+        obj.insert("baseline".into(), details);
+    }
+    let path = report_path(&cfg.out);
+    crate::paths::write_atomic(&path, &serde_json::to_vec_pretty(&json)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    print_summary(&report, &cfg.out, &path);
+    if let (true, Some(gap)) = (cfg.strict, &report.search.missed) {
+        bail!("--strict: {gap}; the model and report were written all the same");
+    }
+    Ok(report)
+}
+
+/// Where the sparse copy of a model written to `out` goes.
+pub fn sparse_path(out: &std::path::Path) -> std::path::PathBuf {
+    out.with_extension("sparse.safetensors")
+}
