@@ -11,8 +11,12 @@ set -euo pipefail
 bin=${1:?usage: output-hashes.sh DEEPIOT_BIN OUT_DIR}
 out=${2:?usage: output-hashes.sh DEEPIOT_BIN OUT_DIR}
 export RAYON_NUM_THREADS=${RAYON_NUM_THREADS:-2}
+bin=$(realpath "$bin")
 mkdir -p "$out"
-run() { "$bin" "$@" >"$out/log.txt" 2>&1 || { cat "$out/log.txt" >&2; exit 1; }; }
+# Relative paths inside OUT_DIR: a model records its teacher's path in its provenance.
+cd "$out"
+out=.
+run() { "$bin" "$@" >log.txt 2>&1 || { cat log.txt >&2; exit 1; }; }
 
 run quickstart --out "$out/q"
 short=(--max-train 3000 --seed 7)
@@ -27,4 +31,4 @@ for method in deepiot magnitude l1-structured; do
 done
 run compress "$out/t-har.safetensors" --target-kept 0.2 --max-iterations 60 --eval-every 30 \
     --period 20 --finetune-epochs 1 "${short[@]}" -o "$out/c-har.safetensors"
-cd "$out" && find . -name '*.safetensors' | sort | xargs sha256sum
+find . -name '*.safetensors' | sort | xargs sha256sum
