@@ -428,7 +428,7 @@ fn update_sums(dest: &Path, files: &[FileReport]) -> Result<(), FetchError> {
     }
     let sums_path = dest.join(crate::data::SUMS_FILE);
     let mut sums: BTreeMap<String, String> = match std::fs::read_to_string(&sums_path) {
-        Ok(text) => super::parse_sums(&text)
+        Ok(text) => super::root::parse_sums(&text)
             .map_err(|(line, what)| {
                 FetchError::local(
                     &sums_path,

@@ -6,11 +6,16 @@
 //! `z = 1[p > tau]` applied in full (the cut model computes exactly this), never
 //! activations scaled by soft probabilities, which reported 99 % for networks that were
 //! at 13-54 % once cut in the reference re-implementation.
-use super::compressor::{reinforce_objective, sample_masks, Baseline, Compressor, SoftDeletion};
-use super::cost::MacsModel;
-use super::masks::{weight_views, MaskPlan};
-use super::sites::SiteMap;
-use super::surgery::cut;
+mod checkpoint;
+mod outcome;
+
+use crate::compress::compressor::{
+    reinforce_objective, sample_masks, Baseline, Compressor, SoftDeletion,
+};
+use crate::compress::cost::MacsModel;
+use crate::compress::masks::{weight_views, MaskPlan};
+use crate::compress::sites::SiteMap;
+use crate::compress::surgery::cut;
 use crate::data::Dataset;
 use crate::models::Weights;
 use crate::models::{Net, NodeMasks};
@@ -19,192 +24,14 @@ use crate::train::{gather, gather_augmented, gather_labels};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+pub use checkpoint::checkpoint_dir;
+use checkpoint::{save_checkpoint, Hold, State};
 use deepiot_format::{Graph, Op};
-use serde::{Deserialize, Serialize};
+pub use outcome::{Evaluation, RuleGap, SearchConfig, SearchOutcome};
+
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
-
-/// Search settings; defaults are the reference values except where the reference
-/// re-implementation showed better (compounding deletion, T = 150, tau past 0.825).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SearchConfig {
-    /// Stop once the kept fraction of parameters is at most this...
-    pub target_kept: f64,
-    /// ...and held-out accuracy of the remaining network has dropped by at most this
-    /// many percentage points from the original's.
-    pub max_drop: f64,
-    pub batch: usize,
-    /// Iterations between threshold raises (T).
-    pub period: usize,
-    /// Threshold raise (Delta).
-    pub delta: f64,
-    pub tau_max: f64,
-    /// Soft-deletion factor (gamma).
-    pub gamma: f64,
-    pub eval_every: usize,
-    pub max_iterations: usize,
-    pub critic_lr: f64,
-    pub compressor_lr: f64,
-    pub weight_decay: f64,
-    /// Width of the compressor's LSTM (d).
-    pub hidden: usize,
-    /// Initial keep probability of convolution groups and of the others.
-    pub p0_conv: f32,
-    pub p0_other: f32,
-    /// Held-out examples used by each evaluation (from the training split).
-    pub val_examples: usize,
-    /// Augmentation of the critic's training batches ([`crate::train::augment_named`]):
-    /// the critic trains for as many steps as the original did, and without the
-    /// original's augmentation it overfits the training windows.
-    #[serde(default = "no_augment")]
-    pub augment: String,
-    /// Weight of a sampled mask's share of the original's multiply-adds, added to its
-    /// loss (0: the paper's loss-only objective; see [`super::cost`]).
-    #[serde(default)]
-    pub flops_weight: f64,
-    pub seed: u64,
-}
-
-fn no_augment() -> String {
-    "none".into()
-}
-
-impl Default for SearchConfig {
-    fn default() -> Self {
-        SearchConfig {
-            target_kept: 0.02,
-            max_drop: 5.0,
-            batch: 64,
-            period: 150,
-            delta: 0.025,
-            tau_max: 0.95,
-            gamma: 0.5,
-            eval_every: 200,
-            max_iterations: 20_000,
-            critic_lr: 1e-4,
-            compressor_lr: 1e-3,
-            weight_decay: 5e-4,
-            hidden: 64,
-            p0_conv: 0.8,
-            p0_other: 0.5,
-            augment: no_augment(),
-            val_examples: 2000,
-            flops_weight: 0.0,
-            seed: 1,
-        }
-    }
-}
-
-impl SearchConfig {
-    pub fn tau_at(&self, iteration: usize) -> f64 {
-        (self.delta * (iteration / self.period.max(1)) as f64).min(self.tau_max)
-    }
-}
-
-/// One evaluation of the remaining network.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Evaluation {
-    pub iteration: usize,
-    pub tau: f64,
-    pub kept_params: usize,
-    pub kept_fraction: f64,
-    /// Elements kept per group.
-    pub widths: Vec<usize>,
-    pub val_accuracy: f64,
-    /// Multiply-adds of the remaining network, as a share of the original's.
-    #[serde(default)]
-    pub kept_macs_fraction: f64,
-    pub seconds: f64,
-}
-
-/// What the search found.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SearchOutcome {
-    /// The final keep mask, per site.
-    pub keep: Vec<Vec<bool>>,
-    pub evaluations: Vec<Evaluation>,
-    pub iterations: usize,
-    pub stopped_by_rule: bool,
-    /// How far the last evaluation was from the stopping rule when the search ended
-    /// without meeting it (at the iteration limit); `None` when it met the rule.
-    #[serde(default)]
-    pub missed: Option<RuleGap>,
-    pub original_val_accuracy: f64,
-    pub seconds: f64,
-    pub seconds_per_iteration: f64,
-}
-
-impl SearchOutcome {
-    /// A baseline's pruning in the search's shape: its keep masks (empty when
-    /// unstructured), its steps and seconds, no evaluations and no stopping rule to miss.
-    pub fn of_pruning(keep: Vec<Vec<bool>>, steps: usize, seconds: f64, accuracy: f64) -> Self {
-        SearchOutcome {
-            keep,
-            evaluations: vec![],
-            iterations: steps,
-            stopped_by_rule: false,
-            missed: None,
-            original_val_accuracy: accuracy,
-            seconds,
-            seconds_per_iteration: seconds / steps.max(1) as f64,
-        }
-    }
-}
-
-/// The stopping rule against what the search last measured, for a search that ended
-/// without meeting it: the log says it in one line and the report keeps the figures.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RuleGap {
-    /// Iterations run (the limit).
-    pub iterations: usize,
-    pub kept_fraction: f64,
-    pub target_kept: f64,
-    /// Held-out accuracy of the remaining network below the original's, in points.
-    pub accuracy_drop_points: f64,
-    pub max_drop_points: f64,
-}
-
-impl std::fmt::Display for RuleGap {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "the stopping rule was not met in {} iterations: kept {:.2} % (target <= {:.2} %), held-out accuracy {:.2} points below the original (allowed {:.2})",
-            self.iterations,
-            100.0 * self.kept_fraction,
-            100.0 * self.target_kept,
-            self.accuracy_drop_points,
-            self.max_drop_points
-        )
-    }
-}
-
-/// Resumable state, written at every evaluation.
-#[derive(Serialize, Deserialize)]
-struct State {
-    config: SearchConfig,
-    iteration: usize,
-    deletion: SoftDeletion,
-    baseline: Baseline,
-    evaluations: Vec<Evaluation>,
-    original_val_accuracy: f64,
-    seconds: f64,
-    /// Set at the first mask under the target: if the remaining network has lost more
-    /// than --max-drop, the critic gets time to recover at that size instead of the
-    /// threshold cutting on (a HAR search that kept raising it went from 6 % to 0.7 %
-    /// kept while waiting for the accuracy to come back).
-    #[serde(default)]
-    hold: Option<Hold>,
-}
-
-/// The threshold and keep probabilities of the first mask under the target, used from
-/// then on (the compressor reads the critic's weights, so even a compressor left alone
-/// would move its probabilities while the critic recovers).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Hold {
-    tau: f64,
-    probabilities: Vec<Vec<f32>>,
-}
 
 /// Parameters of the model that the keep mask leaves.
 pub fn kept_params(graph: &Graph, weights: &Weights, keep: &[Vec<bool>]) -> Result<usize> {
@@ -287,16 +114,6 @@ fn fixed_node_masks(plan: &MaskPlan, keep: &[Vec<bool>], batch: usize) -> Result
 fn per_example_loss(logits: &Tensor, y: &Tensor) -> candle_core::Result<Tensor> {
     let logp = candle_nn::ops::log_softmax(logits, D::Minus1)?;
     logp.gather(&y.unsqueeze(1)?, 1)?.squeeze(1)?.neg()
-}
-
-/// The checkpoint folder of a compression run writing `out`.
-pub fn checkpoint_dir(out: &Path) -> PathBuf {
-    let mut name = out
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(".ckpt");
-    out.with_file_name(name)
 }
 
 /// Runs the search on `net` (whose weights it trains as the critic). `val` are training
@@ -637,24 +454,4 @@ pub fn search(
         seconds,
         seconds_per_iteration: seconds / state.iteration.max(1) as f64,
     })
-}
-
-fn save_checkpoint(dir: &Path, net: &Net, comp: &Compressor, state: &State) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let critic: std::collections::HashMap<String, Tensor> = net
-        .vars()
-        .into_iter()
-        .zip(net.info().params.iter().flatten())
-        .map(|(v, s)| (s.name.clone(), v.as_tensor().clone()))
-        .collect();
-    // Temporary names, then renames: a crash mid-write leaves the previous checkpoint.
-    let tmp = |n: &str| dir.join(format!("{n}.tmp"));
-    candle_core::safetensors::save(&critic, tmp("critic.safetensors"))?;
-    comp.save(&tmp("compressor.safetensors"))?;
-    std::fs::write(tmp("state.json"), serde_json::to_vec_pretty(state)?)?;
-    for n in ["critic.safetensors", "compressor.safetensors", "state.json"] {
-        std::fs::rename(tmp(n), dir.join(n))
-            .with_context(|| format!("cannot write {}", dir.join(n).display()))?;
-    }
-    Ok(())
 }

@@ -1,0 +1,157 @@
+//! What a search is told and what it found: its settings, each evaluation, the outcome
+//! and, when it ends without meeting its stopping rule, by how much it missed.
+use serde::{Deserialize, Serialize};
+
+/// Search settings; defaults are the reference values except where the reference
+/// re-implementation showed better (compounding deletion, T = 150, tau past 0.825).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchConfig {
+    /// Stop once the kept fraction of parameters is at most this...
+    pub target_kept: f64,
+    /// ...and held-out accuracy of the remaining network has dropped by at most this
+    /// many percentage points from the original's.
+    pub max_drop: f64,
+    pub batch: usize,
+    /// Iterations between threshold raises (T).
+    pub period: usize,
+    /// Threshold raise (Delta).
+    pub delta: f64,
+    pub tau_max: f64,
+    /// Soft-deletion factor (gamma).
+    pub gamma: f64,
+    pub eval_every: usize,
+    pub max_iterations: usize,
+    pub critic_lr: f64,
+    pub compressor_lr: f64,
+    pub weight_decay: f64,
+    /// Width of the compressor's LSTM (d).
+    pub hidden: usize,
+    /// Initial keep probability of convolution groups and of the others.
+    pub p0_conv: f32,
+    pub p0_other: f32,
+    /// Held-out examples used by each evaluation (from the training split).
+    pub val_examples: usize,
+    /// Augmentation of the critic's training batches ([`crate::train::augment_named`]):
+    /// the critic trains for as many steps as the original did, and without the
+    /// original's augmentation it overfits the training windows.
+    #[serde(default = "no_augment")]
+    pub augment: String,
+    /// Weight of a sampled mask's share of the original's multiply-adds, added to its
+    /// loss (0: the paper's loss-only objective; see [`super::cost`]).
+    #[serde(default)]
+    pub flops_weight: f64,
+    pub seed: u64,
+}
+
+fn no_augment() -> String {
+    "none".into()
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig {
+            target_kept: 0.02,
+            max_drop: 5.0,
+            batch: 64,
+            period: 150,
+            delta: 0.025,
+            tau_max: 0.95,
+            gamma: 0.5,
+            eval_every: 200,
+            max_iterations: 20_000,
+            critic_lr: 1e-4,
+            compressor_lr: 1e-3,
+            weight_decay: 5e-4,
+            hidden: 64,
+            p0_conv: 0.8,
+            p0_other: 0.5,
+            augment: no_augment(),
+            val_examples: 2000,
+            flops_weight: 0.0,
+            seed: 1,
+        }
+    }
+}
+
+impl SearchConfig {
+    pub fn tau_at(&self, iteration: usize) -> f64 {
+        (self.delta * (iteration / self.period.max(1)) as f64).min(self.tau_max)
+    }
+}
+
+/// One evaluation of the remaining network.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    pub iteration: usize,
+    pub tau: f64,
+    pub kept_params: usize,
+    pub kept_fraction: f64,
+    /// Elements kept per group.
+    pub widths: Vec<usize>,
+    pub val_accuracy: f64,
+    /// Multiply-adds of the remaining network, as a share of the original's.
+    #[serde(default)]
+    pub kept_macs_fraction: f64,
+    pub seconds: f64,
+}
+
+/// What the search found.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SearchOutcome {
+    /// The final keep mask, per site.
+    pub keep: Vec<Vec<bool>>,
+    pub evaluations: Vec<Evaluation>,
+    pub iterations: usize,
+    pub stopped_by_rule: bool,
+    /// How far the last evaluation was from the stopping rule when the search ended
+    /// without meeting it (at the iteration limit); `None` when it met the rule.
+    #[serde(default)]
+    pub missed: Option<RuleGap>,
+    pub original_val_accuracy: f64,
+    pub seconds: f64,
+    pub seconds_per_iteration: f64,
+}
+
+impl SearchOutcome {
+    /// A baseline's pruning in the search's shape: its keep masks (empty when
+    /// unstructured), its steps and seconds, no evaluations and no stopping rule to miss.
+    pub fn of_pruning(keep: Vec<Vec<bool>>, steps: usize, seconds: f64, accuracy: f64) -> Self {
+        SearchOutcome {
+            keep,
+            evaluations: vec![],
+            iterations: steps,
+            stopped_by_rule: false,
+            missed: None,
+            original_val_accuracy: accuracy,
+            seconds,
+            seconds_per_iteration: seconds / steps.max(1) as f64,
+        }
+    }
+}
+
+/// The stopping rule against what the search last measured, for a search that ended
+/// without meeting it: the log says it in one line and the report keeps the figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleGap {
+    /// Iterations run (the limit).
+    pub iterations: usize,
+    pub kept_fraction: f64,
+    pub target_kept: f64,
+    /// Held-out accuracy of the remaining network below the original's, in points.
+    pub accuracy_drop_points: f64,
+    pub max_drop_points: f64,
+}
+
+impl std::fmt::Display for RuleGap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the stopping rule was not met in {} iterations: kept {:.2} % (target <= {:.2} %), held-out accuracy {:.2} points below the original (allowed {:.2})",
+            self.iterations,
+            100.0 * self.kept_fraction,
+            100.0 * self.target_kept,
+            self.accuracy_drop_points,
+            self.max_drop_points
+        )
+    }
+}
