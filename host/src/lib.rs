@@ -2,6 +2,7 @@
 pub mod args;
 pub mod bench_train;
 pub mod board;
+pub mod cli;
 pub mod compare;
 pub mod compress;
 pub mod data;

@@ -29,6 +29,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+pub mod augment;
 pub mod casale;
 pub mod cifar;
 mod error;
