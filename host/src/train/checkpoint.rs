@@ -25,10 +25,11 @@ pub struct RunKey {
     /// Training-time dropout ([`Net::set_dropout`]); 0 when off.
     #[serde(default)]
     pub dropout: f32,
-    /// Weight averaging's first epoch ([`FitOptions::average_from`]).
+    /// Weight averaging's first epoch
+    /// ([`FitOptions::average_from`](super::FitOptions::average_from)).
     #[serde(default)]
     pub average_from: Option<usize>,
-    /// Mixup's Beta parameter ([`FitOptions::mixup`]).
+    /// Mixup's Beta parameter ([`FitOptions::mixup`](super::FitOptions::mixup)).
     #[serde(default)]
     pub mixup: Option<f32>,
 }

@@ -39,7 +39,8 @@ impl Hyper {
         }
     }
 
-    /// The training-time dropout of a zoo model ([`Net::set_dropout`]).
+    /// The training-time dropout of a zoo model
+    /// ([`Net::set_dropout`](crate::models::Net::set_dropout)).
     pub fn dropout_for_model(model: &str) -> f32 {
         match model {
             "har-deepsense" | "har-cross-deepsense" | "userid-deepsense" => 0.3,
@@ -77,9 +78,10 @@ pub struct TrainConfig {
     /// Held out to pick the best epoch and stop early; 0 keeps the last epoch.
     pub val_fraction: f64,
     pub weight_decay: Option<f64>,
-    /// `default`, `none`, `jitter`, `drift` or `shift` ([`augmentation`](super::augmentation)).
+    /// `default`, `none`, `jitter`, `drift` or `shift`
+    /// ([`augmentation`](super::augmentation)).
     pub augment: String,
-    /// Data folder; `None` resolves as [`DataRoot::resolve_for`](crate::data::DataRoot::resolve_for).
+    /// Data folder; `None`: [`DataRoot::resolve_for`](crate::data::DataRoot::resolve_for).
     pub data: Option<PathBuf>,
     /// Continue from the checkpoint beside `out` after an interruption.
     pub resume: bool,
@@ -97,7 +99,8 @@ pub struct TrainConfig {
     pub mixup: Option<f32>,
     pub distill_alpha: f32,
     pub temperature: f32,
-    /// The model file to write; its report goes beside it ([`report_path`](super::report_path)).
+    /// The model file to write; the report goes beside it
+    /// ([`report_path`](super::report_path)).
     pub out: PathBuf,
     /// Print the report as JSON on stdout instead of a summary line.
     pub json: bool,

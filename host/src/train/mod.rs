@@ -8,8 +8,8 @@
 //!   accelerometer tasks, see [`validation_split`]) picks the best epoch and drives early
 //!   stopping; the test split is only reported. With `--val-fraction 0` the whole training
 //!   split trains and the last epoch is kept.
-//! - Training-time dropout ([`Net::set_dropout`]) and augmentation (`--augment`), both
-//!   seeded; neither changes the exported graph.
+//! - Training-time dropout ([`Net::set_dropout`](crate::models::Net::set_dropout)) and
+//!   augmentation (`--augment`), both seeded; neither changes the exported graph.
 //! - After every epoch: a checkpoint in `OUT.ckpt/` (last and best weights as
 //!   safetensors, and `state.json` with the epoch, best accuracy, history and the settings
 //!   it must be resumed with). `--resume` continues from it. The optimiser's moments are
@@ -25,6 +25,7 @@
 //! and thread count give the same file, byte for byte (checked on full MNIST: two LeNet-5
 //! runs, different builds, same sha256). Different `RAYON_NUM_THREADS` values may change
 //! the last bits of gemm's sums. No thread setting is forced: candle uses all cores
+//! unless `RAYON_NUM_THREADS` says otherwise.
 //!
 //! Layout: `config.rs` (what a run is told), `fit.rs` (the loop), `checkpoint.rs`,
 //! `distill.rs` and `mixup.rs` (what the loss can add), `batch.rs` and `validation.rs`

@@ -2,7 +2,7 @@
 use crate::data::Dataset;
 use crate::rng::Rng;
 
-/// The validation split [`fit`] uses for a data set.
+/// The validation split [`fit`](super::fit) uses for a data set.
 ///
 /// Random ([`split_validation`]) except for the accelerometer tasks (`har`, `userid`),
 /// whose test split is the *later* part of every recording run: there a random sample of
