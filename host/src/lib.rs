@@ -1,5 +1,4 @@
 //! The `deepiot` host library: data sets, models, training, compression and export.
-pub mod args;
 pub mod bench_train;
 pub mod board;
 pub mod cli;

@@ -29,9 +29,9 @@ enum Command {
     },
     /// Trains a zoo model on its data set (checkpoints, early stopping, JSON report) and
     /// exports it as a model file.
-    Train(deepiot::train::TrainArgs),
+    Train(deepiot::cli::train::TrainArgs),
     /// Test accuracy of a model file, run in the host's candle network.
-    Eval(deepiot::train::EvalArgs),
+    Eval(deepiot::cli::train::EvalArgs),
     /// Compresses a trained model with DeepIoT's compressor-critic: learns which neurons,
     /// filters and recurrent units to drop, cuts them out, fine-tunes, writes the smaller model.
     Compress(deepiot::cli::compress::CompressArgs),
@@ -88,8 +88,8 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Quickstart(a) => deepiot::quickstart::run(&a.into()),
         Command::Inspect { model, json } => inspect::run(&model, json),
-        Command::Train(a) => deepiot::train::run(&a).map(|_| ()),
-        Command::Eval(a) => deepiot::train::eval(&a).map(|_| ()),
+        Command::Train(a) => deepiot::train::run(&a.into()).map(|_| ()),
+        Command::Eval(a) => deepiot::train::eval(&a.into()).map(|_| ()),
         Command::Compress(a) => deepiot::compress::run(&a.into()).map(|_| ()),
         Command::Compare(a) => deepiot::compare::run(&a.into()).map(|_| ()),
         Command::BenchTrain(a) => deepiot::bench_train::run(&a).map(|_| ()),

@@ -1,12 +1,11 @@
 //! `deepiot quickstart`: the whole job on a built-in default, with no data to fetch and no
 //! board: train LeNet-5 on the bundled MNIST subset, compress it with DeepIoT, build the
 //! static i686 board runtime, and run both models in it for accuracy, size and latency.
-use crate::args;
 use crate::compress::{self, CompressConfig};
 use crate::data::{self, DataRoot};
 use crate::runtime_build::{locate_runtime, EDISON_TRIPLE};
 use crate::runtime_json;
-use crate::train::{self, TrainArgs};
+use crate::train::{self, TrainConfig};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -62,18 +61,14 @@ fn on_board(bin: &Path, model: &Path, inputs: &Path, labels: &[u32]) -> Result<O
 }
 
 /// `deepiot train` as the quick start runs it: LeNet-5 for a few epochs.
-fn train_args(data: &Path, epochs: usize, out: &Path) -> Result<TrainArgs> {
-    let epochs = epochs.to_string();
-    args::parse([
-        "--task".as_ref(),
-        "mnist-lenet5".as_ref(),
-        "--epochs".as_ref(),
-        epochs.as_ref(),
-        "--data".as_ref(),
-        data.as_os_str(),
-        "--out".as_ref(),
-        out.as_os_str(),
-    ])
+fn train_config(data: &Path, epochs: usize, out: &Path) -> TrainConfig {
+    TrainConfig {
+        task: "mnist-lenet5".to_string(),
+        epochs: Some(epochs),
+        data: Some(data.to_path_buf()),
+        out: out.to_path_buf(),
+        ..TrainConfig::default()
+    }
 }
 
 /// `deepiot compress` as the quick start runs it: a short schedule for a small data set
@@ -115,7 +110,7 @@ pub fn run(args: &QuickstartConfig) -> Result<()> {
     let size = std::fs::metadata(&bin)?.len();
 
     eprintln!("[2/4] training LeNet-5 on {} ...", root.path.display());
-    let trained = train::run(&train_args(&root.path, args.epochs, &original)?)?;
+    let trained = train::run(&train_config(&root.path, args.epochs, &original))?;
 
     eprintln!("[3/4] compressing it with the compressor-critic ...");
     let report = compress::run(&compress_config(
@@ -182,7 +177,7 @@ mod tests {
 
     #[test]
     fn the_quick_start_settings_parse_with_the_commands_defaults_elsewhere() {
-        let t = train_args(Path::new("d"), 4, Path::new("m.safetensors")).unwrap();
+        let t = train_config(Path::new("d"), 4, Path::new("m.safetensors"));
         assert_eq!(
             (t.task.as_str(), t.epochs, t.seed),
             ("mnist-lenet5", Some(4), 1)

@@ -186,8 +186,8 @@ fn early_stopping_stops_when_validation_stalls() {
 }
 
 /// `deepiot train` on a slice of the bundled MNIST subset: one short epoch of LeNet-5.
-fn lenet_args(out: &std::path::Path) -> train::TrainArgs {
-    train::TrainArgs {
+fn lenet_config(out: &std::path::Path) -> train::TrainConfig {
+    train::TrainConfig {
         task: "mnist-lenet5".into(),
         epochs: Some(1),
         seed: 1,
@@ -219,7 +219,7 @@ fn lenet_args(out: &std::path::Path) -> train::TrainArgs {
 fn train_and_eval_commands_on_the_bundled_subset() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("lenet.safetensors");
-    let args = lenet_args(&out);
+    let args = lenet_config(&out);
     let report = train::run(&args).unwrap();
     assert_eq!(report.params, 431_080);
     assert_eq!(report.flops, 2 * 2_293_000);
@@ -239,7 +239,7 @@ fn train_and_eval_commands_on_the_bundled_subset() {
     assert_eq!(parsed.provenance["task"], "mnist-lenet5");
     assert_eq!(parsed.graph.classes.len(), 10);
 
-    let acc = train::eval(&train::EvalArgs {
+    let acc = train::eval(&train::EvalConfig {
         model: out,
         task: None,
         data: Some(bundled_dir()),
@@ -255,7 +255,7 @@ fn train_and_eval_commands_on_the_bundled_subset() {
     // --init continues from the file (its graph, its weights), --teacher distils from it
     // (here an ensemble of two copies, on mixup blends).
     let student = dir.path().join("student.safetensors");
-    let more = train::TrainArgs {
+    let more = train::TrainConfig {
         init: Some(dir.path().join("lenet.safetensors")),
         teacher: vec![dir.path().join("lenet.safetensors"); 2],
         mixup: Some(0.4),
@@ -284,13 +284,13 @@ fn train_and_eval_commands_on_the_bundled_subset() {
 fn reinit_keeps_the_layers_and_draws_fresh_weights() {
     let dir = tempfile::tempdir().unwrap();
     let first = dir.path().join("first.safetensors");
-    let base = train::TrainArgs {
+    let base = train::TrainConfig {
         lr: Some(0.0),
         val_fraction: 0.0,
         augment: "none".into(),
         max_train: Some(64),
         max_steps: Some(1),
-        ..lenet_args(&first)
+        ..lenet_config(&first)
     };
     train::run(&base).unwrap();
     let weights = |path: &std::path::Path| {
@@ -302,7 +302,7 @@ fn reinit_keeps_the_layers_and_draws_fresh_weights() {
     let (graph, original) = weights(&first);
     for (reinit, seed) in [(false, 1), (true, 2)] {
         let out = dir.path().join(format!("again-{reinit}.safetensors"));
-        train::run(&train::TrainArgs {
+        train::run(&train::TrainConfig {
             init: Some(first.clone()),
             reinit,
             seed,

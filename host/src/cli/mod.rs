@@ -4,6 +4,7 @@
 pub mod compare;
 pub mod compress;
 pub mod quickstart;
+pub mod train;
 
 /// A flag value that must be a finite number above 0 (a Beta parameter, a rate): checked
 /// when the command line is read, so a typo fails before hours of search, not after.
@@ -13,6 +14,22 @@ pub fn positive_f32(s: &str) -> std::result::Result<f32, String> {
         Ok(v) => Err(format!("must be a finite number above 0, got {v}")),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// Parses `args` (without the program name) as the flags of `T`: how tests check that a
+/// command line gives the config they expect.
+#[cfg(test)]
+pub fn parse<T, I, S>(args: I) -> anyhow::Result<T>
+where
+    T: clap::Args + clap::FromArgMatches,
+    I: IntoIterator<Item = S>,
+    S: Into<std::ffi::OsString>,
+{
+    use std::ffi::OsString;
+    let cmd = T::augment_args(clap::Command::new("deepiot"));
+    let argv = std::iter::once(OsString::from("deepiot")).chain(args.into_iter().map(Into::into));
+    let matches = cmd.try_get_matches_from(argv)?;
+    Ok(T::from_arg_matches(&matches)?)
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::Path;
 
+pub mod augment;
 pub mod casale;
 pub mod cifar;
 mod error;

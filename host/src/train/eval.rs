@@ -1,0 +1,93 @@
+//! `deepiot eval` as a library function: a model file's test accuracy and confusion
+//! matrix, run in the host's candle network.
+use super::batch::predict;
+use super::config::EvalConfig;
+use super::malloc::tune_malloc;
+use crate::data::{self, DataRoot};
+use crate::export;
+use crate::models::zoo;
+use anyhow::{bail, Result};
+use std::time::Instant;
+
+/// Runs `deepiot eval`: test accuracy of a model file in the candle network.
+pub fn eval(cfg: &EvalConfig) -> Result<f64> {
+    if cfg.model.as_os_str().is_empty() {
+        bail!("no model file: set EvalConfig::model to the .safetensors file to evaluate");
+    }
+    tune_malloc();
+    let (net, prov) = export::load(&cfg.model)?;
+    let task = match (&cfg.task, prov.get("data")) {
+        (Some(t), _) => t.clone(),
+        (None, Some(d)) => d.clone(),
+        (None, None) => bail!(
+            "{} does not say which data it was trained on; give --task",
+            cfg.model.display()
+        ),
+    };
+    let data_task = zoo::find(&task).map(|m| m.data.to_string()).unwrap_or(task);
+    let root = DataRoot::resolve_for(cfg.data.as_deref(), &data_task)?;
+    let ds = data::load(&data_task, &root)?;
+    if ds.shape != net.info().input_shapes[0] {
+        bail!(
+            "{} takes inputs {:?}, but `{data_task}` examples are {:?}",
+            cfg.model.display(),
+            net.info().input_shapes[0],
+            ds.shape
+        );
+    }
+    let t0 = Instant::now();
+    let scores = predict(&net, &ds.test_x, 500)?;
+    let secs = t0.elapsed().as_secs_f64();
+    let classes = ds.num_classes();
+    let mut confusion = vec![vec![0usize; classes]; classes];
+    for (row, &y) in scores.iter().zip(&ds.test_y) {
+        let p = row
+            .iter()
+            .enumerate()
+            .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+                if v > best.1 {
+                    (i, v)
+                } else {
+                    best
+                }
+            })
+            .0;
+        confusion[y as usize][p.min(classes - 1)] += 1;
+    }
+    let correct: usize = (0..classes).map(|c| confusion[c][c]).sum();
+    let acc = correct as f64 / ds.test_len().max(1) as f64;
+    let per_class: Vec<serde_json::Value> = (0..classes)
+        .map(|c| {
+            let n: usize = confusion[c].iter().sum();
+            serde_json::json!({
+                "class": ds.classes[c], "examples": n,
+                "accuracy": confusion[c][c] as f64 / n.max(1) as f64,
+            })
+        })
+        .collect();
+    if cfg.json {
+        let v = serde_json::json!({
+            "model": cfg.model, "data": data_task, "test_examples": ds.test_len(),
+            "test_accuracy": acc, "test_error": 1.0 - acc, "seconds": secs,
+            "per_class": per_class, "confusion": confusion,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!(
+            "{}: test accuracy {acc:.4} (error {:.2} %) on {} `{data_task}` examples ({secs:.1} s)",
+            cfg.model.display(),
+            100.0 * (1.0 - acc),
+            ds.test_len()
+        );
+        for (c, row) in confusion.iter().enumerate() {
+            let n: usize = row.iter().sum();
+            println!(
+                "  {:<16} {:>6} examples  accuracy {:.4}",
+                ds.classes[c],
+                n,
+                row[c] as f64 / n.max(1) as f64
+            );
+        }
+    }
+    Ok(acc)
+}

@@ -1,0 +1,57 @@
+//! `deepiot train` and `deepiot eval`: training the zoo's models on candle.
+//!
+//! - AdamW (candle-nn) with a learning rate that decays by a constant factor per epoch.
+//! - Batches in an order drawn from `Rng::derive(seed, epoch)`, so every epoch's order
+//!   depends only on the seed and the epoch number (a resumed run draws the same).
+//! - A validation split (`--val-fraction`, default 10 % of the training split, at most
+//!   5,000 examples; seeded random, or the tail of every recording run for the
+//!   accelerometer tasks, see [`validation_split`]) picks the best epoch and drives early
+//!   stopping; the test split is only reported. With `--val-fraction 0` the whole training
+//!   split trains and the last epoch is kept.
+//! - Training-time dropout ([`Net::set_dropout`](crate::models::Net::set_dropout)) and
+//!   augmentation (`--augment`), both seeded; neither changes the exported graph.
+//! - After every epoch: a checkpoint in `OUT.ckpt/` (last and best weights as
+//!   safetensors, and `state.json` with the epoch, best accuracy, history and the settings
+//!   it must be resumed with). `--resume` continues from it. The optimiser's moments are
+//!   not saved: a resumed run restarts AdamW's moment estimates at the epoch boundary, so
+//!   it is deterministic but not bit-identical to a run that was never interrupted.
+//! - At the end: the best weights exported to `OUT` and a JSON report beside it
+//!   (`OUT` with extension `.report.json`).
+//!
+//! Determinism: weights, batch order, dropout masks and augmentation come from our own
+//! seeded generator, and the CPU kernels involved (gemm, our convolution, pooling and
+//! recurrence ops, candle's element-wise and reduction ops) do not depend on thread
+//! timing; our weight-gradient sums run in fixed chunks and a fixed order. The same seed
+//! and thread count give the same file, byte for byte (checked on full MNIST: two LeNet-5
+//! runs, different builds, same sha256). Different `RAYON_NUM_THREADS` values may change
+//! the last bits of gemm's sums. No thread setting is forced: candle uses all cores
+//! unless `RAYON_NUM_THREADS` says otherwise.
+//!
+//! Layout: `config.rs` (what a run is told), `fit.rs` (the loop), `checkpoint.rs`,
+//! `distill.rs` and `mixup.rs` (what the loss can add), `batch.rs` and `validation.rs`
+//! (which examples go where), `run.rs` and `eval.rs` (the library side of the two
+//! commands; their flags are in [`crate::cli::train`]), `malloc.rs`. The augmentations
+//! live with the data ([`crate::data::augment`]). Every item is re-exported here, so
+//! callers keep one path: `train::fit`, `train::Hyper`, `train::accuracy`, ...
+mod batch;
+mod checkpoint;
+mod config;
+mod distill;
+mod eval;
+mod fit;
+mod malloc;
+mod mixup;
+mod run;
+mod validation;
+
+pub use self::batch::{accuracy, gather, gather_augmented, gather_labels, predict};
+pub use self::checkpoint::{Checkpoint, CheckpointState, RunKey};
+pub use self::config::{EvalConfig, Hyper, TrainConfig};
+pub use self::distill::Distill;
+pub use self::eval::eval;
+pub use self::fit::{fit, train_step, EpochRecord, FitOptions, History};
+pub use self::malloc::tune_malloc;
+pub use self::mixup::Mixing;
+pub use self::run::{load_data, report_path, run, threads, Report};
+pub use self::validation::{split_validation, validation_split};
+pub use crate::data::augment::{augment_name, augment_named, augmentation, Augment};
