@@ -241,26 +241,6 @@ mod tests {
     /// The paper's LeNet-5 (Caffe's variant): conv 5x5 20, max-pool 2, conv 5x5 50, max-pool 2,
     /// dense 500, ReLU, dense 10 — no activation after the convolutions. 431,080 parameters
     /// for 10 classes.
-    fn old_lenet5(classes: usize) -> Graph {
-        let mut g = Graph::new("image", &[1, 28, 28]);
-        g.push("conv1", conv2d(20, [5, 5], [0, 0]));
-        g.push("pool1", maxpool2());
-        g.push("conv2", conv2d(50, [5, 5], [0, 0]));
-        g.push("pool2", maxpool2());
-        g.push("flatten", Op::Flatten);
-        g.push("fc1", Op::Dense { units: 500 });
-        g.push("relu1", Op::Relu);
-        g.push("fc2", Op::Dense { units: classes });
-        g
-    }
-
-    #[test]
-    fn tmp_lenet5_same_as_before() {
-        for c in [2, 10, 37] {
-            assert_eq!(lenet5(c), old_lenet5(c));
-        }
-    }
-
     #[test]
     fn lenet5_has_the_papers_parameter_count() {
         let g = lenet5(10);
