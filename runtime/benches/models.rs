@@ -5,25 +5,21 @@
 //! `cargo bench -p deepiot-runtime --bench models -- --warm-up-time 0.2 --measurement-time 1 --sample-size 10 --noplot`
 //! Throughput is in multiply-accumulates per second ("elem/s" = MAC/s).
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use deepiot_format::{reference, testing};
 use deepiot_runtime::Model;
 use std::hint::black_box;
 
-/// The model generator the end-to-end tests use (one generator for tests, benches and
-/// README; it depends on `deepiot_format` only).
-#[allow(dead_code)]
-#[path = "../../tests/src/models.rs"]
-mod models;
-
 fn bench_models(c: &mut Criterion) {
     let mut g = c.benchmark_group("model");
-    for (name, bytes) in [
-        ("lenet5", models::lenet5_random(1)),
-        ("deepsense_gru", models::gru_model(1)),
-        ("bilstm", models::bilstm_model(1)),
-        ("branched", models::branched_model(1)),
+    for (name, graph) in [
+        ("lenet5", reference::lenet5_mnist()),
+        ("deepsense_gru", reference::deepsense_gru()),
+        ("bilstm", reference::bilstm()),
+        ("branched", reference::branched()),
     ] {
+        let bytes = testing::random_model(&graph, 1);
         let mut model = Model::load(&bytes).expect("generated models are valid");
-        let x = models::random_input(2, model.input_len(0));
+        let x = testing::random_input(2, model.input_len(0));
         let mut y = vec![0.0; model.output_len(0)];
         g.throughput(Throughput::Elements(model.macs()));
         g.bench_function(name, |b| {

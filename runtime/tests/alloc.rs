@@ -7,14 +7,11 @@
 //! time, so the counter only counts allocations made by a thread while it has switched
 //! counting on for itself (a const thread-local flag, which itself never allocates), and
 //! measurements take a lock so that only one thread counts at a time.
-use deepiot_format::{
-    write, write_sparse, Csr, Graph, Input, Op, Pool1d, Pool2d, Recurrent, SeqOutput,
-    SparseTensorData, TensorData,
-};
+use deepiot_format::{reference, testing};
+use deepiot_format::{Graph, Input, Op, Pool1d, Pool2d, Recurrent, SeqOutput};
 use deepiot_runtime::Model;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -68,86 +65,16 @@ fn counted<R>(f: impl FnOnce() -> R) -> (R, usize) {
     (r, after - before)
 }
 
-/// A model file with deterministic weights for every tensor the graph declares.
+/// A model file with deterministic random weights for every tensor the graph declares.
 fn model_file(graph: &Graph) -> Vec<u8> {
-    let info = graph.infer().expect("valid test graph");
-    let mut state = 0x1234_5678_9abc_def1u64;
-    let tensors: Vec<(String, Vec<usize>, Vec<f32>)> = info
-        .params
-        .iter()
-        .flatten()
-        .map(|p| {
-            let values = (0..p.len())
-                .map(|_| {
-                    // xorshift64: small values in [-0.5, 0.5).
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-                })
-                .collect();
-            (p.name.clone(), p.shape.clone(), values)
-        })
-        .collect();
-    let data: Vec<TensorData<'_>> = tensors
-        .iter()
-        .map(|(name, shape, values)| TensorData {
-            name,
-            shape,
-            values,
-        })
-        .collect();
-    write(graph, &BTreeMap::new(), &data).expect("writable test model")
+    testing::random_model(graph, 1)
 }
 
 /// Like [`model_file`], with every weight matrix 90 % zeros and stored sparse (CSR).
 fn sparse_model_file(graph: &Graph) -> Vec<u8> {
-    let info = graph.infer().expect("valid test graph");
-    let mut state = 0x0fed_cba9_8765_4321u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-    };
-    let mut dense: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
-    let mut csrs: Vec<(String, Vec<usize>, Csr)> = Vec::new();
-    for p in info.params.iter().flatten() {
-        match p.matrix() {
-            Some((rows, cols)) => {
-                let values: Vec<f32> = (0..p.len())
-                    .map(|_| {
-                        let v = next();
-                        if next() < 0.4 {
-                            0.0
-                        } else {
-                            v
-                        }
-                    })
-                    .collect();
-                let csr = Csr::from_dense(rows, cols, &values).expect("encodable");
-                csrs.push((p.name.clone(), p.shape.clone(), csr));
-            }
-            None => dense.push((
-                p.name.clone(),
-                p.shape.clone(),
-                (0..p.len()).map(|_| next()).collect(),
-            )),
-        }
-    }
-    let d: Vec<TensorData<'_>> = dense
-        .iter()
-        .map(|(name, shape, values)| TensorData {
-            name,
-            shape,
-            values,
-        })
-        .collect();
-    let s: Vec<SparseTensorData<'_>> = csrs
-        .iter()
-        .map(|(name, shape, csr)| SparseTensorData { name, shape, csr })
-        .collect();
-    write_sparse(graph, &BTreeMap::new(), &d, &s).expect("writable sparse test model")
+    let mut w = testing::random_weights(graph, 2);
+    testing::zero_fraction(&mut w, 0.9, 3);
+    testing::sparse_model_file(graph, &w)
 }
 
 /// Loads the model, runs once, then checks that ten more runs (single- and multi-input
@@ -343,28 +270,16 @@ fn branched_multi_input_model_runs_without_allocating() {
 }
 
 #[test]
-fn golden_sized_lenet_runs_without_allocating() {
-    // LeNet-5 geometry (the largest model in the golden set) with synthetic weights.
-    let mut g = Graph::new("x", &[1, 28, 28]);
-    let conv = |o| Op::Conv2d {
-        out_channels: o,
-        kernel: [5, 5],
-        stride: [1, 1],
-        padding: [0, 0],
-    };
-    let pool = Op::MaxPool2d(Pool2d {
-        kernel: [2, 2],
-        stride: [2, 2],
-    });
-    g.push("conv1", conv(20));
-    g.push("pool1", pool.clone());
-    g.push("conv2", conv(50));
-    g.push("pool2", pool);
-    g.push("flat", Op::Flatten);
-    g.push("fc1", Op::Dense { units: 500 });
-    g.push("relu", Op::Relu);
-    g.push("fc2", Op::Dense { units: 10 });
-    assert_runs_without_allocating("lenet5", &g);
+fn reference_models_run_without_allocating() {
+    // LeNet-5 (the largest model in the golden set) and the other reference graphs.
+    for (name, g) in [
+        ("lenet5", reference::lenet5_mnist()),
+        ("deepsense_gru", reference::deepsense_gru()),
+        ("bilstm", reference::bilstm()),
+        ("branched", reference::branched()),
+    ] {
+        assert_runs_without_allocating(name, &g);
+    }
 }
 
 #[test]

@@ -7,16 +7,13 @@
 //!
 //! The runs are deterministic (a fixed proptest seed) so that CI is repeatable; a failure
 //! is shrunk to a minimal list of mutations and printed.
-use deepiot_format::{
-    write, write_sparse, Csr, Graph, Op, Pool1d, Pool2d, Recurrent, SeqOutput, SparseTensorData,
-    TensorData,
-};
+use deepiot_format::testing;
+use deepiot_format::{Graph, Op, Pool1d, Pool2d, Recurrent, SeqOutput};
 use deepiot_runtime::Model;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use std::cell::Cell;
-use std::collections::BTreeMap;
 
 /// Random-byte, header-number and weight-value cases per model (five models: 85,000 loads).
 const BYTE_CASES: u32 = 10_000;
@@ -42,33 +39,7 @@ const MAX_RUN_MACS: u64 = 20_000_000;
 const MAX_RUN_ARENA_BYTES: usize = 64 << 20;
 
 fn model_file(graph: &Graph) -> Vec<u8> {
-    let info = graph.infer().expect("valid test graph");
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let tensors: Vec<(String, Vec<usize>, Vec<f32>)> = info
-        .params
-        .iter()
-        .flatten()
-        .map(|p| {
-            let values = (0..p.len())
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-                })
-                .collect();
-            (p.name.clone(), p.shape.clone(), values)
-        })
-        .collect();
-    let data: Vec<TensorData<'_>> = tensors
-        .iter()
-        .map(|(name, shape, values)| TensorData {
-            name,
-            shape,
-            values,
-        })
-        .collect();
-    write(graph, &BTreeMap::new(), &data).expect("writable test model")
+    testing::random_model(graph, 1)
 }
 
 fn rec(hidden: usize, bidirectional: bool, output: SeqOutput) -> Recurrent {
@@ -163,49 +134,9 @@ fn sparse_model() -> Vec<u8> {
                                                       // Big enough that most of the file is data, as in the other models.
     g.push("gru", Op::Gru(rec(16, true, SeqOutput::Last)));
     g.push("fc", Op::Dense { units: 3 });
-    let info = g.infer().expect("valid test graph");
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-    };
-    let mut dense = Vec::new();
-    let mut csrs = Vec::new();
-    for p in info.params.iter().flatten() {
-        let values: Vec<f32> = (0..p.len())
-            .map(|_| {
-                let v = next();
-                if p.matrix().is_some() && next() < 0.3 {
-                    0.0
-                } else {
-                    v
-                }
-            })
-            .collect();
-        match p.matrix() {
-            Some((r, c)) => csrs.push((
-                p.name.clone(),
-                p.shape.clone(),
-                Csr::from_dense(r, c, &values).unwrap(),
-            )),
-            None => dense.push((p.name.clone(), p.shape.clone(), values)),
-        }
-    }
-    let d: Vec<TensorData<'_>> = dense
-        .iter()
-        .map(|(name, shape, values)| TensorData {
-            name,
-            shape,
-            values,
-        })
-        .collect();
-    let s: Vec<SparseTensorData<'_>> = csrs
-        .iter()
-        .map(|(name, shape, csr)| SparseTensorData { name, shape, csr })
-        .collect();
-    write_sparse(&g, &BTreeMap::new(), &d, &s).expect("writable sparse test model")
+    let mut w = testing::random_weights(&g, 2);
+    testing::zero_fraction(&mut w, 0.8, 3);
+    testing::sparse_model_file(&g, &w)
 }
 
 /// Loads `bytes`; if that succeeds, runs the model on zeros (when small enough) and checks

@@ -10,43 +10,38 @@
 //! be at most 1e-5. The denominator is the reference value itself where it is large (a
 //! relative error) and 1 where it is small (so values near zero, which f32 summation can
 //! only get right to an absolute ~1e-7, are held to an absolute 1e-5).
-use deepiot_format::{write, Graph, Input, Op, Pool1d, Pool2d, Recurrent, SeqOutput, TensorData};
+use deepiot_format::rng::SplitMix64;
+use deepiot_format::testing;
+use deepiot_format::{Graph, Input, Op, Pool1d, Pool2d, Recurrent, SeqOutput};
 use deepiot_runtime::Model;
 use std::collections::{BTreeMap, HashMap};
 
 const TOLERANCE: f64 = 1e-5;
 
 // ---------------------------------------------------------------------------------------
-// Deterministic pseudo-random numbers (xorshift64*).
+// Deterministic pseudo-random numbers: the project's one generator.
 
-struct Rng(u64);
+/// [`SplitMix64`] with the two draws these cases use.
+struct Rng(SplitMix64);
 
 impl Rng {
     fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        Rng(SplitMix64::new(seed))
     }
     /// Uniform in [0, 1).
     fn unit(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
+        self.0.next_unit()
     }
     /// Uniform in [-s, s).
     fn sym(&mut self, s: f32) -> f32 {
-        (self.unit() * 2.0 - 1.0) * s
+        self.0.next_symmetric() * s
     }
 }
 
 // ---------------------------------------------------------------------------------------
 // Building and running a case.
 
-type Weights = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
+type Weights = testing::Tensors;
 
 /// Random weights for every tensor the graph declares: `U(-1.7/sqrt(fan_in), ..)` for
 /// matrices and filters (fan_in = product of all but the first axis), `U(-0.5, 0.5)` for
@@ -69,15 +64,7 @@ fn random_weights(graph: &Graph, seed: u64) -> Weights {
 }
 
 fn model_bytes(graph: &Graph, w: &Weights) -> Vec<u8> {
-    let tensors: Vec<TensorData<'_>> = w
-        .iter()
-        .map(|(name, (shape, values))| TensorData {
-            name,
-            shape,
-            values,
-        })
-        .collect();
-    write(graph, &BTreeMap::new(), &tensors).expect("the test model is writable")
+    testing::model_file(graph, w, &BTreeMap::new())
 }
 
 fn random_input(n: usize, rng: &mut Rng, scale: f32) -> Vec<f32> {

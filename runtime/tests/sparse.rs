@@ -2,6 +2,8 @@
 //! (0 %, 50 %, 95 % and 100 % zeros, odd shapes, every layer that has a weight matrix),
 //! whole models agree between their dense and sparse files, and every way a CSR tensor
 //! can lie is refused with its own error.
+use deepiot_format::rng::SplitMix64;
+use deepiot_format::testing::{self, Tensors};
 use deepiot_format::{
     parse, write, write_sparse, Csr, FormatError, Graph, Op, Recurrent, SeqOutput,
     SparseTensorData, TensorData, GRAPH_KEY, PROVENANCE_KEY, SPARSE_KEY,
@@ -13,20 +15,18 @@ use std::collections::BTreeMap;
 
 const SPARSITIES: [f64; 4] = [0.0, 0.5, 0.95, 1.0];
 
-/// xorshift64 in [-0.5, 0.5), and a fraction of exact zeros.
-struct Rng(u64);
+/// The project's generator ([`SplitMix64`]): values in [-0.5, 0.5), and a fraction of
+/// exact zeros.
+struct Rng(SplitMix64);
 impl Rng {
-    fn uniform(&mut self) -> f32 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    fn new(seed: u64) -> Self {
+        Rng(SplitMix64::new(seed))
     }
     fn values(&mut self, n: usize, zeros: f64) -> Vec<f32> {
         (0..n)
             .map(|_| {
-                let keep = (self.uniform() as f64 + 0.5) >= zeros;
-                let v = self.uniform();
+                let keep = f64::from(self.0.next_unit()) >= zeros;
+                let v = self.0.next_unit() - 0.5;
                 if keep {
                     v
                 } else {
@@ -62,7 +62,7 @@ fn assert_close(what: &str, a: &[f32], b: &[f32]) {
 
 #[test]
 fn spmm_nt_equals_gemm_nt() {
-    let mut rng = Rng(0x51);
+    let mut rng = Rng::new(0x51);
     for &(rows, f, units) in &[(1, 800, 50), (1, 13, 7), (5, 13, 7), (4, 1, 3), (9, 33, 17)] {
         for zeros in SPARSITIES {
             let w = rng.values(units * f, zeros);
@@ -79,7 +79,7 @@ fn spmm_nt_equals_gemm_nt() {
 
 #[test]
 fn spmv_acc_equals_gemv_acc() {
-    let mut rng = Rng(0x52);
+    let mut rng = Rng::new(0x52);
     for &(f, units) in &[(64, 192), (5, 15), (1, 4), (7, 3)] {
         for zeros in SPARSITIES {
             let w = rng.values(units * f, zeros);
@@ -96,7 +96,7 @@ fn spmv_acc_equals_gemv_acc() {
 
 #[test]
 fn spmm_nn_equals_gemm_nn() {
-    let mut rng = Rng(0x53);
+    let mut rng = Rng::new(0x53);
     // n covers the 16-wide, 4-wide and scalar column paths and their mixes.
     for &(m, k, n) in &[
         (50, 500, 64),
@@ -123,51 +123,14 @@ fn spmm_nn_equals_gemm_nn() {
 // Whole models: the dense file and the sparse file of the same weights.
 
 /// Weights for every tensor of `g`; weight matrices get `zeros` of their values zeroed.
-fn weights(g: &Graph, zeros: f64, seed: u64) -> Vec<(String, Vec<usize>, Vec<f32>)> {
-    let mut rng = Rng(seed);
-    let info = g.infer().expect("valid test graph");
-    info.params
-        .iter()
-        .flatten()
-        .map(|p| {
-            let z = if p.matrix().is_some() { zeros } else { 0.0 };
-            (p.name.clone(), p.shape.clone(), rng.values(p.len(), z))
-        })
-        .collect()
+fn weights(g: &Graph, zeros: f64, seed: u64) -> Tensors {
+    let mut w = testing::random_weights(g, seed);
+    testing::zero_fraction(&mut w, zeros, seed ^ 0x5eed);
+    w
 }
 
-fn dense_file(g: &Graph, w: &[(String, Vec<usize>, Vec<f32>)]) -> Vec<u8> {
-    let t: Vec<TensorData> = w
-        .iter()
-        .map(|(name, shape, values)| TensorData {
-            name,
-            shape,
-            values,
-        })
-        .collect();
-    write(g, &BTreeMap::new(), &t).unwrap()
-}
-
-/// Every weight matrix sparse, biases dense.
-fn sparse_file(g: &Graph, w: &[(String, Vec<usize>, Vec<f32>)]) -> Vec<u8> {
-    let mut dense = Vec::new();
-    let mut csrs = Vec::new();
-    for (name, shape, values) in w {
-        match deepiot_format::sparse::matrix_view(shape) {
-            Some((r, c)) => csrs.push((name, shape, Csr::from_dense(r, c, values).unwrap())),
-            None => dense.push(TensorData {
-                name,
-                shape,
-                values,
-            }),
-        }
-    }
-    let sparse: Vec<SparseTensorData> = csrs
-        .iter()
-        .map(|(name, shape, csr)| SparseTensorData { name, shape, csr })
-        .collect();
-    assert!(!sparse.is_empty());
-    write_sparse(g, &BTreeMap::new(), &dense, &sparse).unwrap()
+fn dense_file(g: &Graph, w: &Tensors) -> Vec<u8> {
+    testing::model_file(g, w, &BTreeMap::new())
 }
 
 fn run_all(bytes: &[u8], inputs: &[Vec<f32>]) -> Vec<Vec<f32>> {
@@ -185,9 +148,9 @@ fn run_all(bytes: &[u8], inputs: &[Vec<f32>]) -> Vec<Vec<f32>> {
 fn check_model(name: &str, g: &Graph) {
     for (s, zeros) in SPARSITIES.into_iter().enumerate() {
         let w = weights(g, zeros, 0x77 + s as u64);
-        let (dense, sparse) = (dense_file(g, &w), sparse_file(g, &w));
+        let (dense, sparse) = (dense_file(g, &w), testing::sparse_model_file(g, &w));
         let n: usize = g.inputs[0].shape.iter().product();
-        let mut rng = Rng(0x99);
+        let mut rng = Rng::new(0x99);
         let inputs: Vec<Vec<f32>> = (0..3).map(|_| rng.values(n, 0.0)).collect();
         let (yd, ys) = (run_all(&dense, &inputs), run_all(&sparse, &inputs));
         for (a, b) in yd.iter().zip(&ys) {
@@ -327,7 +290,7 @@ fn some_weights_sparse_others_dense() {
     let w = weights(&g, 0.9, 5);
     let mut dense = Vec::new();
     let mut csrs = Vec::new();
-    for (name, shape, values) in &w {
+    for (name, (shape, values)) in &w {
         if name.ends_with("weight_hh_l0_reverse") || name == "fc.weight" {
             let (r, c) = deepiot_format::sparse::matrix_view(shape).unwrap();
             csrs.push((name, shape, Csr::from_dense(r, c, values).unwrap()));
@@ -350,10 +313,10 @@ fn some_weights_sparse_others_dense() {
         ["fc.weight", "gru.weight_hh_l0_reverse"]
     );
     // Readers that do not care about storage see the dense values.
-    for (name, _, values) in &w {
+    for (name, (_, values)) in &w {
         assert_eq!(&file.tensor_f32(name).unwrap(), values, "{name}");
     }
-    let x: Vec<f32> = Rng(3).values(36, 0.0);
+    let x: Vec<f32> = Rng::new(3).values(36, 0.0);
     let (yd, ys) = (
         run_all(&dense_file(&g, &w), std::slice::from_ref(&x)),
         run_all(&bytes, &[x]),

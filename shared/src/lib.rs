@@ -13,14 +13,21 @@
 #![forbid(unsafe_code)]
 
 extern crate alloc;
+// Only the test support links std (to read the golden files); the default build is no_std.
+#[cfg(feature = "testing")]
+extern crate std;
 
 mod error;
 pub mod fold;
 mod graph;
 mod parse;
+pub mod reference;
+pub mod report;
 pub mod rng;
 mod shape;
 pub mod sparse;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod write;
 
 pub use error::FormatError;

@@ -120,18 +120,10 @@ fn maxpool2() -> Op {
 
 /// The paper's LeNet-5 (Caffe's variant): conv 5x5 20, max-pool 2, conv 5x5 50, max-pool 2,
 /// dense 500, ReLU, dense 10 — no activation after the convolutions. 431,080 parameters
-/// for 10 classes.
+/// for 10 classes. The one definition is `deepiot_format::reference::lenet5`, which the
+/// runtime's tests, benchmarks and golden cases run too.
 pub fn lenet5(classes: usize) -> Graph {
-    let mut g = Graph::new("image", &[1, 28, 28]);
-    g.push("conv1", conv2d(20, [5, 5], [0, 0]));
-    g.push("pool1", maxpool2());
-    g.push("conv2", conv2d(50, [5, 5], [0, 0]));
-    g.push("pool2", maxpool2());
-    g.push("flatten", Op::Flatten);
-    g.push("fc1", Op::Dense { units: 500 });
-    g.push("relu1", Op::Relu);
-    g.push("fc2", Op::Dense { units: classes });
-    g
+    deepiot_format::reference::lenet5(classes)
 }
 
 /// DeepSense-style (Yao et al. 2017) for one 3-axis sensor, input `[axes, T, L]`: `T`
@@ -246,6 +238,9 @@ pub fn cifar_vgg(h: usize, w: usize, classes: usize) -> Graph {
 mod tests {
     use super::*;
 
+    /// The paper's LeNet-5 (Caffe's variant): conv 5x5 20, max-pool 2, conv 5x5 50, max-pool 2,
+    /// dense 500, ReLU, dense 10 — no activation after the convolutions. 431,080 parameters
+    /// for 10 classes.
     #[test]
     fn lenet5_has_the_papers_parameter_count() {
         let g = lenet5(10);

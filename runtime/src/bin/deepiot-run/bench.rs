@@ -2,9 +2,10 @@
 use crate::alloc_counter;
 use crate::args::BenchOpts;
 use crate::prelude::*;
-use crate::{emit, json, load_model, shown, sys, Failure, Result};
+use crate::{emit, load_model, shown, sys, Failure, Result};
 use core::fmt::Write;
 use core::hint::black_box;
+use deepiot_runtime::format::report::BenchReport;
 
 /// Latency statistics in microseconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -122,53 +123,36 @@ pub fn main(opts: &BenchOpts) -> Result<()> {
     };
     let mut text = String::new();
     if opts.json {
-        text.push('{');
-        json::key(&mut text, "model");
-        json::string(&mut text, &shown(&opts.model));
-        let ints: [(&str, u64); 9] = [
-            ("iterations", opts.iterations as u64),
-            ("warmup", opts.warmup as u64),
-            ("seed", opts.seed),
-            ("file_bytes", file_len as u64),
-            ("weight_bytes", model.weight_bytes() as u64),
-            ("arena_bytes", model.arena_bytes() as u64),
-            ("params", model.param_count() as u64),
-            ("nonzeros", model.nonzero_count() as u64),
-            ("macs", model.macs()),
-        ];
-        for (k, v) in ints {
-            json::key(&mut text, k);
-            let _ = write!(text, "{v}");
-        }
-        json::key(&mut text, "unit");
-        json::string(&mut text, "us");
-        for (k, v) in [
-            ("mean_us", s.mean),
-            ("std_us", s.std),
-            ("p50_us", s.p50),
-            ("p99_us", s.p99),
-            ("min_us", s.min),
-            ("max_us", s.max),
-            ("throughput_per_s", throughput),
-            ("load_ms", load_ms),
-        ] {
-            json::key(&mut text, k);
-            json::float(&mut text, libm::round(v * 1000.0) / 1000.0);
-        }
-        json::key(&mut text, "peak_rss_kib");
-        match rss {
-            Some(v) => {
-                let _ = write!(text, "{v}");
-            }
-            None => text.push_str("null"),
-        }
-        json::key(&mut text, "allocations");
-        let _ = write!(text, "{}", during.allocations);
-        json::key(&mut text, "allocated_bytes");
-        let _ = write!(text, "{}", during.bytes);
-        json::key(&mut text, "debug_build");
-        text.push_str(if debug { "true" } else { "false" });
-        text.push_str("}\n");
+        // Three decimals: nanosecond resolution, no float noise in the printed figures.
+        let round3 = |v: f64| libm::round(v * 1000.0) / 1000.0;
+        let report = BenchReport {
+            model: shown(&opts.model),
+            iterations: opts.iterations as u64,
+            warmup: opts.warmup as u64,
+            seed: opts.seed,
+            file_bytes: file_len as u64,
+            weight_bytes: model.weight_bytes() as u64,
+            arena_bytes: model.arena_bytes() as u64,
+            params: model.param_count() as u64,
+            nonzeros: model.nonzero_count() as u64,
+            macs: model.macs(),
+            unit: "us".into(),
+            mean_us: round3(s.mean),
+            std_us: round3(s.std),
+            p50_us: round3(s.p50),
+            p99_us: round3(s.p99),
+            min_us: round3(s.min),
+            max_us: round3(s.max),
+            throughput_per_s: round3(throughput),
+            load_ms: round3(load_ms),
+            peak_rss_kib: rss,
+            allocations: during.allocations as u64,
+            allocated_bytes: during.bytes as u64,
+            debug_build: debug,
+        };
+        text = serde_json::to_string(&report)
+            .map_err(|e| Failure::runtime(format!("cannot write the report: {e}")))?;
+        text.push('\n');
     } else {
         let _ = writeln!(text, "model        {}", shown(&opts.model));
         let _ = writeln!(

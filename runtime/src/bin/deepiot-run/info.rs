@@ -1,8 +1,9 @@
 //! `deepiot-run info MODEL`: what the file holds, layer by layer.
 use crate::args::InfoOpts;
 use crate::prelude::*;
-use crate::{emit, json, load_model, shown, Failure, Result};
+use crate::{emit, load_model, shown, Failure, Result};
 use core::fmt::Write;
+use deepiot_runtime::format::report::{InfoReport, LayerInfo, NamedShape, Storage, TensorInfo};
 use deepiot_runtime::format::{self, Op, Source};
 
 /// The op's settings in a few characters, e.g. `5x5/1 pad 0` or `hidden 64 bi last`.
@@ -50,7 +51,7 @@ fn detail(op: &Op) -> String {
 struct TensorRow {
     name: String,
     shape: Vec<usize>,
-    sparse: bool,
+    storage: Storage,
     /// Values the file stores (all of a dense tensor; the non-zeros of a sparse one).
     stored: usize,
     nonzeros: usize,
@@ -63,17 +64,25 @@ fn tensor_rows(file: &format::ModelFile<'_>) -> Vec<TensorRow> {
         .iter()
         .flatten()
         .map(|p| {
-            let (sparse, stored, nonzeros) = match file.csr(&p.name) {
-                Some(c) => (true, c.nnz(), c.values().filter(|&v| v != 0.0).count()),
+            let (storage, stored, nonzeros) = match file.csr(&p.name) {
+                Some(c) => (
+                    Storage::Csr,
+                    c.nnz(),
+                    c.values().filter(|&v| v != 0.0).count(),
+                ),
                 None => {
                     let v = file.tensor_f32(&p.name).unwrap_or_default();
-                    (false, v.len(), v.iter().filter(|&&v| v != 0.0).count())
+                    (
+                        Storage::Dense,
+                        v.len(),
+                        v.iter().filter(|&&v| v != 0.0).count(),
+                    )
                 }
             };
             TensorRow {
                 name: p.name.clone(),
                 shape: p.shape.clone(),
-                sparse,
+                storage,
                 stored,
                 nonzeros,
                 density: nonzeros as f64 / p.len().max(1) as f64,
@@ -101,100 +110,63 @@ pub fn main(opts: &InfoOpts) -> Result<()> {
         Source::Input(i) => graph.inputs[i].name.as_str(),
         Source::Node(k) => graph.nodes[k].name.as_str(),
     };
-    let mut text = String::new();
     if opts.json {
-        text.push('{');
-        json::key(&mut text, "model");
-        json::string(&mut text, &shown(&opts.model));
-        json::key(&mut text, "format_version");
-        let _ = write!(text, "{}", graph.version);
-        json::key(&mut text, "inputs");
-        text.push('[');
-        for (i, inp) in graph.inputs.iter().enumerate() {
-            if i > 0 {
-                text.push(',');
-            }
-            text.push('{');
-            json::key(&mut text, "name");
-            json::string(&mut text, &inp.name);
-            json::key(&mut text, "shape");
-            json::usizes(&mut text, &inp.shape);
-            text.push('}');
-        }
-        text.push(']');
-        json::key(&mut text, "outputs");
-        json::strings(&mut text, graph.outputs.iter().map(String::as_str));
-        json::key(&mut text, "classes");
-        json::strings(&mut text, graph.classes.iter().map(String::as_str));
-        json::key(&mut text, "provenance");
-        text.push('{');
-        for (k, v) in &file.provenance {
-            json::key(&mut text, k);
-            json::string(&mut text, v);
-        }
-        text.push('}');
-        json::key(&mut text, "layers");
-        text.push('[');
-        for (k, node) in graph.nodes.iter().enumerate() {
-            if k > 0 {
-                text.push(',');
-            }
-            text.push('{');
-            json::key(&mut text, "name");
-            json::string(&mut text, &node.name);
-            json::key(&mut text, "op");
-            json::string(&mut text, node.op.kind());
-            json::key(&mut text, "detail");
-            json::string(&mut text, &detail(&node.op));
-            json::key(&mut text, "inputs");
-            json::strings(&mut text, info.node_inputs[k].iter().map(source_name));
-            json::key(&mut text, "shape");
-            json::usizes(&mut text, &info.node_shapes[k]);
-            let params: usize = info.params[k].iter().map(|p| p.len()).sum();
-            json::key(&mut text, "params");
-            let _ = write!(text, "{params}");
-            json::key(&mut text, "macs");
-            let _ = write!(text, "{}", info.macs(graph, k));
-            text.push('}');
-        }
-        text.push(']');
-        json::key(&mut text, "tensors");
-        text.push('[');
-        for (i, t) in tensor_rows(&file).iter().enumerate() {
-            if i > 0 {
-                text.push(',');
-            }
-            text.push('{');
-            json::key(&mut text, "name");
-            json::string(&mut text, &t.name);
-            json::key(&mut text, "shape");
-            json::usizes(&mut text, &t.shape);
-            json::key(&mut text, "storage");
-            json::string(&mut text, if t.sparse { "csr" } else { "dense" });
-            json::key(&mut text, "stored");
-            let _ = write!(text, "{}", t.stored);
-            json::key(&mut text, "nonzeros");
-            let _ = write!(text, "{}", t.nonzeros);
-            json::key(&mut text, "density");
-            json::float(&mut text, libm::round(t.density * 1e6) / 1e6);
-            text.push('}');
-        }
-        text.push(']');
-        for (k, v) in [
-            ("file_bytes", bytes.len() as u64),
-            ("params", model.param_count() as u64),
-            ("nonzeros", model.nonzero_count() as u64),
-            ("macs", model.macs()),
-            ("weight_bytes", model.weight_bytes() as u64),
-            ("arena_bytes", model.arena_bytes() as u64),
-        ] {
-            json::key(&mut text, k);
-            let _ = write!(text, "{v}");
-        }
-        text.push_str("}\n");
+        let report = InfoReport {
+            model: shown(&opts.model),
+            format_version: graph.version,
+            inputs: graph
+                .inputs
+                .iter()
+                .map(|i| NamedShape {
+                    name: i.name.clone(),
+                    shape: i.shape.clone(),
+                })
+                .collect(),
+            outputs: graph.outputs.clone(),
+            classes: graph.classes.clone(),
+            provenance: file.provenance.clone(),
+            layers: graph
+                .nodes
+                .iter()
+                .enumerate()
+                .map(|(k, node)| LayerInfo {
+                    name: node.name.clone(),
+                    op: node.op.kind().into(),
+                    detail: detail(&node.op),
+                    inputs: info.node_inputs[k]
+                        .iter()
+                        .map(|s| source_name(s).into())
+                        .collect(),
+                    shape: info.node_shapes[k].clone(),
+                    params: info.params[k].iter().map(|p| p.len() as u64).sum(),
+                    macs: info.macs(graph, k),
+                })
+                .collect(),
+            tensors: tensor_rows(&file)
+                .into_iter()
+                .map(|t| TensorInfo {
+                    name: t.name,
+                    shape: t.shape,
+                    storage: t.storage,
+                    stored: t.stored as u64,
+                    nonzeros: t.nonzeros as u64,
+                    density: libm::round(t.density * 1e6) / 1e6,
+                })
+                .collect(),
+            file_bytes: bytes.len() as u64,
+            params: model.param_count() as u64,
+            nonzeros: model.nonzero_count() as u64,
+            macs: model.macs(),
+            weight_bytes: model.weight_bytes() as u64,
+            arena_bytes: model.arena_bytes() as u64,
+        };
+        let mut text = serde_json::to_string(&report)
+            .map_err(|e| Failure::runtime(format!("cannot write the report: {e}")))?;
+        text.push('\n');
         return emit(&text);
     }
 
+    let mut text = String::new();
     let _ = writeln!(
         text,
         "model     {} ({} bytes, format version {})",
@@ -274,7 +246,11 @@ pub fn main(opts: &InfoOpts) -> Result<()> {
             [
                 t.name.clone(),
                 shape_text(&t.shape),
-                (if t.sparse { "csr" } else { "dense" }).to_string(),
+                match t.storage {
+                    Storage::Dense => "dense",
+                    Storage::Csr => "csr",
+                }
+                .to_string(),
                 t.stored.to_string(),
                 t.nonzeros.to_string(),
                 format!("{:.2} %", t.density * 100.0),

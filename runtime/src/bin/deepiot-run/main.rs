@@ -4,11 +4,13 @@
 //! Exit codes: 0 ok, 1 runtime failure, 2 usage error, 3 bad model file, 4 bad input file.
 //!
 //! Size is a feature here: the stripped static i686 build must stay under 600 KiB. So the
-//! command parses its arguments and writes its JSON by hand (no clap, no serde), and the
-//! board build (musl with `panic = "abort"`) does not link std at all: std's panic and
-//! backtrace machinery alone is about 240 KiB. It talks to the OS through libc (`sys.rs`),
-//! which is the same code in the std build that `cargo test` and debug builds use; only
-//! the entry point and the panic handler below differ between the two.
+//! command parses its arguments by hand (no clap); its `--json` reports are the structs of
+//! `deepiot_format::report` that the host reads, written with serde_json (which the format
+//! crate links anyway to read the graph). The board build (musl with `panic = "abort"`)
+//! does not link std at all: std's panic and backtrace machinery alone is about 240 KiB.
+//! It talks to the OS through libc (`sys.rs`), which is the same code in the std build
+//! that `cargo test` and debug builds use; only the entry point and the panic handler
+//! below differ between the two.
 #![cfg_attr(
     all(panic = "abort", target_env = "musl", not(feature = "bin-std")),
     no_std
@@ -25,7 +27,6 @@ mod args;
 mod bench;
 mod info;
 mod input;
-mod json;
 mod npy;
 mod run;
 mod sys;

@@ -1,8 +1,9 @@
 //! `deepiot-run MODEL --input FILE`: scores and class for every example.
 use crate::args::RunOpts;
 use crate::prelude::*;
-use crate::{emit, input, json, load_model, shown, Failure, Result};
+use crate::{emit, input, load_model, shown, Failure, Result};
 use core::fmt::Write;
+use deepiot_runtime::format::report::{NamedShape, RunExample, RunInput, RunReport};
 
 /// Index of the largest score; NaN never wins. `None` only if every score is NaN.
 pub fn argmax(scores: &[f32]) -> Option<usize> {
@@ -58,46 +59,31 @@ pub fn main(opts: &RunOpts) -> Result<()> {
     let graph = model.graph().clone();
     let label = |class: Option<usize>| class.and_then(|c| graph.classes.get(c));
 
+    let mut report = opts.json.then(|| RunReport {
+        model: shown(&opts.model),
+        inputs: graph
+            .inputs
+            .iter()
+            .zip(&opts.inputs)
+            .map(|(inp, file)| RunInput {
+                name: inp.name.clone(),
+                shape: inp.shape.clone(),
+                file: shown(file),
+            })
+            .collect(),
+        outputs: graph
+            .outputs
+            .iter()
+            .enumerate()
+            .map(|(o, name)| NamedShape {
+                name: name.clone(),
+                shape: model.output_shape(o).to_vec(),
+            })
+            .collect(),
+        classes: graph.classes.clone(),
+        examples: Vec::with_capacity(count),
+    });
     let mut text = String::new();
-    if opts.json {
-        text.push('{');
-        json::key(&mut text, "model");
-        json::string(&mut text, &shown(&opts.model));
-        json::key(&mut text, "inputs");
-        text.push('[');
-        for (i, inp) in graph.inputs.iter().enumerate() {
-            if i > 0 {
-                text.push(',');
-            }
-            text.push('{');
-            json::key(&mut text, "name");
-            json::string(&mut text, &inp.name);
-            json::key(&mut text, "shape");
-            json::usizes(&mut text, &inp.shape);
-            json::key(&mut text, "file");
-            json::string(&mut text, &shown(&opts.inputs[i]));
-            text.push('}');
-        }
-        text.push(']');
-        json::key(&mut text, "outputs");
-        text.push('[');
-        for (o, name) in graph.outputs.iter().enumerate() {
-            if o > 0 {
-                text.push(',');
-            }
-            text.push('{');
-            json::key(&mut text, "name");
-            json::string(&mut text, name);
-            json::key(&mut text, "shape");
-            json::usizes(&mut text, model.output_shape(o));
-            text.push('}');
-        }
-        text.push(']');
-        json::key(&mut text, "classes");
-        json::strings(&mut text, graph.classes.iter().map(String::as_str));
-        json::key(&mut text, "examples");
-        text.push('[');
-    }
     for e in 0..count {
         let ins: Vec<&[f32]> = files
             .iter()
@@ -113,39 +99,15 @@ pub fn main(opts: &RunOpts) -> Result<()> {
             .map_err(|err| Failure::runtime(format!("inference on example {e} failed: {err}")))?;
         let scores = &outputs[0];
         let class = argmax(scores);
-        if opts.json {
-            if e > 0 {
-                text.push(',');
-            }
-            text.push('{');
-            json::key(&mut text, "index");
-            let _ = write!(text, "{e}");
-            json::key(&mut text, "scores");
-            json::f32s(&mut text, scores);
-            json::key(&mut text, "class");
-            match class {
-                Some(c) => {
-                    let _ = write!(text, "{c}");
-                }
-                None => text.push_str("null"),
-            }
-            json::key(&mut text, "label");
-            match label(class) {
-                Some(l) => json::string(&mut text, l),
-                None => text.push_str("null"),
-            }
-            if n_out > 1 {
-                json::key(&mut text, "other_outputs");
-                text.push('[');
-                for (o, v) in outputs[1..].iter().enumerate() {
-                    if o > 0 {
-                        text.push(',');
-                    }
-                    json::f32s(&mut text, v);
-                }
-                text.push(']');
-            }
-            text.push('}');
+        if let Some(report) = report.as_mut() {
+            report.examples.push(RunExample {
+                index: e as u64,
+                scores: json_values(scores),
+                class: class.map(|c| c as u64),
+                label: label(class).cloned(),
+                other_outputs: (n_out > 1)
+                    .then(|| outputs[1..].iter().map(|v| json_values(v)).collect()),
+            });
         } else {
             let _ = write!(text, "example {e}: class ");
             match (class, label(class)) {
@@ -172,15 +134,23 @@ pub fn main(opts: &RunOpts) -> Result<()> {
             }
         }
         // Flush large batches as they go rather than holding every line.
-        if !opts.json && text.len() > 1 << 16 {
+        if text.len() > 1 << 16 {
             emit(&text)?;
             text.clear();
         }
     }
-    if opts.json {
-        text.push_str("]}\n");
+    if let Some(report) = &report {
+        text = serde_json::to_string(report)
+            .map_err(|e| Failure::runtime(format!("cannot write the report: {e}")))?;
+        text.push('\n');
     }
     emit(&text)
+}
+
+/// The values as the report holds them: JSON has no NaN or infinity, so those are `None`
+/// (printed as `null`).
+fn json_values(values: &[f32]) -> Vec<Option<f32>> {
+    values.iter().map(|v| v.is_finite().then_some(*v)).collect()
 }
 
 #[cfg(test)]
