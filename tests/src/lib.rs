@@ -1,15 +1,16 @@
 //! Shared helpers for the end-to-end tests: model generators ([`models`]), the board
 //! build of `deepiot-run` (built once per test binary), and small file writers.
-pub mod board;
 pub mod models;
-pub mod require;
+
+// The stand-in board and the skip-or-fail checks moved to `deepiot-board` (feature
+// `testing`), whose board tests build without candle; the old paths keep working.
+pub use deepiot_board::testing::{build_i686_runtime, i686_runtime, require, standin as board};
 
 pub use models::{
     bilstm_model, branched_model, gru_model, lenet5_random, random_input, with_random_weights,
 };
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 /// The Rust target of the board (Intel Edison: 32-bit Atom, static musl).
 pub const BOARD_TARGET: &str = "i686-unknown-linux-musl";
@@ -20,25 +21,6 @@ pub fn workspace_root() -> PathBuf {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."))
-}
-
-/// Builds the board binary the way every `deepiot` command does
-/// ([`deepiot::runtime_build::build_runtime`] for `targets/edison.toml`: the release
-/// build for its triple and `target_cpu`, adding the target with rustup when missing),
-/// so the tests check the binary users deploy.
-pub fn build_i686_runtime() -> Result<PathBuf, String> {
-    let edison = deepiot::board::target::load("edison", None).map_err(|e| e.to_string())?;
-    assert_eq!(edison.triple, BOARD_TARGET);
-    deepiot::runtime_build::build_runtime(edison.build_target()).map_err(|e| e.to_string())
-}
-
-/// [`build_i686_runtime`], once per test process; panics with cargo's message on failure.
-pub fn i686_runtime() -> &'static Path {
-    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match BIN.get_or_init(build_i686_runtime) {
-        Ok(p) => p,
-        Err(e) => panic!("{e}"),
-    }
 }
 
 /// A float32 little-endian C-order `.npy` file (format 1.0), as `np.save` writes it.

@@ -150,29 +150,8 @@ fn home_relative(p: &str) -> String {
     }
 }
 
-/// Whether the environment variable `flag` is set to something other than empty or `0`.
-pub fn required(flag: &str) -> bool {
-    std::env::var_os(flag).is_some_and(|v| !v.is_empty() && v != "0")
-}
-
-/// The one line a skipped test prints: `skipped TEST: REASON (HOW)`.
-pub fn skip_line(test: &str, reason: &str, how: &str) -> String {
-    format!("skipped {test}: {reason} ({how})")
-}
-
-/// Says on stderr that `test` is skipped because of `reason` (and `how` to fix it) —
-/// or, when the environment variable `flag` is set (see [`required`]), fails the test
-/// with the same words. The caller returns from the test afterwards.
-#[track_caller]
-pub fn skip_or_fail(test: &str, reason: &str, how: &str, flag: &str) {
-    if required(flag) {
-        panic!("{test} cannot run: {reason} ({how}); {flag} is set, so it may not skip");
-    }
-    // Straight to the process's stderr: the test harness captures `eprintln!` of a test
-    // that passes, and a skip nobody sees is a silent one.
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "{}", skip_line(test, reason, how));
-}
+// The skip rule is shared with the board tests, which build without this crate.
+pub use deepiot_board::skip::{required, skip_line, skip_or_fail};
 
 /// The data root holding `task`'s data set, or `None` after [`skip_or_fail`] said why
 /// `test` is skipped (or failed it under `DEEPIOT_REQUIRE_DATA=1`).

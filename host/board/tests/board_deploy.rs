@@ -1,10 +1,12 @@
 //! `deepiot deploy` against a stand-in board (a real sshd on loopback, see
-//! `deepiot_tests::board`), with the real i686 runtime executing "on the board".
-use deepiot_tests::board::{
+//! `deepiot_board::testing::standin`), with the real i686 runtime executing "on the board".
+mod support;
+
+use support::board::{
     deepiot, deepiot_owned, free_port, run_on_board, status, with_board, write, BoardOptions,
     StandinBoard,
 };
-use deepiot_tests::{gru_model, host_scores, i686_runtime, random_input, raw_f32_bytes};
+use support::{gru_model, host_scores, i686_runtime, random_input, raw_f32_bytes};
 
 #[test]
 fn deploy_installs_verifies_runs_and_keeps_the_previous_version() {

@@ -71,10 +71,11 @@ impl RuntimeError {
 }
 
 /// The workspace this binary was built from (the runtime's sources live there, if the
-/// user has not deleted them).
+/// user has not deleted them). This crate is `<root>/host/board`.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
+        .ancestors()
+        .nth(2)
         .map(Path::to_path_buf)
         .unwrap_or_default()
 }

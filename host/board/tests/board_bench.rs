@@ -1,7 +1,9 @@
 //! `deepiot bench` on a stand-in board (the real i686 runtime times the models there)
 //! and over an inventory of boards in parallel, failures included.
-use deepiot_tests::board::{deepiot, deepiot_owned, free_port, with_board, write, StandinBoard};
-use deepiot_tests::{gru_model, i686_runtime, lenet5_random};
+mod support;
+
+use support::board::{deepiot, deepiot_owned, free_port, with_board, write, StandinBoard};
+use support::{gru_model, i686_runtime, lenet5_random};
 
 #[test]
 fn bench_prints_models_side_by_side_with_the_ratio_to_the_first() {

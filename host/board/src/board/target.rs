@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// The Edison description as shipped, so an installed `deepiot` works outside the repo.
-const BUILTIN_EDISON: &str = include_str!("../../../targets/edison.toml");
+const BUILTIN_EDISON: &str = include_str!("../../../../targets/edison.toml");
 
 /// One kind of board.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

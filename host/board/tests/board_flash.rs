@@ -1,10 +1,12 @@
 //! Firmware images and `deepiot flash` against a stand-in board: reproducible images,
 //! every hash verified, install into the inactive slot, self-test on the board with the
 //! real i686 runtime, atomic switch, previous version kept.
-use deepiot::board::image::parse_image;
-use deepiot_tests::board::{deepiot_env, deepiot_owned, status, with_board, write, StandinBoard};
-use deepiot_tests::{gru_model, i686_runtime, lenet5_random};
+mod support;
+
+use deepiot_board::board::image::parse_image;
 use std::path::{Path, PathBuf};
+use support::board::{deepiot_env, deepiot_owned, status, with_board, write, StandinBoard};
+use support::{gru_model, i686_runtime, lenet5_random};
 
 fn build(out: &Path, models: &[&Path], extra: &[&str], env: &[(&str, &str)]) -> PathBuf {
     let rt = i686_runtime().display().to_string();

@@ -5,11 +5,12 @@
 //!
 //! A test starts one with [`StandinBoard::start_or_skip`]: on a machine without sshd (or
 //! without root, for the full-disk board) the test says it was skipped and returns,
-//! or fails under `DEEPIOT_REQUIRE_TOOLS=1` (see [`crate::require`]).
+//! or fails under `DEEPIOT_REQUIRE_TOOLS=1` (see [`super::require`]).
 //!
-//! Also here: the `deepiot` host binary (built once per test process) and wrappers
-//! around `ssh` that damage transfers on purpose.
-use crate::require;
+//! Also here: the board CLI (`deepiot-board`, whose board commands are `deepiot`'s, built
+//! once per test process, so these tests need no candle) and wrappers around `ssh` that
+//! damage transfers on purpose.
+use super::require;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -391,42 +392,46 @@ impl Drop for StandinBoard {
     }
 }
 
-/// Builds the host binary `deepiot` once per test process and returns its path.
-pub fn deepiot_bin() -> &'static Path {
-    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let r = BIN.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let out = Command::new(cargo)
-            .current_dir(crate::workspace_root())
-            .args([
-                "build",
-                "-p",
-                "deepiot",
-                "--bin",
-                "deepiot",
-                "--message-format=json-render-diagnostics",
-            ])
-            .output()
-            .map_err(|e| format!("cannot run cargo: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "building deepiot failed:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
-            let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
-                continue;
-            };
-            if msg["reason"] == "compiler-artifact" && msg["target"]["name"] == "deepiot" {
-                if let Some(exe) = msg["executable"].as_str() {
-                    return Ok(PathBuf::from(exe));
-                }
+/// Builds the binary `bin` of the workspace package `package` (a debug build, as the
+/// tests are) and returns its path.
+pub fn cargo_bin(package: &str, bin: &str) -> Result<PathBuf, String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(crate::runtime_build::workspace_root())
+        .args([
+            "build",
+            "-p",
+            package,
+            "--bin",
+            bin,
+            "--message-format=json-render-diagnostics",
+        ])
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "building {bin} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if msg["reason"] == "compiler-artifact" && msg["target"]["name"] == bin {
+            if let Some(exe) = msg["executable"].as_str() {
+                return Ok(PathBuf::from(exe));
             }
         }
-        Err("cargo reported no executable for deepiot".into())
-    });
-    match r {
+    }
+    Err(format!("cargo reported no executable for {bin}"))
+}
+
+/// Builds the board CLI `deepiot-board` once per test process and returns its path. Its
+/// board commands are `deepiot`'s (one `run_cli`), without candle to compile.
+pub fn deepiot_bin() -> &'static Path {
+    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match BIN.get_or_init(|| cargo_bin("deepiot-board", "deepiot-board")) {
         Ok(p) => p,
         Err(e) => panic!("{e}"),
     }
@@ -462,13 +467,20 @@ impl Run {
     }
 }
 
-/// Runs `deepiot ARGS...` with no DEEPIOT_* variables from the outside.
+/// Runs `deepiot ARGS...` (the board CLI, see [`deepiot_bin`]) with no DEEPIOT_*
+/// variables from the outside.
 pub fn deepiot(args: &[&str]) -> Run {
     deepiot_env(args, &[])
 }
 
 pub fn deepiot_env(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(deepiot_bin());
+    run_bin(deepiot_bin(), args, env)
+}
+
+/// Runs `bin ARGS...` with `env` and no DEEPIOT_* variables from the outside (so a test
+/// can run the `deepiot` binary itself the same way).
+pub fn run_bin(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(bin);
     cmd.args(args).stdin(Stdio::null());
     for (k, _) in std::env::vars() {
         if k.starts_with("DEEPIOT_") || k == "SOURCE_DATE_EPOCH" {

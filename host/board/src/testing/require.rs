@@ -5,11 +5,11 @@
 //! `skipped TEST: no sshd (apt-get install openssh-server, or run scripts/test.sh)`,
 //! and returns, so the suite passes and says what it did not check. A machine that must
 //! run everything (CI) sets `DEEPIOT_REQUIRE_TOOLS=1`, and the same situation fails the
-//! test. The line and the rule are [`deepiot::data::probe::skip_or_fail`], shared with the
+//! test. The line and the rule are [`crate::skip::skip_or_fail`], shared with the
 //! tests that need a data set, so every skipped test reads alike.
 //!
 //! Usage: `if !require::tool("my_test", "objdump", "binutils") { return; }`.
-use deepiot::data::probe;
+use crate::skip as probe;
 use std::path::Path;
 use std::process::{Command, Stdio};
 

@@ -2,15 +2,15 @@
 //! transfer, data corrupted in transit, a full disk, a self-test that fails. Each must
 //! leave the board on its previous working version, say what happened, and exit with
 //! its own code.
-use deepiot_tests::board::{
+mod support;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+use support::board::{
     corrupting_ssh, cutting_ssh, deepiot_owned, deepiot_spawn, finish, run_on_board, script,
     slow_ssh, status, with_board, write, BoardOptions, StandinBoard,
 };
-use deepiot_tests::{
-    gru_model, host_scores, i686_runtime, lenet5_random, random_input, raw_f32_bytes,
-};
-use std::path::Path;
-use std::time::{Duration, Instant};
+use support::{gru_model, host_scores, i686_runtime, lenet5_random, random_input, raw_f32_bytes};
 
 /// Deploys `gru_model(1)` as "har" (label v1) and returns the board's status.
 fn install_v1(board: &StandinBoard, work: &Path) -> serde_json::Value {
