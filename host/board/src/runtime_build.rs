@@ -17,7 +17,7 @@ pub const EDISON_TRIPLE: &str = "i686-unknown-linux-musl";
 pub const RUNTIME_ENV: &str = "DEEPIOT_RUNTIME";
 
 /// Exit code of `deepiot` when no board runtime can be had (documented in `--help`).
-pub const EXIT_RUNTIME_UNAVAILABLE: u8 = 5;
+pub const EXIT_RUNTIME_UNAVAILABLE: u8 = crate::exit_code::RUNTIME_UNAVAILABLE;
 
 /// Why no runtime binary could be had. Each message names the command that fixes it.
 #[derive(Debug, thiserror::Error)]
@@ -64,8 +64,8 @@ impl RuntimeError {
             RuntimeError::NoRustup { .. } | RuntimeError::NoRuntime { .. } => {
                 EXIT_RUNTIME_UNAVAILABLE
             }
-            RuntimeError::Given { .. } => crate::board::error::code::BAD_INPUT,
-            _ => crate::board::error::code::BUILD,
+            RuntimeError::Given { .. } => crate::exit_code::BAD_INPUT,
+            _ => crate::exit_code::BUILD,
         }
     }
 }

@@ -3,7 +3,7 @@
 //! the critic's weights, trained under the masks, so that every layer becomes a smaller
 //! dense matrix.
 use super::config::CompressConfig;
-use super::pipeline::{CompressionMethod, Found};
+use super::method::{CompressionMethod, Found};
 use super::report::Counting;
 use super::search::{checkpoint_dir, search, SearchConfig};
 use super::setup::Setup;

@@ -9,7 +9,7 @@
 //! elements, the largest fraction whose cut model has at most the target share of the
 //! parameters (bisection), and the cut model is fine-tuned.
 use super::config::CompressConfig;
-use super::pipeline::{CompressionMethod, Found};
+use super::method::{CompressionMethod, Found};
 use super::report::Counting;
 use super::search::{SearchConfig, SearchOutcome};
 use super::setup::Setup;

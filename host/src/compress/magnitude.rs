@@ -19,7 +19,7 @@
 //! undo the initialisation's scale, kept conv1 at 7 % already at 32 % overall, and the
 //! network lost its features.)
 use super::config::CompressConfig;
-use super::pipeline::{CompressionMethod, Found, Retrained};
+use super::method::{CompressionMethod, Found, Retrained};
 use super::report::{is_weight_matrix, Counting};
 use super::search::{SearchConfig, SearchOutcome};
 use super::setup::{distill, Setup};

@@ -1,5 +1,5 @@
 //! Compression: one pipeline ([`pipeline::run`]) and interchangeable methods behind
-//! [`pipeline::CompressionMethod`], one file each: DeepIoT's compressor-critic
+//! [`method::CompressionMethod`], one file each: DeepIoT's compressor-critic
 //! ([`deepiot`], with [`search`], [`compressor`] and [`cost`]), magnitude pruning with
 //! splicing ([`magnitude`]) and L1-norm structured pruning ([`l1`]). What they share:
 //! where masks go ([`sites`], [`masks`]), cutting a masked model down to smaller dense
@@ -15,6 +15,7 @@ pub mod finetune;
 pub mod l1;
 pub mod magnitude;
 pub mod masks;
+pub mod method;
 pub mod pipeline;
 pub mod report;
 pub mod search;

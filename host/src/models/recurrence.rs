@@ -16,9 +16,24 @@
 //! [`super::rnn`]); an optional constant `[B, H]` 0/1 mask multiplies the state after
 //! every step (the compressor's masks).
 use super::conv::{matmul, View};
-use super::rnn::Cell;
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use std::sync::{Arc, Mutex};
+
+/// GRU or LSTM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cell {
+    Gru,
+    Lstm,
+}
+
+impl Cell {
+    pub fn gates(self) -> usize {
+        match self {
+            Cell::Gru => 3,
+            Cell::Lstm => 4,
+        }
+    }
+}
 
 fn f32s<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
     let CpuStorage::F32(v) = s else {

@@ -11,26 +11,11 @@
 //! - Zero initial state. Bidirectional = `[forward, backward]` on the feature axis;
 //!   `Last` is each direction's final state (`h_n`: the backward direction's final state is
 //!   at time step 0); `Mean` is the mean of the sequence output over time.
+pub use super::recurrence::Cell;
 use super::recurrence::Recurrence;
 use candle_core::{Result, Tensor};
 use candle_nn::ops::sigmoid;
 use deepiot_format::SeqOutput;
-
-/// GRU or LSTM.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cell {
-    Gru,
-    Lstm,
-}
-
-impl Cell {
-    pub fn gates(self) -> usize {
-        match self {
-            Cell::Gru => 3,
-            Cell::Lstm => 4,
-        }
-    }
-}
 
 /// The four tensors of one direction.
 #[derive(Debug, Clone)]

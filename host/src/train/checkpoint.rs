@@ -1,6 +1,6 @@
 //! Training's bookkeeping that outlives one process: what a checkpoint must agree on to be
 //! resumed, and the files in `OUT.ckpt/` that carry a run across an interruption.
-use super::fit::History;
+use super::history::History;
 use crate::models::Net;
 use anyhow::{Context, Result};
 use candle_core::{Device, Tensor};

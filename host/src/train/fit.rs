@@ -5,6 +5,7 @@ use super::batch::{accuracy, gather, gather_augmented, gather_labels};
 use super::checkpoint::{Checkpoint, CheckpointState, RunKey, Weights};
 use super::config::Hyper;
 use super::distill::Distill;
+pub use super::history::{EpochRecord, History};
 use super::mixup::Mixing;
 use super::validation::validation_split;
 use crate::data::augment::Augment;
@@ -14,50 +15,8 @@ use crate::rng::Rng;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Tensor, D};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
-use serde::{Deserialize, Serialize};
 use std::io::IsTerminal;
 use std::time::Instant;
-
-/// One epoch of the history.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EpochRecord {
-    /// 1-based.
-    pub epoch: usize,
-    pub lr: f64,
-    pub train_loss: f64,
-    pub train_accuracy: f64,
-    pub val_accuracy: f64,
-    pub test_accuracy: f64,
-    pub seconds: f64,
-}
-
-/// How a training run went.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct History {
-    pub epochs: Vec<EpochRecord>,
-    /// Mean training loss over consecutive windows of [`History::curve_every`] steps.
-    pub loss_curve: Vec<f64>,
-    pub curve_every: usize,
-    /// 1-based epoch of the best validation accuracy (0: none yet).
-    pub best_epoch: usize,
-    pub best_val_accuracy: f64,
-    pub stopped_early: bool,
-    /// Epochs done before this process started (when resumed).
-    pub resumed_after: Option<usize>,
-    /// Training time over all processes, seconds.
-    pub seconds: f64,
-}
-
-impl History {
-    /// Test accuracy of the best epoch.
-    pub fn best_test_accuracy(&self) -> f64 {
-        self.epochs
-            .iter()
-            .find(|e| e.epoch == self.best_epoch)
-            .map(|e| e.test_accuracy)
-            .unwrap_or(0.0)
-    }
-}
 
 /// Options of one [`fit`].
 #[derive(Debug, Clone)]

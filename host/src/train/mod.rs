@@ -39,6 +39,7 @@ mod config;
 mod distill;
 mod eval;
 mod fit;
+mod history;
 mod malloc;
 mod mixup;
 mod run;
