@@ -1,14 +1,13 @@
 //! `deepiot`: compress deep networks for embedded sensing boards, and put them on boards.
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use deepiot::runtime_build::RuntimeError;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod inspect;
 
 #[derive(Parser)]
-#[command(name = "deepiot", version, about, long_about = None, after_help = EXIT_CODES)]
+#[command(name = "deepiot", version, about, long_about = None, after_help = deepiot::board_cli::EXIT_CODES)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -58,30 +57,8 @@ enum Command {
     Board(deepiot::board::Commands),
 }
 
-/// Exit codes shared by every command (the board commands add theirs: `deploy --help`).
-const EXIT_CODES: &str = "\
-Exit codes:
-   0  success
-   1  error (the message says what and what to do)
-   2  usage error
-   4  building the board runtime failed
-   5  no board runtime: its Rust target is missing and rustup is not on the PATH, or the
-      sources are gone and no runtime is cached (pass --runtime BIN or set DEEPIOT_RUNTIME)";
-
-/// Expected failures print one `error:` line (with its causes) and exit with their code;
-/// no backtrace, whatever RUST_BACKTRACE says.
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            let code = e
-                .chain()
-                .find_map(|c| c.downcast_ref::<RuntimeError>())
-                .map_or(1, RuntimeError::exit_code);
-            ExitCode::from(code)
-        }
-    }
+    deepiot::board_cli::finish(run(Cli::parse()))
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -93,12 +70,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Compress(a) => deepiot::compress::run(&a.into()).map(|_| ()),
         Command::Compare(a) => deepiot::compare::run(&a.into()).map(|_| ()),
         Command::BenchTrain(a) => deepiot::bench_train::run(&a).map(|_| ()),
-        Command::Runtime { target } => {
-            let target = deepiot::board::target::load(&target, None)?;
-            let bin = deepiot::runtime_build::locate_runtime(None, target.build_target())?;
-            println!("{}", bin.display());
-            Ok(())
-        }
+        Command::Runtime { target } => deepiot::board_cli::print_runtime(&target),
         Command::Data(c) => deepiot::data::fetch::run_cli(c),
         Command::Board(c) => deepiot::board::run_cli(c),
     }

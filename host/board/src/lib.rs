@@ -8,6 +8,7 @@
 //! board commands are the ones defined here; `deepiot-board` is the same commands alone,
 //! for deploy-only machines.
 pub mod board;
+pub mod cli;
 pub mod exit_code;
 pub mod paths;
 pub mod runtime_build;

@@ -4,7 +4,6 @@
 //! command runs the same code as in `deepiot`, so flags, output and exit codes agree.
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use deepiot_board::runtime_build::RuntimeError;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -13,7 +12,7 @@ use std::process::ExitCode;
     version,
     about = "The deepiot board workflow alone: put models on boards, time them, build and flash images.",
     long_about = None,
-    after_help = EXIT_CODES
+    after_help = deepiot_board::cli::EXIT_CODES
 )]
 struct Cli {
     #[command(subcommand)]
@@ -37,39 +36,13 @@ enum Command {
     Board(deepiot_board::board::Commands),
 }
 
-/// The exit codes `deepiot` documents for every command (the board commands add theirs).
-const EXIT_CODES: &str = "\
-Exit codes:
-   0  success
-   1  error (the message says what and what to do)
-   2  usage error
-   4  building the board runtime failed
-   5  no board runtime: its Rust target is missing and rustup is not on the PATH, or the
-      sources are gone and no runtime is cached (pass --runtime BIN or set DEEPIOT_RUNTIME)";
-
-/// As in `deepiot`: one `error:` line with its causes and the error's exit code.
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            let code = e
-                .chain()
-                .find_map(|c| c.downcast_ref::<RuntimeError>())
-                .map_or(1, RuntimeError::exit_code);
-            ExitCode::from(code)
-        }
-    }
+    deepiot_board::cli::finish(run(Cli::parse()))
 }
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Runtime { target } => {
-            let target = deepiot_board::board::target::load(&target, None)?;
-            let bin = deepiot_board::runtime_build::locate_runtime(None, target.build_target())?;
-            println!("{}", bin.display());
-            Ok(())
-        }
+        Command::Runtime { target } => deepiot_board::cli::print_runtime(&target),
         Command::Board(c) => deepiot_board::board::run_cli(c),
     }
 }
