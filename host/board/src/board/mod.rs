@@ -4,6 +4,7 @@
 //! handful of POSIX `sh` scripts (`remote.rs`); the host side of each step is in
 //! `session.rs`, and each subcommand has its own module.
 pub mod bench;
+pub mod board_state;
 pub mod deploy;
 pub mod error;
 pub mod flash;
