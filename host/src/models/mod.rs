@@ -99,6 +99,26 @@ fn init_values(op: &Op, spec: &ParamSpec, weight_fan_in: usize, rng: &mut Rng) -
         .collect()
 }
 
+/// The tensor `spec` names in `tensors`, if it is there with the shape the graph needs.
+fn tensor_for<'a>(
+    tensors: &'a HashMap<String, Tensor>,
+    spec: &ParamSpec,
+) -> Result<&'a Tensor, ModelError> {
+    let t = tensors
+        .get(&spec.name)
+        .ok_or_else(|| ModelError::MissingTensor {
+            name: spec.name.clone(),
+        })?;
+    if t.dims() != spec.shape.as_slice() {
+        return Err(ModelError::WrongShape {
+            name: spec.name.clone(),
+            expected: spec.shape.clone(),
+            found: t.dims().to_vec(),
+        });
+    }
+    Ok(t)
+}
+
 impl Net {
     /// A network for `graph` with freshly initialised weights (PyTorch's defaults), fully
     /// determined by `seed`.
@@ -138,18 +158,7 @@ impl Net {
                 .lock()
                 .map_err(|_| candle_core::Error::Msg("poisoned VarMap lock".into()))?;
             for spec in info.params.iter().flatten() {
-                let t = tensors
-                    .get(&spec.name)
-                    .ok_or_else(|| ModelError::MissingTensor {
-                        name: spec.name.clone(),
-                    })?;
-                if t.dims() != spec.shape.as_slice() {
-                    return Err(ModelError::WrongShape {
-                        name: spec.name.clone(),
-                        expected: spec.shape.clone(),
-                        found: t.dims().to_vec(),
-                    });
-                }
+                let t = tensor_for(&tensors, spec)?;
                 // A fresh copy, so that training never writes into the caller's tensor.
                 let t = t.to_dtype(DType::F32)?.to_device(&device)?.copy()?;
                 data.insert(spec.name.clone(), Var::from_tensor(&t)?);
@@ -275,18 +284,7 @@ impl Net {
             .lock()
             .map_err(|_| candle_core::Error::Msg("poisoned VarMap lock".into()))?;
         for spec in self.info.params.iter().flatten() {
-            let t = tensors
-                .get(&spec.name)
-                .ok_or_else(|| ModelError::MissingTensor {
-                    name: spec.name.clone(),
-                })?;
-            if t.dims() != spec.shape.as_slice() {
-                return Err(ModelError::WrongShape {
-                    name: spec.name.clone(),
-                    expected: spec.shape.clone(),
-                    found: t.dims().to_vec(),
-                });
-            }
+            let t = tensor_for(tensors, spec)?;
             if let Some(v) = data.get(&spec.name) {
                 v.set(&t.to_dtype(DType::F32)?)?;
             }
