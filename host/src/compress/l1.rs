@@ -152,12 +152,7 @@ impl CompressionMethod for L1Structured {
                 t0.elapsed().as_secs_f64(),
                 setup.acc_before,
             ),
-            search_config: SearchConfig {
-                target_kept: cfg.target_kept,
-                batch: cfg.batch,
-                seed: cfg.seed,
-                ..SearchConfig::default()
-            },
+            search_config: SearchConfig::of_pruning(cfg),
             details: Some(serde_json::json!({ "layer_fraction": fraction })),
             retrained: None,
             sparse_copy: None,

@@ -500,12 +500,7 @@ impl CompressionMethod for MagnitudePruning {
                 outcome.prune_seconds,
                 setup.acc_before,
             ),
-            search_config: SearchConfig {
-                target_kept: cfg.target_kept,
-                batch: cfg.batch,
-                seed: cfg.seed,
-                ..SearchConfig::default()
-            },
+            search_config: SearchConfig::of_pruning(cfg),
             retrained: Some(Retrained {
                 accuracy_before: outcome.accuracy_pruned,
                 seconds: outcome.retrain_seconds,

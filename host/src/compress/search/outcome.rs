@@ -74,6 +74,17 @@ impl Default for SearchConfig {
 }
 
 impl SearchConfig {
+    /// What a baseline's report records as its "search" settings: the target, batch and
+    /// seed it was given (it has no schedule).
+    pub fn of_pruning(cfg: &crate::compress::CompressConfig) -> Self {
+        SearchConfig {
+            target_kept: cfg.target_kept,
+            batch: cfg.batch,
+            seed: cfg.seed,
+            ..SearchConfig::default()
+        }
+    }
+
     pub fn tau_at(&self, iteration: usize) -> f64 {
         (self.delta * (iteration / self.period.max(1)) as f64).min(self.tau_max)
     }
