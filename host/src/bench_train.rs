@@ -16,30 +16,36 @@ use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use serde::Serialize;
 use std::time::Instant;
 
-/// `deepiot bench-train`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct BenchTrainArgs {
-    /// The zoo model (mnist-lenet5, har-deepsense, userid-deepsense, speech-bilstm, cifar-vgg).
-    #[arg(long, default_value = "mnist-lenet5")]
+/// What `deepiot bench-train` times. `Default` holds the command line's defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchTrainConfig {
+    /// The zoo model.
     pub task: String,
-    #[arg(long, default_value_t = 64)]
     pub batch: usize,
     /// Timed steps per configuration.
-    #[arg(short = 'n', long, default_value_t = 20)]
     pub iterations: usize,
     /// Untimed steps first.
-    #[arg(short, long, default_value_t = 3)]
     pub warmup: usize,
-    /// Thread counts to try (sets RAYON_NUM_THREADS for candle's matmuls and runs in a
-    /// rayon pool of that size).
-    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    /// Thread counts to try.
     pub threads: Vec<usize>,
-    /// Only this configuration (`candle-default-malloc`, `candle` or `im2col`); default all.
-    #[arg(long)]
+    /// Only this configuration (`candle-default-malloc`, `candle` or `im2col`).
     pub only: Option<String>,
-    /// Prints JSON.
-    #[arg(long)]
+    /// Print JSON instead of a table.
     pub json: bool,
+}
+
+impl Default for BenchTrainConfig {
+    fn default() -> Self {
+        BenchTrainConfig {
+            task: "mnist-lenet5".into(),
+            batch: 64,
+            iterations: 20,
+            warmup: 3,
+            threads: vec![1, 2],
+            only: None,
+            json: false,
+        }
+    }
 }
 
 /// Timings of one configuration, milliseconds per step.
@@ -143,7 +149,7 @@ impl Config {
 /// The starting point (candle's ops with glibc's default malloc) is timed first, for every
 /// thread count, because the malloc tuning cannot be undone within a process; then the
 /// allocator is tuned and candle's ops and ours are timed.
-pub fn run(args: &BenchTrainArgs) -> Result<Vec<StepTime>> {
+pub fn run(args: &BenchTrainConfig) -> Result<Vec<StepTime>> {
     let spec = zoo::find(&args.task).with_context(|| format!("unknown --task `{}`", args.task))?;
     let (shape, classes) = bench_shape(spec.name).context("no benchmark shape for this model")?;
     let wanted: Vec<Config> = match args.only.as_deref() {

@@ -40,7 +40,7 @@ enum Command {
     Compare(deepiot::cli::compare::CompareArgs),
     /// Times one training step (forward + backward + AdamW) with candle's ops and with
     /// ours, for 1 and 2 threads.
-    BenchTrain(deepiot::bench_train::BenchTrainArgs),
+    BenchTrain(deepiot::cli::bench_train::BenchTrainArgs),
     /// Prints the path of the board runtime (`deepiot-run`) the board commands use:
     /// $DEEPIOT_RUNTIME, else a release build from the sources (adding the Rust target
     /// with rustup if it is missing), else the build cached for this version.
@@ -69,7 +69,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Eval(a) => deepiot::train::eval(&a.into()).map(|_| ()),
         Command::Compress(a) => deepiot::compress::run(&a.into()).map(|_| ()),
         Command::Compare(a) => deepiot::compare::run(&a.into()).map(|_| ()),
-        Command::BenchTrain(a) => deepiot::bench_train::run(&a).map(|_| ()),
+        Command::BenchTrain(a) => deepiot::bench_train::run(&a.into()).map(|_| ()),
         Command::Runtime { target } => deepiot::board_cli::print_runtime(&target),
         Command::Data(c) => deepiot::data::fetch::run_cli(c),
         Command::Board(c) => deepiot::board::run_cli(c),

@@ -14,10 +14,17 @@ pub struct CompareArgs {
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Methods to run, comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = CompareConfig::default().methods)]
+    // Lists keep a comma-separated default text (`default_values_t` would show them
+    // space-separated, which the parser does not take); a test checks it is the config's.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "deepiot,magnitude,l1-structured"
+    )]
     pub methods: Vec<Method>,
     /// Target kept fractions of the parameters, comma-separated.
-    #[arg(long, value_delimiter = ',', default_values_t = CompareConfig::default().targets)]
+    #[arg(long, value_delimiter = ',', default_value = "0.05,0.02")]
     pub targets: Vec<f64>,
     /// Use an existing result for a method instead of running it: METHOD=MODEL (its
     /// report, if any, beside it). Repeatable.
@@ -114,5 +121,22 @@ impl From<CompareArgs> for CompareConfig {
             report_only: a.report_only,
             out: a.out,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only the required flags mean exactly the config's defaults.
+    #[test]
+    fn flags_left_out_mean_the_configs_defaults() {
+        let a: CompareArgs = crate::cli::parse(["--task", "t", "-o", "o"]).unwrap();
+        let want = CompareConfig {
+            task: "t".into(),
+            out: "o".into(),
+            ..CompareConfig::default()
+        };
+        assert_eq!(CompareConfig::from(a), want);
     }
 }

@@ -198,3 +198,20 @@ impl From<CompressArgs> for CompressConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only the required flags mean exactly the config's defaults.
+    #[test]
+    fn flags_left_out_mean_the_configs_defaults() {
+        let a: CompressArgs = crate::cli::parse(["m.safetensors", "-o", "o"]).unwrap();
+        let want = CompressConfig {
+            model: "m.safetensors".into(),
+            out: "o".into(),
+            ..CompressConfig::default()
+        };
+        assert_eq!(CompressConfig::from(a), want);
+    }
+}

@@ -1,6 +1,7 @@
 //! The command line: one file per command, each a clap struct that only converts into
 //! its library config (and takes its defaults from that config's `Default`), so that
 //! every command can be called as a library function with the same settings.
+pub mod bench_train;
 pub mod compare;
 pub mod compress;
 pub mod quickstart;

@@ -34,3 +34,15 @@ impl From<QuickstartArgs> for QuickstartConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// No flags mean exactly the config's defaults.
+    #[test]
+    fn flags_left_out_mean_the_configs_defaults() {
+        let a: QuickstartArgs = crate::cli::parse(Vec::<String>::new()).unwrap();
+        assert_eq!(QuickstartConfig::from(a), QuickstartConfig::default());
+    }
+}
