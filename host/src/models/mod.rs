@@ -27,7 +27,7 @@ use conv::Conv2d;
 use kernels::{PoolKind, Window};
 use layer::{build_layer, Layer};
 pub use masks::NodeMasks;
-pub use weights::Weights;
+pub use weights::{Tensors, Weights};
 
 /// What can go wrong building or loading a network.
 #[derive(Debug, thiserror::Error)]

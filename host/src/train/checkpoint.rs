@@ -8,8 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-/// Weights by tensor name.
-pub(crate) type Weights = HashMap<String, Tensor>;
+use crate::models::Tensors;
 
 /// What must agree for a checkpoint to be resumed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -98,7 +97,7 @@ impl Checkpoint {
     }
 
     /// The saved state, the last epoch's weights and the best (or averaged) ones.
-    pub fn load(&self, device: &Device) -> Result<(CheckpointState, Weights, Weights)> {
+    pub fn load(&self, device: &Device) -> Result<(CheckpointState, Tensors, Tensors)> {
         let text = std::fs::read_to_string(self.state()).with_context(|| {
             format!(
                 "--resume: no checkpoint at {} (train without --resume to start)",

@@ -2,7 +2,7 @@
 //! epoch for the best weights and early stopping, optional weight averaging, and a
 //! checkpoint per epoch that a later process can resume from.
 use super::batch::{accuracy, gather, gather_augmented, gather_labels};
-use super::checkpoint::{Checkpoint, CheckpointState, RunKey, Weights};
+use super::checkpoint::{Checkpoint, CheckpointState, RunKey};
 use super::config::Hyper;
 use super::distill::Distill;
 pub use super::history::{EpochRecord, History};
@@ -11,6 +11,7 @@ use super::validation::validation_split;
 use crate::data::augment::Augment;
 use crate::data::Dataset;
 use crate::models::Net;
+use crate::models::Tensors;
 use crate::rng::Rng;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Tensor, D};
@@ -89,7 +90,7 @@ pub fn train_step(
 }
 
 /// `mean += (x - mean) / n` for every tensor: the mean of `n` values from that of `n - 1`.
-fn running_mean(mean: &mut Weights, x: &Weights, n: f64) -> Result<()> {
+fn running_mean(mean: &mut Tensors, x: &Tensors, n: f64) -> Result<()> {
     for (name, m) in mean.iter_mut() {
         let v = x
             .get(name)
@@ -97,21 +98,6 @@ fn running_mean(mean: &mut Weights, x: &Weights, n: f64) -> Result<()> {
         *m = (&*m + ((v - &*m)? / n)?)?;
     }
     Ok(())
-}
-
-fn named_values(net: &Net) -> Weights {
-    net.vars()
-        .into_iter()
-        .zip(net.info().params.iter().flatten())
-        .map(|(v, s)| {
-            (
-                s.name.clone(),
-                v.as_tensor()
-                    .copy()
-                    .unwrap_or_else(|_| v.as_tensor().clone()),
-            )
-        })
-        .collect()
 }
 
 /// Trains `net` on `ds` and leaves the best epoch's weights in it.
@@ -162,7 +148,7 @@ pub fn fit(net: &Net, ds: &Dataset, opts: &FitOptions) -> Result<History> {
         curve_every: (steps / 20).max(1),
         ..History::default()
     };
-    let mut best = named_values(net);
+    let mut best = net.snapshot()?;
     let mut start_epoch = 0;
     if opts.resume {
         let ck = opts
@@ -281,7 +267,7 @@ pub fn fit(net: &Net, ds: &Dataset, opts: &FitOptions) -> Result<History> {
         // evaluated, and training goes on from the raw weights.
         let averaged = match opts.average_from {
             Some(from) if epoch + 1 >= from => {
-                let raw = named_values(net);
+                let raw = net.snapshot()?;
                 let n = (epoch + 2 - from) as f64;
                 if n > 1.0 {
                     running_mean(&mut best, &raw, n)?;
@@ -318,7 +304,7 @@ pub fn fit(net: &Net, ds: &Dataset, opts: &FitOptions) -> Result<History> {
             history.best_epoch = epoch + 1;
             history.best_val_accuracy = val_accuracy;
             if averaged.is_none() {
-                best = named_values(net);
+                best = net.snapshot()?;
             }
             since_best = 0;
         } else {
