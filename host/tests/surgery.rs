@@ -178,14 +178,6 @@ fn candle_masked(
         .unwrap()
 }
 
-fn rec(hidden: usize, bidirectional: bool, output: SeqOutput) -> Recurrent {
-    Recurrent {
-        hidden,
-        bidirectional,
-        output,
-    }
-}
-
 #[test]
 fn dense_layers() {
     let mut g = Graph::new("x", &[20]);
@@ -264,8 +256,11 @@ fn deepsense_style_conv_then_gru() {
         },
     );
     g.push("merge", Op::Reshape { shape: vec![4, 45] });
-    g.push("gru1", Op::Gru(rec(7, false, SeqOutput::Sequence)));
-    g.push("gru2", Op::Gru(rec(6, false, SeqOutput::Mean)));
+    g.push(
+        "gru1",
+        Op::Gru(Recurrent::new(7, false, SeqOutput::Sequence)),
+    );
+    g.push("gru2", Op::Gru(Recurrent::new(6, false, SeqOutput::Mean)));
     g.push("fc", Op::Dense { units: 3 });
     check("deepsense", &g, 3);
 }
@@ -273,8 +268,11 @@ fn deepsense_style_conv_then_gru() {
 #[test]
 fn lstm_layers() {
     let mut g = Graph::new("x", &[5, 4]);
-    g.push("lstm1", Op::Lstm(rec(7, false, SeqOutput::Sequence)));
-    g.push("lstm2", Op::Lstm(rec(6, false, SeqOutput::Last)));
+    g.push(
+        "lstm1",
+        Op::Lstm(Recurrent::new(7, false, SeqOutput::Sequence)),
+    );
+    g.push("lstm2", Op::Lstm(Recurrent::new(6, false, SeqOutput::Last)));
     g.push("fc", Op::Dense { units: 3 });
     check("lstm", &g, 4);
 }
@@ -282,8 +280,11 @@ fn lstm_layers() {
 #[test]
 fn bidirectional_layers_pad_the_narrower_direction() {
     let mut g = Graph::new("x", &[6, 5]);
-    g.push("bi1", Op::Lstm(rec(7, true, SeqOutput::Sequence)));
-    g.push("bi2", Op::Gru(rec(5, true, SeqOutput::Mean)));
+    g.push(
+        "bi1",
+        Op::Lstm(Recurrent::new(7, true, SeqOutput::Sequence)),
+    );
+    g.push("bi2", Op::Gru(Recurrent::new(5, true, SeqOutput::Mean)));
     g.push("fc", Op::Dense { units: 3 });
     assert_eq!(
         SiteMap::new(&g).unwrap().sites.len(),

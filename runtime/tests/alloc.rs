@@ -147,14 +147,6 @@ fn loading_allocates_but_the_counter_sees_it() {
     drop(model);
 }
 
-fn rec(hidden: usize, bidirectional: bool, output: SeqOutput) -> Recurrent {
-    Recurrent {
-        hidden,
-        bidirectional,
-        output,
-    }
-}
-
 #[test]
 fn convolutional_model_runs_without_allocating() {
     let mut g = Graph::new("x", &[2, 14, 13]);
@@ -228,7 +220,7 @@ fn recurrent_models_run_without_allocating() {
     for bidirectional in [false, true] {
         for output in [SeqOutput::Sequence, SeqOutput::Last, SeqOutput::Mean] {
             for lstm in [false, true] {
-                let r = rec(6, bidirectional, output);
+                let r = Recurrent::new(6, bidirectional, output);
                 let mut g = Graph::new("x", &[9, 4]);
                 g.push("rnn", if lstm { Op::Lstm(r) } else { Op::Gru(r) });
                 g.push("fc", Op::Dense { units: 3 });
@@ -261,9 +253,13 @@ fn branched_multi_input_model_runs_without_allocating() {
     g.push_from("gt", &["gyro"], Op::Permute { perm: vec![1, 0] }); // [3, 12]
     g.push_from("cat", &["ca", "gt", "acc"], Op::Concat { axis: 0 }); // [10, 12]
     g.push_from("seq", &["cat"], Op::Permute { perm: vec![1, 0] }); // [12, 10]
-    g.push_from("gru", &["seq"], Op::Gru(rec(5, true, SeqOutput::Sequence))); // [12, 10]
+    g.push_from(
+        "gru",
+        &["seq"],
+        Op::Gru(Recurrent::new(5, true, SeqOutput::Sequence)),
+    ); // [12, 10]
     g.push_from("cat2", &["gru", "seq"], Op::Concat { axis: 1 }); // [12, 20]
-    g.push("lstm", Op::Lstm(rec(4, false, SeqOutput::Mean)));
+    g.push("lstm", Op::Lstm(Recurrent::new(4, false, SeqOutput::Mean)));
     g.push("fc", Op::Dense { units: 2 });
     g.outputs = vec!["fc".into(), "cat".into()];
     assert_runs_without_allocating("branched two-input model", &g);
@@ -317,8 +313,8 @@ fn sparse_models_run_without_allocating() {
     ); // [6, 30]
     g.push("seq", Op::Permute { perm: vec![1, 0] }); // [30, 6]
     g.push("rows", Op::Dense { units: 7 }); // [30, 7]
-    g.push("gru", Op::Gru(rec(5, true, SeqOutput::Sequence)));
-    g.push("lstm", Op::Lstm(rec(4, true, SeqOutput::Last)));
+    g.push("gru", Op::Gru(Recurrent::new(5, true, SeqOutput::Sequence)));
+    g.push("lstm", Op::Lstm(Recurrent::new(4, true, SeqOutput::Last)));
     g.push("fc", Op::Dense { units: 3 });
     let bytes = sparse_model_file(&g);
     let file = deepiot_format::parse(&bytes).expect("valid sparse file");

@@ -42,14 +42,6 @@ fn model_file(graph: &Graph) -> Vec<u8> {
     testing::random_model(graph, 1)
 }
 
-fn rec(hidden: usize, bidirectional: bool, output: SeqOutput) -> Recurrent {
-    Recurrent {
-        hidden,
-        bidirectional,
-        output,
-    }
-}
-
 fn conv_model() -> Vec<u8> {
     let mut g = Graph::new("x", &[2, 12, 10]);
     g.push(
@@ -76,7 +68,7 @@ fn conv_model() -> Vec<u8> {
 
 fn gru_model() -> Vec<u8> {
     let mut g = Graph::new("x", &[8, 5]);
-    g.push("gru", Op::Gru(rec(6, false, SeqOutput::Last)));
+    g.push("gru", Op::Gru(Recurrent::new(6, false, SeqOutput::Last)));
     g.push("fc", Op::Dense { units: 3 });
     g.push("sm", Op::Softmax);
     model_file(&g)
@@ -84,7 +76,10 @@ fn gru_model() -> Vec<u8> {
 
 fn bilstm_model() -> Vec<u8> {
     let mut g = Graph::new("x", &[7, 4]);
-    g.push("lstm", Op::Lstm(rec(5, true, SeqOutput::Sequence)));
+    g.push(
+        "lstm",
+        Op::Lstm(Recurrent::new(5, true, SeqOutput::Sequence)),
+    );
     g.push("tanh", Op::Tanh);
     g.push("flat", Op::Flatten);
     g.push("fc", Op::Dense { units: 2 });
@@ -132,7 +127,7 @@ fn sparse_model() -> Vec<u8> {
     ); // [4, 12]
     g.push("perm", Op::Permute { perm: vec![1, 0] }); // [12, 4]
                                                       // Big enough that most of the file is data, as in the other models.
-    g.push("gru", Op::Gru(rec(16, true, SeqOutput::Last)));
+    g.push("gru", Op::Gru(Recurrent::new(16, true, SeqOutput::Last)));
     g.push("fc", Op::Dense { units: 3 });
     let mut w = testing::random_weights(&g, 2);
     testing::zero_fraction(&mut w, 0.8, 3);

@@ -551,14 +551,6 @@ fn p2(kernel: [usize; 2], stride: [usize; 2]) -> Pool2d {
     Pool2d { kernel, stride }
 }
 
-fn rec(hidden: usize, bidirectional: bool, output: SeqOutput) -> Recurrent {
-    Recurrent {
-        hidden,
-        bidirectional,
-        output,
-    }
-}
-
 /// A one-layer graph.
 fn single(shape: &[usize], op: Op) -> Graph {
     let mut g = Graph::new("x", shape);
@@ -1052,7 +1044,7 @@ fn permute() {
     // A channels-first signal turned into a sequence for a GRU.
     let mut g = Graph::new("x", &[4, 9]);
     g.push("t", Op::Permute { perm: vec![1, 0] });
-    g.push("gru", Op::Gru(rec(5, false, SeqOutput::Last)));
+    g.push("gru", Op::Gru(Recurrent::new(5, false, SeqOutput::Last)));
     check("permute [C, T] -> [T, C] -> gru", g, 1510);
 }
 
@@ -1104,8 +1096,16 @@ fn concat_nonzero_axis() {
 
     // Recurrent branches joined on the feature axis.
     let mut g = Graph::new("x", &[6, 3]);
-    g.push_from("g", &["x"], Op::Gru(rec(4, false, SeqOutput::Sequence)));
-    g.push_from("l", &["x"], Op::Lstm(rec(3, true, SeqOutput::Sequence)));
+    g.push_from(
+        "g",
+        &["x"],
+        Op::Gru(Recurrent::new(4, false, SeqOutput::Sequence)),
+    );
+    g.push_from(
+        "l",
+        &["x"],
+        Op::Lstm(Recurrent::new(3, true, SeqOutput::Sequence)),
+    );
     g.push_from("cat", &["g", "l", "x"], Op::Concat { axis: 1 }); // [6, 13]
     g.push("fc", Op::Dense { units: 2 });
     check("concat axis 1 of recurrent branches", g, 1702);
@@ -1184,7 +1184,10 @@ fn gru_and_lstm_every_direction_and_output() {
                     let kind = if lstm { "lstm" } else { "gru" };
                     check(
                         &format!("{kind} bi={bidirectional} {output:?} T{t} F{f} H{h}"),
-                        single(&[t, f], rnn_op(lstm, rec(h, bidirectional, output))),
+                        single(
+                            &[t, f],
+                            rnn_op(lstm, Recurrent::new(h, bidirectional, output)),
+                        ),
                         seed,
                     );
                 }
@@ -1196,9 +1199,12 @@ fn gru_and_lstm_every_direction_and_output() {
 #[test]
 fn stacked_recurrent_layers() {
     let mut g = Graph::new("x", &[8, 6]);
-    g.push("gru", Op::Gru(rec(5, true, SeqOutput::Sequence)));
-    g.push("lstm", Op::Lstm(rec(4, false, SeqOutput::Sequence)));
-    g.push("lstm2", Op::Lstm(rec(3, true, SeqOutput::Mean)));
+    g.push("gru", Op::Gru(Recurrent::new(5, true, SeqOutput::Sequence)));
+    g.push(
+        "lstm",
+        Op::Lstm(Recurrent::new(4, false, SeqOutput::Sequence)),
+    );
+    g.push("lstm2", Op::Lstm(Recurrent::new(3, true, SeqOutput::Mean)));
     g.push("fc", Op::Dense { units: 2 });
     g.push("sm", Op::Softmax);
     check("gru -> lstm -> bilstm(mean) -> dense", g, 3200);
@@ -1208,7 +1214,7 @@ fn stacked_recurrent_layers() {
     g.push("conv", conv1d(6, 3, 1, 1)); // [6, 20]
     g.push("relu", Op::Relu);
     g.push("t", Op::Permute { perm: vec![1, 0] }); // [20, 6]
-    g.push("gru", Op::Gru(rec(8, false, SeqOutput::Mean)));
+    g.push("gru", Op::Gru(Recurrent::new(8, false, SeqOutput::Mean)));
     g.push("fc", Op::Dense { units: 4 });
     check("conv -> permute -> gru(mean) -> dense", g, 3201);
 }
@@ -1218,7 +1224,10 @@ fn recurrent_layers_with_large_inputs_saturate_cleanly() {
     for (i, lstm) in [false, true].into_iter().enumerate() {
         check_inputs(
             &format!("saturating rnn (lstm={lstm})"),
-            single(&[7, 3], rnn_op(lstm, rec(5, true, SeqOutput::Sequence))),
+            single(
+                &[7, 3],
+                rnn_op(lstm, Recurrent::new(5, true, SeqOutput::Sequence)),
+            ),
             3300 + i as u64,
             |n, rng| (0..n).map(|_| rng.sym(40.0)).collect(),
         );
@@ -1239,8 +1248,11 @@ fn every_layer_kind_in_one_model() {
     g.push("ap1", Op::AvgPool1d(p1(3, 1))); // [4, 10]
     g.push("relu", Op::Relu);
     g.push("t", Op::Permute { perm: vec![1, 0] }); // [10, 4]
-    g.push("gru", Op::Gru(rec(6, true, SeqOutput::Sequence))); // [10, 12]
-    g.push("lstm", Op::Lstm(rec(5, false, SeqOutput::Sequence))); // [10, 5]
+    g.push("gru", Op::Gru(Recurrent::new(6, true, SeqOutput::Sequence))); // [10, 12]
+    g.push(
+        "lstm",
+        Op::Lstm(Recurrent::new(5, false, SeqOutput::Sequence)),
+    ); // [10, 5]
     g.push_from("cat", &["gru", "lstm"], Op::Concat { axis: 1 }); // [10, 17]
     g.push("tanh", Op::Tanh);
     g.push("flat", Op::Flatten);

@@ -176,14 +176,6 @@ fn check_model(name: &str, g: &Graph) {
     }
 }
 
-fn rec(hidden: usize, bidirectional: bool, output: SeqOutput) -> Recurrent {
-    Recurrent {
-        hidden,
-        bidirectional,
-        output,
-    }
-}
-
 #[test]
 fn dense_layers() {
     let mut g = Graph::new("x", &[37]);
@@ -273,7 +265,7 @@ fn recurrent_layers() {
         (true, false, SeqOutput::Last),
         (true, true, SeqOutput::Sequence),
     ] {
-        let r = rec(6, bi, out);
+        let r = Recurrent::new(6, bi, out);
         let mut g = Graph::new("x", &[7, 5]);
         g.push("rnn", if lstm { Op::Lstm(r) } else { Op::Gru(r) });
         g.push("flat", Op::Flatten);
@@ -285,7 +277,7 @@ fn recurrent_layers() {
 #[test]
 fn some_weights_sparse_others_dense() {
     let mut g = Graph::new("x", &[9, 4]);
-    g.push("gru", Op::Gru(rec(5, true, SeqOutput::Last)));
+    g.push("gru", Op::Gru(Recurrent::new(5, true, SeqOutput::Last)));
     g.push("fc", Op::Dense { units: 3 });
     let w = weights(&g, 0.9, 5);
     let mut dense = Vec::new();

@@ -114,6 +114,17 @@ pub struct Recurrent {
     pub output: SeqOutput,
 }
 
+impl Recurrent {
+    /// A recurrent layer of `hidden` units per direction.
+    pub const fn new(hidden: usize, bidirectional: bool, output: SeqOutput) -> Self {
+        Recurrent {
+            hidden,
+            bidirectional,
+            output,
+        }
+    }
+}
+
 /// What a recurrent layer hands on. Bidirectional layers concatenate
 /// `[forward, backward]` on the feature axis in every mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
