@@ -31,7 +31,7 @@ impl DeepIot {
             critic_lr: cfg.critic_lr,
             compressor_lr: cfg.compressor_lr,
             hidden: cfg.hidden,
-            augment: train::augment_name(setup.spec, &cfg.search_augment)?.to_string(),
+            augment: train::augment_name(setup.spec.data, &cfg.search_augment)?.to_string(),
             flops_weight: cfg.flops_weight,
             seed: cfg.seed,
             ..SearchConfig::default()

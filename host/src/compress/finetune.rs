@@ -32,9 +32,9 @@ pub fn finetune(cfg: &CompressConfig, setup: &Setup, net: &Net, method: Method) 
     }
     net.set_dropout(cfg.finetune_dropout, cfg.seed);
     let augment = match (cfg.finetune_augment.as_str(), spec.data) {
-        ("auto", "mnist") => train::augmentation(spec, "shift")?,
-        ("auto", _) => train::augmentation(spec, "default")?,
-        (which, _) => train::augmentation(spec, which)?,
+        ("auto", "mnist") => train::augmentation(spec.data, "shift")?,
+        ("auto", _) => train::augmentation(spec.data, "default")?,
+        (which, _) => train::augmentation(spec.data, which)?,
     };
     let fit = train::FitOptions {
         hyper,

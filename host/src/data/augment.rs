@@ -2,7 +2,6 @@
 //! model what the sensor or camera varies (gain, drift, position, crop), and the names
 //! `--augment` and the compressor's `augment` setting resolve to. None of them changes the
 //! exported graph.
-use crate::models::zoo;
 use crate::rng::Rng;
 use anyhow::{bail, Result};
 
@@ -59,21 +58,22 @@ fn shift_augment(x: &[f32], out: &mut [f32], rng: &mut Rng) {
     }
 }
 
-/// The augmentation `--augment` names for a model.
-pub fn augmentation(spec: &zoo::ModelSpec, which: &str) -> Result<Option<Augment>> {
-    augment_named(augment_name(spec, which)?)
+/// The augmentation `--augment` names for a model trained on the data task `data`.
+pub fn augmentation(data: &str, which: &str) -> Result<Option<Augment>> {
+    augment_named(augment_name(data, which)?)
 }
 
-/// The concrete augmentation `--augment which` means for a model (`default` resolved):
+/// The concrete augmentation `--augment which` means for a model trained on `data`
+/// (`default` resolved):
 /// `none`, `jitter`, `drift`, `shift` or `crop-flip`.
-pub fn augment_name(spec: &zoo::ModelSpec, which: &str) -> Result<&'static str> {
+pub fn augment_name(data: &str, which: &str) -> Result<&'static str> {
     Ok(match which {
         "none" => "none",
         "jitter" => "jitter",
         "drift" => "drift",
-        "shift" if spec.data == "mnist" => "shift",
+        "shift" if data == "mnist" => "shift",
         "shift" => bail!("--augment shift is for the 28x28 MNIST images"),
-        "default" => match spec.data {
+        "default" => match data {
             "cifar10" => "crop-flip",
             "har" | "har_cross_participant" | "userid" => "drift",
             _ => "none",

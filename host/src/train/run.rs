@@ -220,7 +220,7 @@ pub fn run(cfg: &TrainConfig) -> Result<Report> {
         verbose: true,
         checkpoint: Some(Checkpoint::beside(&cfg.out)),
         resume: cfg.resume,
-        augment: augmentation(spec, &cfg.augment)?,
+        augment: augmentation(spec.data, &cfg.augment)?,
         max_steps_per_epoch: cfg.max_steps,
         val_fraction: cfg.val_fraction,
         model: spec.name.to_string(),
