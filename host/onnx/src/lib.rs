@@ -1,0 +1,5 @@
+//! ONNX in and out for deepiot model files.
+//!
+//! [`proto`] holds the ONNX messages (the subset of `onnx.proto` a model file needs),
+//! written by hand with prost's derive so that the build needs no `protoc`.
+pub mod proto;
