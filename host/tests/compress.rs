@@ -1,6 +1,6 @@
 //! A short compression run on a tiny model: the compressor-critic shrinks it and the cut
 //! model keeps its accuracy.
-use deepiot::compress::search::{masked_accuracy, search, SearchConfig};
+use deepiot::compress::search::{masked_accuracy, search, SearchConfig, SearchLimit};
 use deepiot::compress::surgery::cut;
 use deepiot::data::{Dataset, Standardization};
 use deepiot::models::Net;
@@ -131,7 +131,8 @@ fn a_short_search_shrinks_a_tiny_model_and_keeps_its_accuracy() {
     let never = SearchConfig {
         max_drop: -100.0,
         max_iterations: 500,
-        ..cfg
+        hold_epochs: 1e9,
+        ..cfg.clone()
     };
     let held = search(&net, &ds, &tr, &val, &never, None, false).unwrap();
     assert!(!held.stopped_by_rule);
@@ -166,4 +167,23 @@ fn a_short_search_shrinks_a_tiny_model_and_keeps_its_accuracy() {
             e.iteration
         );
     }
+    assert_eq!(gap.limit, SearchLimit::Iterations);
+
+    // A bounded hold ends at the first evaluation after the critic has seen
+    // `hold_epochs` of the training split at the held mask, and says so.
+    let bounded = SearchConfig {
+        hold_epochs: 0.5,
+        ..never.clone()
+    };
+    let ended = search(&net, &ds, &tr, &val, &bounded, None, false).unwrap();
+    let gap = ended.missed.as_ref().expect("the ended hold is reported");
+    assert_eq!(gap.limit, SearchLimit::Hold, "{gap:?}");
+    assert!(gap.iterations < 500, "{gap:?}");
+    let bound = 0.5 * tr.len() as f64;
+    let seen = gap.hold_epochs * tr.len() as f64;
+    assert!(
+        seen >= bound && seen < bound + (bounded.eval_every * bounded.batch) as f64,
+        "the hold saw {seen} examples, bound {bound}"
+    );
+    assert!(gap.to_string().contains("hold limit"), "{gap}");
 }

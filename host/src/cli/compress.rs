@@ -44,6 +44,12 @@ pub struct CompressArgs {
     /// says so and records the gap in the report (`stopping_rule_met: false`).
     #[arg(long, default_value_t = CompressConfig::default().max_iterations)]
     pub max_iterations: usize,
+    /// Once a mask meets the size target, the search holds it while the critic recovers
+    /// its accuracy, for at most this many epochs of the training split (judged at each
+    /// evaluation on held-out data); a hold that ends without recovering is reported like
+    /// a missed iteration limit.
+    #[arg(long, default_value_t = CompressConfig::default().hold_epochs)]
+    pub hold_epochs: f64,
     /// Exit with an error (code 1) when the search ends without meeting the stopping
     /// rule; the model and report are written all the same.
     #[arg(long)]
@@ -175,6 +181,7 @@ impl From<CompressArgs> for CompressConfig {
             tau_max: a.tau_max,
             gamma: a.gamma,
             max_iterations: a.max_iterations,
+            hold_epochs: a.hold_epochs,
             strict: a.strict,
             eval_every: a.eval_every,
             batch: a.batch,

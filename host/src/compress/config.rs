@@ -90,6 +90,9 @@ pub struct CompressConfig {
     pub tau_max: f64,
     pub gamma: f64,
     pub max_iterations: usize,
+    /// How long the search holds a mask that met the size target while the critic
+    /// recovers, in epochs of the training split the critic sees.
+    pub hold_epochs: f64,
     /// A search that ends without meeting its stopping rule is an error (after writing).
     pub strict: bool,
     pub eval_every: usize,
@@ -137,6 +140,7 @@ impl Default for CompressConfig {
             tau_max: 0.95,
             gamma: 0.5,
             max_iterations: 20_000,
+            hold_epochs: 3.0,
             strict: false,
             eval_every: 200,
             batch: 64,

@@ -28,6 +28,7 @@ impl DeepIot {
             gamma: cfg.gamma,
             eval_every: cfg.eval_every,
             max_iterations: cfg.max_iterations,
+            hold_epochs: cfg.hold_epochs,
             critic_lr: cfg.critic_lr,
             compressor_lr: cfg.compressor_lr,
             hidden: cfg.hidden,

@@ -31,6 +31,10 @@ pub(super) struct State {
 /// would move its probabilities while the critic recovers).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct Hold {
+    /// The iteration the hold began (absent in checkpoints written before holds were
+    /// bounded: counted from the resume).
+    #[serde(default)]
+    pub since: Option<usize>,
     pub tau: f64,
     pub probabilities: Vec<Vec<f32>>,
 }

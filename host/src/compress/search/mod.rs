@@ -27,7 +27,7 @@ use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 pub use checkpoint::checkpoint_dir;
 use checkpoint::{save_checkpoint, Hold, State};
 use deepiot_format::{Graph, Op};
-pub use outcome::{Evaluation, RuleGap, SearchConfig, SearchOutcome};
+pub use outcome::{Evaluation, RuleGap, SearchConfig, SearchLimit, SearchOutcome};
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -197,6 +197,7 @@ pub fn search(
             max_iterations: cfg.max_iterations,
             target_kept: cfg.target_kept,
             max_drop: cfg.max_drop,
+            hold_epochs: cfg.hold_epochs,
             ..saved.config.clone()
         } == *cfg;
         if !same {
@@ -207,6 +208,9 @@ pub fn search(
         comp.load(&dir.join("compressor.safetensors"))?;
         state = saved;
         state.config = cfg.clone();
+        if let Some(h) = state.hold.as_mut() {
+            h.since.get_or_insert(state.iteration);
+        }
         eprintln!("resuming the search at iteration {}", state.iteration);
     } else {
         state.original_val_accuracy = masked_accuracy(net, None, None, ds, val)?;
@@ -236,6 +240,18 @@ pub fn search(
     let base_seconds = state.seconds;
     let shape = ds.shape.clone();
     let mut stopped = false;
+    let mut hold_ended = false;
+    // The critic sees `batch` training examples per iteration; a hold ends after
+    // `hold_epochs` passes over the training split.
+    let hold_iterations = ((cfg.hold_epochs * train.len() as f64) / cfg.batch.max(1) as f64)
+        .ceil()
+        .max(1.0) as usize;
+    let held_for = |state: &State| {
+        state
+            .hold
+            .as_ref()
+            .map_or(0, |h| state.iteration - h.since.unwrap_or(state.iteration))
+    };
     let mut last_p: Vec<Vec<f32>> = Vec::new();
     let mut last_widths: Vec<usize> = Vec::new();
     while state.iteration < cfg.max_iterations {
@@ -352,6 +368,7 @@ pub fn search(
             newly_under_target = kept as f64 / total_params as f64 <= cfg.target_kept;
             if newly_under_target {
                 state.hold = Some(Hold {
+                    since: Some(state.iteration),
                     tau,
                     probabilities: last_p.clone(),
                 });
@@ -402,6 +419,10 @@ pub fn search(
                 stopped = true;
                 break;
             }
+            if held_for(&state) >= hold_iterations {
+                hold_ended = true;
+                break;
+            }
         }
     }
     if let Some(b) = bar {
@@ -433,6 +454,12 @@ pub fn search(
     let missed = match state.evaluations.last() {
         Some(e) if !stopped => Some(RuleGap {
             iterations: state.iteration,
+            limit: if hold_ended {
+                SearchLimit::Hold
+            } else {
+                SearchLimit::Iterations
+            },
+            hold_epochs: (held_for(&state) * cfg.batch) as f64 / train.len().max(1) as f64,
             kept_fraction: e.kept_fraction,
             target_kept: cfg.target_kept,
             accuracy_drop_points: 100.0 * (orig - e.val_accuracy),

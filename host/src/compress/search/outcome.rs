@@ -21,6 +21,11 @@ pub struct SearchConfig {
     pub gamma: f64,
     pub eval_every: usize,
     pub max_iterations: usize,
+    /// The longest hold at a mask that met the size target, in epochs of the training
+    /// split the critic trains on (FastDeepIoT-style bounded recovery instead of the
+    /// thousands of frozen iterations an unbounded hold spent on MNIST).
+    #[serde(default = "default_hold_epochs")]
+    pub hold_epochs: f64,
     pub critic_lr: f64,
     pub compressor_lr: f64,
     pub weight_decay: f64,
@@ -43,6 +48,10 @@ pub struct SearchConfig {
     pub seed: u64,
 }
 
+fn default_hold_epochs() -> f64 {
+    3.0
+}
+
 fn no_augment() -> String {
     "none".into()
 }
@@ -59,6 +68,7 @@ impl Default for SearchConfig {
             gamma: 0.5,
             eval_every: 200,
             max_iterations: 20_000,
+            hold_epochs: default_hold_epochs(),
             critic_lr: 1e-4,
             compressor_lr: 1e-3,
             weight_decay: 5e-4,
@@ -140,12 +150,29 @@ impl SearchOutcome {
     }
 }
 
+/// Which limit ended a search that did not meet its stopping rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchLimit {
+    /// `--max-iterations`.
+    #[default]
+    Iterations,
+    /// `--hold-epochs`: the critic did not recover at the held mask in time.
+    Hold,
+}
+
 /// The stopping rule against what the search last measured, for a search that ended
 /// without meeting it: the log says it in one line and the report keeps the figures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RuleGap {
-    /// Iterations run (the limit).
+    /// Iterations run.
     pub iterations: usize,
+    /// The limit that ended the search.
+    #[serde(default)]
+    pub limit: SearchLimit,
+    /// Epochs of the training split the critic saw while the mask was held.
+    #[serde(default)]
+    pub hold_epochs: f64,
     pub kept_fraction: f64,
     pub target_kept: f64,
     /// Held-out accuracy of the remaining network below the original's, in points.
@@ -155,9 +182,16 @@ pub struct RuleGap {
 
 impl std::fmt::Display for RuleGap {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let limit = match self.limit {
+            SearchLimit::Iterations => "the iteration limit".to_string(),
+            SearchLimit::Hold => format!(
+                "the hold limit ({:.1} epochs at the held mask)",
+                self.hold_epochs
+            ),
+        };
         write!(
             f,
-            "the stopping rule was not met in {} iterations: kept {:.2} % (target <= {:.2} %), held-out accuracy {:.2} points below the original (allowed {:.2})",
+            "the stopping rule was not met in {} iterations ({limit}): kept {:.2} % (target <= {:.2} %), held-out accuracy {:.2} points below the original (allowed {:.2})",
             self.iterations,
             100.0 * self.kept_fraction,
             100.0 * self.target_kept,
