@@ -213,7 +213,12 @@ pub fn import(bytes: &[u8], options: &ImportOptions) -> Result<Imported, ImportE
         let name = t.name.clone().unwrap_or_default();
         b.values.insert(name, Value::Const(tensor::decode(t)?));
     }
+    // Readers of each value; `Shape` reads no values, so it does not count (a layer
+    // whose output only has its shape taken may still be changed in place).
     for n in &graph.node {
+        if n.op_type.as_deref() == Some("Shape") {
+            continue;
+        }
         for i in n.input.iter().filter(|s| !s.is_empty()) {
             *b.uses.entry(i.clone()).or_default() += 1;
         }

@@ -177,7 +177,14 @@ pub fn recurrent(b: &mut Builder, ctx: &Ctx<'_>) -> Result<Vec<Option<Value>>, I
     let mut outs = vec![None; if gates == 3 { 2 } else { 3 }];
     match mode {
         SeqOutput::Sequence => outs[0] = Some(Value::Act(seq)),
-        _ => outs[1] = Some(Value::Act(last)),
+        _ => {
+            // Y is not read then, except perhaps by `Shape`, which needs only its shape.
+            outs[0] = Some(Value::Act(Act {
+                exclusive: false,
+                ..seq
+            }));
+            outs[1] = Some(Value::Act(last));
+        }
     }
     Ok(outs)
 }
