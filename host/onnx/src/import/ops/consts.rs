@@ -263,14 +263,74 @@ pub fn slice_range(start: i64, end: i64, dim: usize) -> (usize, usize) {
     (s, e.max(s))
 }
 
-/// `Slice` of a 1-D constant with step 1.
-pub fn slice(c: &Const, start: i64, end: i64) -> Result<Const, String> {
-    if c.shape.len() != 1 {
-        return Err(format!(
-            "only 1-D constants can be sliced, not shape {:?}",
-            c.shape
-        ));
+/// The flat indices of the elements of a row-major tensor of `shape` that lie at
+/// `picks[axis]` on every axis, in row-major order of the picks.
+fn select(shape: &[usize], picks: &[Vec<usize>]) -> Vec<usize> {
+    let mut out = vec![0usize];
+    for (axis, p) in picks.iter().enumerate() {
+        let d = shape[axis];
+        out = out
+            .iter()
+            .flat_map(|&base| p.iter().map(move |&i| base * d + i))
+            .collect();
     }
-    let (s, e) = slice_range(start, end, c.shape[0]);
-    Ok(c.pick(&(s..e).collect::<Vec<_>>(), vec![e - s]))
+    out
+}
+
+/// The indices an ONNX slice `start:end:step` takes from an axis of size `dim`.
+fn slice_indices(start: i64, end: i64, step: i64, dim: usize) -> Vec<usize> {
+    let d = dim as i64;
+    let fix = |v: i64, lo: i64, hi: i64| (if v < 0 { v + d } else { v }).clamp(lo, hi);
+    if step > 0 {
+        let (s, e) = (fix(start, 0, d), fix(end, 0, d));
+        (s..e.max(s)).step_by(step as usize).map(|i| i as usize).collect()
+    } else {
+        let (s, e) = (fix(start, 0, d - 1), fix(end, -1, d - 1));
+        let mut v = Vec::new();
+        let mut i = s;
+        while i > e {
+            v.push(i as usize);
+            i += step;
+        }
+        v
+    }
+}
+
+/// `Slice` of a constant on `axes` (already normalised).
+pub fn slice(
+    c: &Const,
+    axes: &[usize],
+    starts: &[i64],
+    ends: &[i64],
+    steps: &[i64],
+) -> Result<Const, String> {
+    let mut picks: Vec<Vec<usize>> = c.shape.iter().map(|&d| (0..d).collect()).collect();
+    for (k, &axis) in axes.iter().enumerate() {
+        let step = steps.get(k).copied().unwrap_or(1);
+        if step == 0 {
+            return Err("step 0".into());
+        }
+        picks[axis] = slice_indices(starts[k], ends[k], step, c.shape[axis]);
+    }
+    let shape = picks.iter().map(Vec::len).collect();
+    Ok(c.pick(&select(&c.shape, &picks), shape))
+}
+
+/// `Transpose` of a constant.
+pub fn transpose(c: &Const, perm: &[usize]) -> Const {
+    let shape: Vec<usize> = perm.iter().map(|&p| c.shape[p]).collect();
+    // Row-major strides of the input, read in the output's axis order.
+    let mut strides = vec![1usize; c.shape.len()];
+    for i in (0..c.shape.len().saturating_sub(1)).rev() {
+        strides[i] = strides[i + 1] * c.shape[i + 1];
+    }
+    let mut idx = vec![0usize];
+    for &p in perm {
+        let (d, st) = (c.shape[p], strides[p]);
+        idx = idx
+            .iter()
+            .flat_map(|&base| (0..d).map(move |i| base + i * st))
+            .collect();
+    }
+    c.pick(&idx, shape)
 }

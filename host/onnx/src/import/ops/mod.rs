@@ -181,8 +181,14 @@ fn layer_base(ctx: &Ctx<'_>, weight: Option<&str>) -> String {
     } else {
         name.trim_start_matches("node_").to_string()
     };
-    let trimmed = base.trim_end_matches(|c: char| c.is_ascii_digit() || c == '_');
-    if trimmed.is_empty() {
+    // The exporter's counters (`gru__1`, `Conv_22`), not a module's own digits (`conv1`).
+    let digits = base.trim_end_matches(|c: char| c.is_ascii_digit());
+    let trimmed = if digits.len() < base.len() && digits.ends_with('_') {
+        digits.trim_end_matches('_')
+    } else {
+        base.as_str()
+    };
+    if trimmed.is_empty() || trimmed.eq_ignore_ascii_case(ctx.op) {
         ctx.op.to_lowercase()
     } else {
         trimmed.to_string()

@@ -182,6 +182,22 @@ pub fn flatten(b: &mut Builder, ctx: &Ctx<'_>) -> Result<Value, ImportError> {
 /// `Transpose`: a view when only the batch axis or axes of size 1 move, else a
 /// `permute` layer.
 pub fn transpose(b: &mut Builder, ctx: &Ctx<'_>) -> Result<Value, ImportError> {
+    if let Value::Const(c) = need(b, ctx, 0)? {
+        let r = c.shape.len();
+        let perm: Vec<usize> = match ctx.ints("perm") {
+            Some(p) => p
+                .iter()
+                .map(|&x| norm_axis(ctx, x, r))
+                .collect::<Result<_, _>>()?,
+            None => (0..r).rev().collect(),
+        };
+        let mut sorted = perm.clone();
+        sorted.sort_unstable();
+        if sorted != (0..r).collect::<Vec<_>>() {
+            return Err(ctx.refuse(format!("{perm:?} is not a permutation of {r} axes")));
+        }
+        return Ok(Value::Const(consts::transpose(&c, &perm)));
+    }
     let a = act(b, ctx, 0)?;
     let r = a.rank();
     let perm: Vec<usize> = match ctx.ints("perm") {
@@ -376,11 +392,8 @@ pub fn gather(b: &mut Builder, ctx: &Ctx<'_>) -> Result<Value, ImportError> {
 pub fn slice(b: &mut Builder, ctx: &Ctx<'_>) -> Result<Value, ImportError> {
     let starts = known_ints(b, ctx, 1)?.ok_or_else(|| ctx.refuse("no starts"))?;
     let ends = known_ints(b, ctx, 2)?.ok_or_else(|| ctx.refuse("no ends"))?;
-    let steps = known_ints(b, ctx, 4)?;
-    if steps.as_ref().is_some_and(|s| s.iter().any(|&x| x != 1)) {
-        return Err(ctx.refuse("only step 1 is supported"));
-    }
-    if starts.len() != ends.len() {
+    let steps = known_ints(b, ctx, 4)?.unwrap_or_else(|| vec![1; starts.len()]);
+    if starts.len() != ends.len() || steps.len() != starts.len() {
         return Err(ctx.refuse("starts and ends differ in length"));
     }
     let data = need(b, ctx, 0)?;
@@ -398,15 +411,13 @@ pub fn slice(b: &mut Builder, ctx: &Ctx<'_>) -> Result<Value, ImportError> {
         None => (0..starts.len()).collect(),
     };
     match data {
-        Value::Const(c) => {
-            if ax != [0] {
-                return Err(ctx.refuse("only 1-D constants can be sliced"));
-            }
-            consts::slice(&c, starts[0], ends[0])
-                .map(Value::Const)
-                .map_err(|e| ctx.refuse(e))
-        }
+        Value::Const(c) => consts::slice(&c, &ax, &starts, &ends, &steps)
+            .map(Value::Const)
+            .map_err(|e| ctx.refuse(e)),
         Value::Act(a) => {
+            if steps.iter().any(|&s| s != 1) {
+                return Err(ctx.refuse("only step 1 is supported on runtime values"));
+            }
             let mut out = derived(b, ctx, 0, &a, a.per.clone(), a.batch);
             for (k, &axis) in ax.iter().enumerate() {
                 let Some(g) = a.per_axis(axis) else {
