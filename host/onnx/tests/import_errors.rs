@@ -39,7 +39,13 @@ fn value_info(name: &str, dims: &[Option<i64>]) -> ValueInfoProto {
     }
 }
 
-fn node(op: &str, name: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<AttributeProto>) -> NodeProto {
+fn node(
+    op: &str,
+    name: &str,
+    inputs: &[&str],
+    outputs: &[&str],
+    attrs: Vec<AttributeProto>,
+) -> NodeProto {
     NodeProto {
         input: inputs.iter().map(|s| s.to_string()).collect(),
         output: outputs.iter().map(|s| s.to_string()).collect(),
@@ -74,13 +80,22 @@ fn weight(name: &str, dims: &[i64]) -> TensorProto {
         dims: dims.to_vec(),
         data_type: Some(DataType::Float as i32),
         name: Some(name.into()),
-        raw_data: Some((0..n).flat_map(|i| (i as f32 * 0.01).to_le_bytes()).collect()),
+        raw_data: Some(
+            (0..n)
+                .flat_map(|i| (i as f32 * 0.01).to_le_bytes())
+                .collect(),
+        ),
         ..Default::default()
     }
 }
 
 /// A model reading `x` of shape `input` and writing `y`.
-fn model(opset: i64, input: &[Option<i64>], nodes: Vec<NodeProto>, inits: Vec<TensorProto>) -> Vec<u8> {
+fn model(
+    opset: i64,
+    input: &[Option<i64>],
+    nodes: Vec<NodeProto>,
+    inits: Vec<TensorProto>,
+) -> Vec<u8> {
     ModelProto {
         ir_version: Some(8),
         opset_import: vec![OperatorSetIdProto {
@@ -102,7 +117,12 @@ fn model(opset: i64, input: &[Option<i64>], nodes: Vec<NodeProto>, inits: Vec<Te
 }
 
 fn relu_model(input: &[Option<i64>]) -> Vec<u8> {
-    model(17, input, vec![node("Relu", "r", &["x"], &["y"], vec![])], vec![])
+    model(
+        17,
+        input,
+        vec![node("Relu", "r", &["x"], &["y"], vec![])],
+        vec![],
+    )
 }
 
 #[test]
@@ -134,7 +154,11 @@ fn a_dynamic_input_shape_is_refused_unless_given() {
     assert!(matches!(err, ImportError::DynamicInput { .. }), "{err:?}");
     assert!(err.to_string().contains("--input-shape"), "{err}");
     // The batch alone may be dynamic.
-    assert!(import(&relu_model(&[None, Some(3), Some(8)]), &ImportOptions::default()).is_ok());
+    assert!(import(
+        &relu_model(&[None, Some(3), Some(8)]),
+        &ImportOptions::default()
+    )
+    .is_ok());
     let given = |s: &[usize]| ImportOptions {
         input_shape: Some(s.to_vec()),
     };
@@ -143,7 +167,10 @@ fn a_dynamic_input_shape_is_refused_unless_given() {
     // A given shape must agree with the fixed axes and the rank.
     for bad in [&[5, 9][..], &[5, 8, 1]] {
         let err = import(&bytes, &given(bad)).unwrap_err();
-        assert!(matches!(err, ImportError::InputShapeMismatch { .. }), "{err:?}");
+        assert!(
+            matches!(err, ImportError::InputShapeMismatch { .. }),
+            "{err:?}"
+        );
     }
 }
 
@@ -154,7 +181,11 @@ fn input_shape_fixes_a_dynamic_sequence_length() {
     let bytes = std::fs::read(fixture("gru.legacy-dyn.onnx")).unwrap();
     let mut m = ModelProto::decode(bytes.as_slice()).unwrap();
     let g = m.graph.as_mut().unwrap();
-    let x = g.input.iter_mut().find(|i| i.name.as_deref() == Some("x")).unwrap();
+    let x = g
+        .input
+        .iter_mut()
+        .find(|i| i.name.as_deref() == Some("x"))
+        .unwrap();
     let Some(type_proto::Value::TensorType(t)) = x.r#type.as_mut().unwrap().value.as_mut() else {
         panic!("input x is not a tensor");
     };
@@ -173,7 +204,11 @@ fn input_shape_fixes_a_dynamic_sequence_length() {
     let mut out = vec![0f32; 6];
     rt.run(&x[..192], &mut out).unwrap();
     for (a, e) in out.iter().zip(&want[..6]) {
-        assert!((a - e).abs() <= 1e-5 * e.abs().max(1.0), "{out:?} vs {:?}", &want[..6]);
+        assert!(
+            (a - e).abs() <= 1e-5 * e.abs().max(1.0),
+            "{out:?} vs {:?}",
+            &want[..6]
+        );
     }
 }
 
@@ -185,7 +220,10 @@ fn corrupt_or_truncated_files_are_clear_errors() {
         let err = import(&good[..cut], &ImportOptions::default()).unwrap_err();
         let msg = err.to_string();
         assert!(
-            matches!(err, ImportError::Decode(_) | ImportError::NoGraph | ImportError::Malformed(_)),
+            matches!(
+                err,
+                ImportError::Decode(_) | ImportError::NoGraph | ImportError::Malformed(_)
+            ),
             "cut at {cut}: {err:?}"
         );
         assert!(!msg.is_empty());
@@ -196,7 +234,10 @@ fn corrupt_or_truncated_files_are_clear_errors() {
     ));
     let text = b"this is a text file, not an ONNX model\n";
     let err = import(text, &ImportOptions::default()).unwrap_err();
-    assert!(matches!(err, ImportError::Decode(_) | ImportError::NoGraph), "{err:?}");
+    assert!(
+        matches!(err, ImportError::Decode(_) | ImportError::NoGraph),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("ONNX"), "{err}");
 }
 
@@ -207,7 +248,13 @@ fn a_weight_shorter_than_its_shape_is_malformed() {
     let bytes = model(
         17,
         &[None, Some(4)],
-        vec![node("Gemm", "fc", &["x", "fc.weight"], &["y"], vec![int("transB", 1)])],
+        vec![node(
+            "Gemm",
+            "fc",
+            &["x", "fc.weight"],
+            &["y"],
+            vec![int("transB", 1)],
+        )],
         vec![w],
     );
     let err = import(&bytes, &ImportOptions::default()).unwrap_err();
@@ -217,7 +264,16 @@ fn a_weight_shorter_than_its_shape_is_malformed() {
 
 #[test]
 fn an_opset_out_of_range_is_refused() {
-    let err = import(&model(9, &[None, Some(4)], vec![node("Relu", "r", &["x"], &["y"], vec![])], vec![]), &ImportOptions::default()).unwrap_err();
+    let err = import(
+        &model(
+            9,
+            &[None, Some(4)],
+            vec![node("Relu", "r", &["x"], &["y"], vec![])],
+            vec![],
+        ),
+        &ImportOptions::default(),
+    )
+    .unwrap_err();
     assert!(matches!(err, ImportError::Opset { found: 9 }), "{err:?}");
 }
 
@@ -228,7 +284,9 @@ fn unmappable_attributes_are_refused_with_the_reason() {
     let check = |bytes: Vec<u8>, node_name: &str, reason: &str| {
         let err = import(&bytes, &ImportOptions::default()).unwrap_err();
         match &err {
-            ImportError::Unmappable { node, reason: r, .. } => {
+            ImportError::Unmappable {
+                node, reason: r, ..
+            } => {
                 assert_eq!(node, node_name);
                 assert!(r.contains(reason), "{err}");
             }
@@ -240,7 +298,13 @@ fn unmappable_attributes_are_refused_with_the_reason() {
         model(
             17,
             &[None, Some(2), Some(8)],
-            vec![node("MaxPool", "pool", &["x"], &["y"], vec![ints("kernel_shape", &[3]), ints("pads", &[1, 1])])],
+            vec![node(
+                "MaxPool",
+                "pool",
+                &["x"],
+                &["y"],
+                vec![ints("kernel_shape", &[3]), ints("pads", &[1, 1])],
+            )],
             vec![],
         ),
         "pool",
@@ -256,7 +320,11 @@ fn unmappable_attributes_are_refused_with_the_reason() {
                 "rnn",
                 &["x", "W", "R"],
                 &["", "y"],
-                vec![int("hidden_size", 4), int("linear_before_reset", lbr), int("layout", 1)],
+                vec![
+                    int("hidden_size", 4),
+                    int("linear_before_reset", lbr),
+                    int("layout", 1),
+                ],
             )],
             vec![weight("W", &[1, 12, 3]), weight("R", &[1, 12, 4])],
         )
@@ -284,7 +352,13 @@ fn unmappable_attributes_are_refused_with_the_reason() {
         model(
             17,
             &[None, Some(4), Some(8)],
-            vec![node("Conv", "dw", &["x", "W"], &["y"], vec![int("group", 4)])],
+            vec![node(
+                "Conv",
+                "dw",
+                &["x", "W"],
+                &["y"],
+                vec![int("group", 4)],
+            )],
             vec![weight("W", &[4, 1, 3])],
         ),
         "dw",

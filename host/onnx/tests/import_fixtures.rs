@@ -77,11 +77,19 @@ fn layers_keep_pytorchs_module_names() {
         let w = &lstm.tensors["lstm.weight_hh_l0_reverse"];
         assert_eq!(w.0, vec![4 * 24, 24], "{variant}");
         let gru = imported(&format!("gru.{variant}"));
-        assert!(gru.tensors.contains_key("gru.bias_hh_l0"), "{variant}: {}", names(&gru));
+        assert!(
+            gru.tensors.contains_key("gru.bias_hh_l0"),
+            "{variant}: {}",
+            names(&gru)
+        );
     }
     // The TorchScript exporter names convolution weights after their node.
     let legacy = imported("cnn1d.legacy-dyn");
-    assert!(legacy.tensors.contains_key("conv1.weight"), "{}", names(&legacy));
+    assert!(
+        legacy.tensors.contains_key("conv1.weight"),
+        "{}",
+        names(&legacy)
+    );
     assert_eq!(legacy.provenance["source"], "onnx");
     assert_eq!(legacy.provenance["onnx.opset"], "17");
 }
@@ -108,5 +116,8 @@ fn batch_norm_is_folded_like_pytorchs_exporter_does() {
 /// The same ONNX file gives the same model file, byte for byte.
 #[test]
 fn import_is_deterministic() {
-    assert_eq!(imported("gru.dynamo-dyn").bytes, imported("gru.dynamo-dyn").bytes);
+    assert_eq!(
+        imported("gru.dynamo-dyn").bytes,
+        imported("gru.dynamo-dyn").bytes
+    );
 }

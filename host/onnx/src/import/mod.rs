@@ -62,7 +62,10 @@ fn opset(model: &ModelProto) -> Result<i64, ImportError> {
 
 /// A shape for messages: `[batch, 3, 64]`, `?` where unknown.
 fn show(dims: &[Option<String>]) -> String {
-    let d: Vec<String> = dims.iter().map(|d| d.clone().unwrap_or("?".into())).collect();
+    let d: Vec<String> = dims
+        .iter()
+        .map(|d| d.clone().unwrap_or("?".into()))
+        .collect();
     format!("[{}]", d.join(", "))
 }
 
@@ -129,8 +132,8 @@ fn input_shape(
     let shape = shown(&dims, &proto_shape);
     match given {
         Some(g) => {
-            let fits = g.len() == per.len()
-                && g.iter().zip(per).all(|(&a, b)| b.is_none_or(|b| b == a));
+            let fits =
+                g.len() == per.len() && g.iter().zip(per).all(|(&a, b)| b.is_none_or(|b| b == a));
             if !fits {
                 return Err(ImportError::InputShapeMismatch {
                     input: name,
@@ -224,7 +227,9 @@ pub fn import(bytes: &[u8], options: &ImportOptions) -> Result<Imported, ImportE
         }
     }
     for o in &graph.output {
-        *b.uses.entry(o.name.clone().unwrap_or_default()).or_default() += 1;
+        *b.uses
+            .entry(o.name.clone().unwrap_or_default())
+            .or_default() += 1;
     }
 
     for (k, n) in graph.node.iter().enumerate() {

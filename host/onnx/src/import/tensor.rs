@@ -196,7 +196,13 @@ pub fn decode(t: &TensorProto) -> Result<Const, ImportError> {
             let signed = dtype == DataType::Int8 as i32;
             ints(match raw {
                 Some(r) => chunks(name, r, count, 1)?
-                    .map(|c| if signed { c[0] as i8 as i64 } else { c[0] as i64 })
+                    .map(|c| {
+                        if signed {
+                            c[0] as i8 as i64
+                        } else {
+                            c[0] as i64
+                        }
+                    })
                     .collect(),
                 None => {
                     typed_len(t.int32_data.len())?;
@@ -233,7 +239,12 @@ mod tests {
         };
         let mut raw = typed.clone();
         raw.float_data.clear();
-        raw.raw_data = Some([1.5f32, -2.0].iter().flat_map(|x| x.to_le_bytes()).collect());
+        raw.raw_data = Some(
+            [1.5f32, -2.0]
+                .iter()
+                .flat_map(|x| x.to_le_bytes())
+                .collect(),
+        );
         assert_eq!(decode(&typed).unwrap(), decode(&raw).unwrap());
         raw.raw_data.as_mut().unwrap().pop();
         assert!(matches!(decode(&raw), Err(ImportError::Malformed(_))));

@@ -23,8 +23,14 @@ pub fn read_npy_f32(name: &str) -> (Vec<usize>, Vec<f32>) {
         ),
     };
     let header = std::str::from_utf8(&bytes[start..start + len]).unwrap();
-    assert!(header.contains("'descr': '<f4'"), "{name}: not float32: {header}");
-    assert!(header.contains("'fortran_order': False"), "{name}: {header}");
+    assert!(
+        header.contains("'descr': '<f4'"),
+        "{name}: not float32: {header}"
+    );
+    assert!(
+        header.contains("'fortran_order': False"),
+        "{name}: {header}"
+    );
     let open = header.find("'shape': (").unwrap() + "'shape': (".len();
     let close = open + header[open..].find(')').unwrap();
     let shape: Vec<usize> = header[open..close]

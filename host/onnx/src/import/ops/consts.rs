@@ -61,7 +61,11 @@ fn filled(shape: &[Dim], fill: &Const) -> Result<Value, String> {
     if fill.len() != 1 {
         return Err(format!("the fill value has {} elements, not 1", fill.len()));
     }
-    let Some(known) = shape.iter().map(|d| d.known()).collect::<Option<Vec<i64>>>() else {
+    let Some(known) = shape
+        .iter()
+        .map(|d| d.known())
+        .collect::<Option<Vec<i64>>>()
+    else {
         let v = fill
             .floats()
             .and_then(|v| v.first().copied())
@@ -151,54 +155,53 @@ pub fn arithmetic(b: &Builder, ctx: &Ctx<'_>) -> Result<Value, ImportError> {
         return Err(ctx.refuse("only equal shapes or a one-element operand are supported"));
     }
     let at = |c: &Const, i: usize| if c.len() == 1 { 0 } else { i };
-    let data = match (&x.data, &y.data) {
-        (Data::Int(a), Data::Int(c)) => {
-            let mut out = Vec::with_capacity(n);
-            for i in 0..n {
-                let (p, q) = (a[at(&x, i)], c[at(&y, i)]);
-                out.push(match (ctx.op, p, q) {
-                    (_, Dim::Known(p), Dim::Known(q)) => Dim::Known(match ctx.op {
-                        "Add" => p.wrapping_add(q),
-                        "Mul" => p.wrapping_mul(q),
-                        "Sub" => p.wrapping_sub(q),
-                        _ if q == 0 => return Err(ctx.refuse("divides by zero")),
-                        _ => p.div_euclid(q),
-                    }),
-                    ("Mul", Dim::Batch, Dim::Known(1)) | ("Mul", Dim::Known(1), Dim::Batch) => {
-                        Dim::Batch
-                    }
-                    ("Div", Dim::Batch, Dim::Known(1))
-                    | ("Add" | "Sub", Dim::Batch, Dim::Known(0))
-                    | ("Add", Dim::Known(0), Dim::Batch) => Dim::Batch,
-                    _ => {
-                        return Err(ctx.refuse(
-                            "computes with the dynamic batch size in a way that cannot be folded",
-                        ))
-                    }
-                });
-            }
-            Data::Int(out)
-        }
-        _ => {
-            let (a, c) = (x.floats(), y.floats());
-            let (Some(a), Some(c)) = (a, c) else {
-                return Err(ctx.refuse("mixes the batch size into float arithmetic"));
-            };
-            Data::F32(
-                (0..n)
-                    .map(|i| {
-                        let (p, q) = (a[at(&x, i)], c[at(&y, i)]);
-                        match ctx.op {
-                            "Add" => p + q,
-                            "Mul" => p * q,
-                            "Sub" => p - q,
-                            _ => p / q,
+    let data =
+        match (&x.data, &y.data) {
+            (Data::Int(a), Data::Int(c)) => {
+                let mut out = Vec::with_capacity(n);
+                for i in 0..n {
+                    let (p, q) = (a[at(&x, i)], c[at(&y, i)]);
+                    out.push(match (ctx.op, p, q) {
+                        (_, Dim::Known(p), Dim::Known(q)) => Dim::Known(match ctx.op {
+                            "Add" => p.wrapping_add(q),
+                            "Mul" => p.wrapping_mul(q),
+                            "Sub" => p.wrapping_sub(q),
+                            _ if q == 0 => return Err(ctx.refuse("divides by zero")),
+                            _ => p.div_euclid(q),
+                        }),
+                        ("Mul", Dim::Batch, Dim::Known(1)) | ("Mul", Dim::Known(1), Dim::Batch) => {
+                            Dim::Batch
                         }
-                    })
-                    .collect(),
-            )
-        }
-    };
+                        ("Div", Dim::Batch, Dim::Known(1))
+                        | ("Add" | "Sub", Dim::Batch, Dim::Known(0))
+                        | ("Add", Dim::Known(0), Dim::Batch) => Dim::Batch,
+                        _ => return Err(ctx.refuse(
+                            "computes with the dynamic batch size in a way that cannot be folded",
+                        )),
+                    });
+                }
+                Data::Int(out)
+            }
+            _ => {
+                let (a, c) = (x.floats(), y.floats());
+                let (Some(a), Some(c)) = (a, c) else {
+                    return Err(ctx.refuse("mixes the batch size into float arithmetic"));
+                };
+                Data::F32(
+                    (0..n)
+                        .map(|i| {
+                            let (p, q) = (a[at(&x, i)], c[at(&y, i)]);
+                            match ctx.op {
+                                "Add" => p + q,
+                                "Mul" => p * q,
+                                "Sub" => p - q,
+                                _ => p / q,
+                            }
+                        })
+                        .collect(),
+                )
+            }
+        };
     Ok(Value::Const(Const { shape, data }))
 }
 
@@ -283,7 +286,10 @@ fn slice_indices(start: i64, end: i64, step: i64, dim: usize) -> Vec<usize> {
     let fix = |v: i64, lo: i64, hi: i64| (if v < 0 { v + d } else { v }).clamp(lo, hi);
     if step > 0 {
         let (s, e) = (fix(start, 0, d), fix(end, 0, d));
-        (s..e.max(s)).step_by(step as usize).map(|i| i as usize).collect()
+        (s..e.max(s))
+            .step_by(step as usize)
+            .map(|i| i as usize)
+            .collect()
     } else {
         let (s, e) = (fix(start, 0, d - 1), fix(end, -1, d - 1));
         let mut v = Vec::new();

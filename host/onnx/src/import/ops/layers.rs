@@ -58,7 +58,14 @@ pub fn softmax(b: &mut Builder, ctx: &Ctx<'_>) -> Result<Value, ImportError> {
     }
     let src = b.materialize(&a).map_err(|e| ctx.format(e))?;
     let name = b.fresh(&layer_base(ctx, None));
-    Ok(Value::Act(layer(b, ctx, name, &[&src], Op::Softmax, a.batch)?))
+    Ok(Value::Act(layer(
+        b,
+        ctx,
+        name,
+        &[&src],
+        Op::Softmax,
+        a.batch,
+    )?))
 }
 
 /// An input `[N, C, ...]` with the batch first, as convolutions and pools need.
@@ -189,7 +196,8 @@ pub fn conv(b: &mut Builder, ctx: &Ctx<'_>) -> Result<Value, ImportError> {
     let src = b.materialize(&x).map_err(|e| ctx.format(e))?;
     let name = b.fresh(&layer_base(ctx, ctx.input_name(1)));
     let a = layer(b, ctx, name.clone(), &[&src], op, 0)?;
-    b.weights.insert(format!("{name}.weight"), (w.shape.clone(), weight));
+    b.weights
+        .insert(format!("{name}.weight"), (w.shape.clone(), weight));
     b.weights.insert(format!("{name}.bias"), (vec![out], bias));
     Ok(Value::Act(a))
 }
@@ -250,9 +258,8 @@ pub fn pool(b: &mut Builder, ctx: &Ctx<'_>) -> Result<Value, ImportError> {
         )));
     }
     if ctx.int("ceil_mode", 0) != 0 {
-        let same = (0..n).all(|i| {
-            x.per[1 + i] >= kernel[i] && (x.per[1 + i] - kernel[i]) % stride[i] == 0
-        });
+        let same = (0..n)
+            .all(|i| x.per[1 + i] >= kernel[i] && (x.per[1 + i] - kernel[i]) % stride[i] == 0);
         if !same {
             return Err(ctx.refuse(
                 "ceil_mode=1 gives a larger output than the pooling layers' floor mode here",
@@ -308,7 +315,13 @@ pub fn reduce_mean(b: &mut Builder, ctx: &Ctx<'_>) -> Result<Value, ImportError>
         }
     };
     let view = derived(b, ctx, 0, &x, x.per.clone(), x.batch);
-    if let Some(m) = super::rnn::mean_over_time(b, &view, &per_axes, reduced_per(&x.per), batch_after(x.batch)) {
+    if let Some(m) = super::rnn::mean_over_time(
+        b,
+        &view,
+        &per_axes,
+        reduced_per(&x.per),
+        batch_after(x.batch),
+    ) {
         return Ok(Value::Act(m));
     }
     if x.batch != 0 || !(2..=3).contains(&x.per.len()) || per_axes.contains(&0) {
@@ -349,8 +362,10 @@ fn dense(
     let src = b.materialize(x).map_err(|e| ctx.format(e))?;
     let name = b.fresh(&layer_base(ctx, ctx.input_name(1)));
     let a = layer(b, ctx, name.clone(), &[&src], Op::Dense { units }, x.batch)?;
-    b.weights.insert(format!("{name}.weight"), (vec![units, k], weight));
-    b.weights.insert(format!("{name}.bias"), (vec![units], bias));
+    b.weights
+        .insert(format!("{name}.weight"), (vec![units, k], weight));
+    b.weights
+        .insert(format!("{name}.bias"), (vec![units], bias));
     Ok(a)
 }
 
@@ -378,7 +393,10 @@ pub fn gemm(b: &mut Builder, ctx: &Ctx<'_>) -> Result<Value, ImportError> {
         (w.shape[1], w.shape[0])
     };
     if k != x.per[0] {
-        return Err(ctx.refuse(format!("B of shape {:?} does not fit {} features", w.shape, x.per[0])));
+        return Err(ctx.refuse(format!(
+            "B of shape {:?} does not fit {} features",
+            w.shape, x.per[0]
+        )));
     }
     let alpha = ctx.float("alpha", 1.0);
     let beta = ctx.float("beta", 1.0);
@@ -390,7 +408,9 @@ pub fn gemm(b: &mut Builder, ctx: &Ctx<'_>) -> Result<Value, ImportError> {
             match v.len() {
                 1 => vec![beta * v[0]; n],
                 l if l == n => v.iter().map(|x| beta * x).collect(),
-                _ => return Err(ctx.refuse(format!("C of shape {:?} is not a bias of {n}", c.shape))),
+                _ => {
+                    return Err(ctx.refuse(format!("C of shape {:?} is not a bias of {n}", c.shape)))
+                }
             }
         }
     };
@@ -410,7 +430,12 @@ pub fn matmul(b: &mut Builder, ctx: &Ctx<'_>) -> Result<Value, ImportError> {
     }
     let (k, n) = (w.shape[0], w.shape[1]);
     if x.batch == x.rank() - 1 || x.per.last() != Some(&k) {
-        return Err(ctx.refuse(format!("{:?} (batch axis {}) times {:?}", x.full(1), x.batch, w.shape)));
+        return Err(ctx.refuse(format!(
+            "{:?} (batch axis {}) times {:?}",
+            x.full(1),
+            x.batch,
+            w.shape
+        )));
     }
     let weight = transposed(&floats(ctx, &w)?, k, n);
     Ok(Value::Act(dense(b, ctx, &x, weight, vec![0.0; n])?))
@@ -513,9 +538,10 @@ pub fn batch_norm(b: &mut Builder, ctx: &Ctx<'_>) -> Result<Value, ImportError> 
     }
     let wname = format!("{}.weight", x.source);
     let bname = format!("{}.bias", x.source);
-    let (Some((_, mut w)), Some((_, mut bias))) =
-        (b.weights.get(&wname).cloned(), b.weights.get(&bname).cloned())
-    else {
+    let (Some((_, mut w)), Some((_, mut bias))) = (
+        b.weights.get(&wname).cloned(),
+        b.weights.get(&bname).cloned(),
+    ) else {
         return Err(ctx.refuse("the layer before has no weights"));
     };
     if !deepiot_format::fold::fold_batchnorm(&mut w, &mut bias, &gamma, &beta, &mean, &var, eps) {

@@ -82,7 +82,9 @@ pub fn recurrent(b: &mut Builder, ctx: &Ctx<'_>) -> Result<Vec<Option<Value>>, I
         )));
     }
     if ctx.input_name(4).is_some() {
-        return Err(ctx.refuse("sequence_lens is not supported: every sequence has the full length"));
+        return Err(
+            ctx.refuse("sequence_lens is not supported: every sequence has the full length")
+        );
     }
     if !zero_state(b, ctx, 5)? || (gates == 4 && !zero_state(b, ctx, 6)?) {
         return Err(ctx.refuse("only a zero initial state is supported"));
@@ -96,7 +98,11 @@ pub fn recurrent(b: &mut Builder, ctx: &Ctx<'_>) -> Result<Vec<Option<Value>>, I
     if x.per.len() != 2 || x.batch != want_batch {
         return Err(ctx.refuse(format!(
             "expects a {} input, got {:?} with the batch on axis {}",
-            if layout == 0 { "[steps, batch, features]" } else { "[batch, steps, features]" },
+            if layout == 0 {
+                "[steps, batch, features]"
+            } else {
+                "[batch, steps, features]"
+            },
             x.full(1),
             x.batch
         )));
@@ -117,9 +123,7 @@ pub fn recurrent(b: &mut Builder, ctx: &Ctx<'_>) -> Result<Vec<Option<Value>>, I
     }
     let bias = match opt_const(b, ctx, 3)? {
         Some(c) if c.shape == [dirs, 2 * gh] => c.floats(),
-        Some(c) => {
-            return Err(ctx.refuse(format!("B {:?} is not [{dirs}, {}]", c.shape, 2 * gh)))
-        }
+        Some(c) => return Err(ctx.refuse(format!("B {:?} is not [{dirs}, {}]", c.shape, 2 * gh))),
         None => Some(vec![0.0; dirs * 2 * gh]),
     };
     let (Some(wv), Some(rv), Some(bv)) = (w.floats(), r.floats(), bias) else {
@@ -144,11 +148,17 @@ pub fn recurrent(b: &mut Builder, ctx: &Ctx<'_>) -> Result<Vec<Option<Value>>, I
     let src = b.materialize(&x).map_err(|e| ctx.format(e))?;
     let name = b.fresh(&layer_base(ctx, ctx.input_name(1)));
     let rec = Recurrent::new(h, dirs == 2, mode);
-    let op = if gates == 3 { Op::Gru(rec) } else { Op::Lstm(rec) };
+    let op = if gates == 3 {
+        Op::Gru(rec)
+    } else {
+        Op::Lstm(rec)
+    };
     let ours = b.push(&name, &[&src], op).map_err(|e| ctx.format(e))?;
     for d in 0..dirs {
         let suffix = if d == 0 { "" } else { "_reverse" };
-        let pick = |v: &[f32], cols: usize| reorder(&v[d * gh * cols..(d + 1) * gh * cols], gates, h, cols);
+        let pick = |v: &[f32], cols: usize| {
+            reorder(&v[d * gh * cols..(d + 1) * gh * cols], gates, h, cols)
+        };
         let bias_d = &bv[d * 2 * gh..(d + 1) * 2 * gh];
         for (param, shape, values) in [
             ("weight_ih_l0", vec![gh, f], pick(&wv, f)),
@@ -156,7 +166,8 @@ pub fn recurrent(b: &mut Builder, ctx: &Ctx<'_>) -> Result<Vec<Option<Value>>, I
             ("bias_ih_l0", vec![gh], reorder(&bias_d[..gh], gates, h, 1)),
             ("bias_hh_l0", vec![gh], reorder(&bias_d[gh..], gates, h, 1)),
         ] {
-            b.weights.insert(format!("{name}.{param}{suffix}"), (shape, values));
+            b.weights
+                .insert(format!("{name}.{param}{suffix}"), (shape, values));
         }
     }
     // ONNX's outputs: Y [T, D, N, H] (layout 0) or [N, T, D, H]; Y_h [D, N, H] or [N, D, H].
@@ -201,7 +212,12 @@ fn sequence_layer(b: &Builder, view: &Act) -> Option<(usize, Recurrent, bool)> {
         Op::Lstm(r) => (r, false),
         _ => return None,
     };
-    if r.output != SeqOutput::Sequence || b.graph.nodes.iter().any(|n| n.inputs.contains(&view.source)) {
+    if r.output != SeqOutput::Sequence
+        || b.graph
+            .nodes
+            .iter()
+            .any(|n| n.inputs.contains(&view.source))
+    {
         return None;
     }
     let i = b.graph.nodes.iter().position(|n| n.name == view.source)?;
@@ -209,7 +225,15 @@ fn sequence_layer(b: &Builder, view: &Act) -> Option<(usize, Recurrent, bool)> {
 }
 
 /// Switches the layer to `output` and returns its activation with ONNX's `per` view.
-fn switch(b: &mut Builder, i: usize, r: Recurrent, gru: bool, output: SeqOutput, per: Vec<usize>, batch: usize) -> Act {
+fn switch(
+    b: &mut Builder,
+    i: usize,
+    r: Recurrent,
+    gru: bool,
+    output: SeqOutput,
+    per: Vec<usize>,
+    batch: usize,
+) -> Act {
     let rec = Recurrent::new(r.hidden, r.bidirectional, output);
     b.graph.nodes[i].op = if gru { Op::Gru(rec) } else { Op::Lstm(rec) };
     let width = r.hidden * if r.bidirectional { 2 } else { 1 };
@@ -223,7 +247,13 @@ fn switch(b: &mut Builder, i: usize, r: Recurrent, gru: bool, output: SeqOutput,
 }
 
 /// The last step (axis `g` of the view) of a forward layer's sequence: its last state.
-pub fn last_step(b: &mut Builder, view: &Act, g: usize, per: Vec<usize>, batch: usize) -> Option<Act> {
+pub fn last_step(
+    b: &mut Builder,
+    view: &Act,
+    g: usize,
+    per: Vec<usize>,
+    batch: usize,
+) -> Option<Act> {
     let (i, r, gru) = sequence_layer(b, view)?;
     if g != 0 || r.bidirectional {
         return None;
@@ -232,7 +262,13 @@ pub fn last_step(b: &mut Builder, view: &Act, g: usize, per: Vec<usize>, batch: 
 }
 
 /// The mean over the steps (per-example axes `axes` of the view) of a layer's sequence.
-pub fn mean_over_time(b: &mut Builder, view: &Act, axes: &[usize], per: Vec<usize>, batch: usize) -> Option<Act> {
+pub fn mean_over_time(
+    b: &mut Builder,
+    view: &Act,
+    axes: &[usize],
+    per: Vec<usize>,
+    batch: usize,
+) -> Option<Act> {
     let (i, r, gru) = sequence_layer(b, view)?;
     if axes != [0] {
         return None;

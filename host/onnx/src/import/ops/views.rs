@@ -158,7 +158,9 @@ pub fn flatten(b: &mut Builder, ctx: &Ctx<'_>) -> Result<Value, ImportError> {
             let r = a.rank() as i64;
             let axis = ctx.int("axis", 1);
             let axis = if axis < 0 { axis + r } else { axis };
-            let before: usize = a.per[..a.batch.min(a.per.len())].iter().product();
+            // Every axis before `axis` other than the batch must have size 1.
+            let full = a.full(1);
+            let before: usize = full[..(axis.clamp(0, r) as usize)].iter().product();
             if axis < 1 || axis > r || a.batch >= axis as usize || before != 1 {
                 return Err(ctx.refuse(format!(
                     "flattening at axis {axis} merges the batch axis {} of {:?} with others",
@@ -219,7 +221,11 @@ pub fn transpose(b: &mut Builder, ctx: &Ctx<'_>) -> Result<Value, ImportError> {
         .map(|&p| if p > a.batch { p - 1 } else { p })
         .collect();
     let per: Vec<usize> = per_perm.iter().map(|&p| a.per[p]).collect();
-    let moved: Vec<usize> = per_perm.iter().copied().filter(|&p| a.per[p] != 1).collect();
+    let moved: Vec<usize> = per_perm
+        .iter()
+        .copied()
+        .filter(|&p| a.per[p] != 1)
+        .collect();
     if moved.windows(2).all(|w| w[0] < w[1]) {
         return Ok(Value::Act(derived(b, ctx, 0, &a, per, batch)));
     }
@@ -246,7 +252,10 @@ pub fn squeeze(b: &mut Builder, ctx: &Ctx<'_>) -> Result<Value, ImportError> {
                     .collect::<Result<Vec<_>, _>>()?,
                 None => (0..r).filter(|&i| c.shape[i] == 1).collect(),
             };
-            let shape = (0..r).filter(|i| !ax.contains(i)).map(|i| c.shape[i]).collect();
+            let shape = (0..r)
+                .filter(|i| !ax.contains(i))
+                .map(|i| c.shape[i])
+                .collect();
             Ok(Value::Const(c.reshaped(shape)))
         }
         Value::Splat(x) => Ok(Value::Splat(x)),
@@ -421,7 +430,8 @@ pub fn slice(b: &mut Builder, ctx: &Ctx<'_>) -> Result<Value, ImportError> {
             let mut out = derived(b, ctx, 0, &a, a.per.clone(), a.batch);
             for (k, &axis) in ax.iter().enumerate() {
                 let Some(g) = a.per_axis(axis) else {
-                    let whole = starts[k] == 0 && ends[k] >= b.batch.unwrap_or(i32::MAX as usize) as i64;
+                    let whole =
+                        starts[k] == 0 && ends[k] >= b.batch.unwrap_or(i32::MAX as usize) as i64;
                     if whole {
                         continue;
                     }
@@ -468,10 +478,15 @@ pub fn concat(b: &mut Builder, ctx: &Ctx<'_>) -> Result<Value, ImportError> {
             })
             .collect();
         let axis = ctx.int("axis", 0);
-        if cs.first().is_some_and(|c| norm_axis(ctx, axis, c.shape.len()).ok() != Some(0)) {
+        if cs
+            .first()
+            .is_some_and(|c| norm_axis(ctx, axis, c.shape.len()).ok() != Some(0))
+        {
             return Err(ctx.refuse("constants are only concatenated on axis 0"));
         }
-        return consts::concat(&cs).map(Value::Const).map_err(|e| ctx.refuse(e));
+        return consts::concat(&cs)
+            .map(Value::Const)
+            .map_err(|e| ctx.refuse(e));
     }
     if vals.iter().all(|v| matches!(v, Value::Part(_))) {
         return rejoin(ctx, &vals);
@@ -526,17 +541,20 @@ fn rejoin(ctx: &Ctx<'_>, vals: &[Value]) -> Result<Value, ImportError> {
     let a = &p0.act;
     let n = a.per[p0.axis];
     let in_order = parts.len() == n
-        && parts
-            .iter()
-            .enumerate()
-            .all(|(i, p)| p.index == i && p.axis == p0.axis && p.act.source == a.source && p.act.per == a.per);
+        && parts.iter().enumerate().all(|(i, p)| {
+            p.index == i && p.axis == p0.axis && p.act.source == a.source && p.act.per == a.per
+        });
     // The part's shape is `a.per` without axis g; the batch axis of the part's full shape:
-    let part_batch = if p0.axis < a.batch { a.batch - 1 } else { a.batch };
+    let part_batch = if p0.axis < a.batch {
+        a.batch - 1
+    } else {
+        a.batch
+    };
     let axis = norm_axis(ctx, ctx.int("axis", 0), a.per.len())?;
     if !in_order || axis == part_batch {
-        return Err(ctx.refuse(
-            "it joins indices of a recurrent state other than all of them in order",
-        ));
+        return Err(
+            ctx.refuse("it joins indices of a recurrent state other than all of them in order")
+        );
     }
     let c = if axis < part_batch { axis } else { axis - 1 };
     // Axis c of the part is axis c (c < g) or c + 1 of the activation.
@@ -568,10 +586,15 @@ pub fn expand(b: &mut Builder, ctx: &Ctx<'_>) -> Result<Value, ImportError> {
             let want = shape.dims();
             let full = a.full(0);
             let fits = want.len() <= full.len()
-                && want.iter().rev().zip(full.iter().rev()).enumerate().all(|(i, (w, &f))| {
-                    let axis = full.len() - 1 - i;
-                    axis == a.batch || *w == Dim::Known(1) || *w == Dim::Known(f as i64)
-                });
+                && want
+                    .iter()
+                    .rev()
+                    .zip(full.iter().rev())
+                    .enumerate()
+                    .all(|(i, (w, &f))| {
+                        let axis = full.len() - 1 - i;
+                        axis == a.batch || *w == Dim::Known(1) || *w == Dim::Known(f as i64)
+                    });
             if fits {
                 Ok(Value::Act(derived(b, ctx, 0, &a, a.per.clone(), a.batch)))
             } else {
