@@ -32,7 +32,7 @@ pub fn reshape(b: &mut Builder, ctx: &Ctx<'_>) -> Result<Value, ImportError> {
             }
             let p: usize = shape.iter().product();
             if let Some(m) = minus {
-                shape[m] = if p == 0 { 0 } else { c.len() / p };
+                shape[m] = c.len().checked_div(p).unwrap_or(0);
             }
             if shape.iter().product::<usize>() != c.len() {
                 return Err(ctx.refuse(format!(
@@ -99,7 +99,7 @@ fn reshape_target(
         .product();
     let resolve = |dims: &mut Vec<Dim>, total: usize| -> Result<(), String> {
         if let Some(&m) = minus.first() {
-            if known_product == 0 || total % known_product != 0 {
+            if known_product == 0 || !total.is_multiple_of(known_product) {
                 return Err(format!("{total} values do not divide into the known sizes"));
             }
             dims[m] = Dim::Known((total / known_product) as i64);
