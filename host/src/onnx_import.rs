@@ -84,7 +84,10 @@ fn print_summary(config: &ImportConfig, s: &ImportSummary) {
         p("onnx.producer"),
         p("onnx.opset")
     );
-    println!("{:<24} {:<12} {:>16} {:>10}", "layer", "kind", "output", "params");
+    println!(
+        "{:<24} {:<12} {:>16} {:>10}",
+        "layer", "kind", "output", "params"
+    );
     for (name, kind, shape, params) in &s.layers {
         println!(
             "{name:<24} {kind:<12} {:>16} {params:>10}",

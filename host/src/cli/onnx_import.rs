@@ -42,6 +42,13 @@ mod tests {
         let a: ImportArgs =
             crate::cli::parse(["m.onnx", "-o", "o", "--input-shape", "3,64"]).unwrap();
         assert_eq!(ImportConfig::from(a).input_shape, Some(vec![3, 64]));
-        assert!(crate::cli::parse::<ImportArgs, _, _>(["m.onnx", "-o", "o", "--input-shape", "3,x"]).is_err());
+        assert!(crate::cli::parse::<ImportArgs, _, _>([
+            "m.onnx",
+            "-o",
+            "o",
+            "--input-shape",
+            "3,x"
+        ])
+        .is_err());
     }
 }
