@@ -43,7 +43,7 @@ pub const SUPPORTED_OPS: &[&str] = &[
 pub enum ImportError {
     /// The bytes are not a protobuf `ModelProto` (corrupt or truncated file).
     #[error("not a readable ONNX model (corrupt or truncated file?): {0}")]
-    Decode(#[from] prost::DecodeError),
+    Decode(prost::DecodeError),
     /// The bytes decode, but hold no graph (an empty or unrelated file).
     #[error("the file holds no ONNX graph (empty, truncated, or not an ONNX model)")]
     NoGraph,
@@ -75,5 +75,19 @@ pub enum ImportError {
     Malformed(String),
     /// The translated graph or its weights do not form a valid model file.
     #[error("the imported model is not a valid deepiot model: {0}")]
-    Format(#[from] FormatError),
+    Format(FormatError),
+}
+
+// Plain conversions, not error sources: the message already holds the cause, and a
+// source would print it twice in an error chain.
+impl From<prost::DecodeError> for ImportError {
+    fn from(e: prost::DecodeError) -> Self {
+        ImportError::Decode(e)
+    }
+}
+
+impl From<FormatError> for ImportError {
+    fn from(e: FormatError) -> Self {
+        ImportError::Format(e)
+    }
 }
