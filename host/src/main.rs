@@ -18,6 +18,10 @@ enum Command {
     /// Runs the whole job on a built-in default: trains LeNet-5 on the bundled MNIST subset,
     /// compresses it with DeepIoT, and runs and times both in the i686 board runtime.
     Quickstart(deepiot::cli::quickstart::QuickstartArgs),
+    /// Imports an ONNX model (a PyTorch or TensorFlow export) as a deepiot model file:
+    /// maps its ops to the layer list, folds batch norm and constants, and writes the
+    /// file only if everything maps.
+    Import(deepiot::cli::onnx_import::ImportArgs),
     /// Shows a model file: layers, shapes, parameters, FLOPs, bytes and provenance.
     Inspect {
         /// The model file (.safetensors).
@@ -64,6 +68,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Quickstart(a) => deepiot::quickstart::run(&a.into()),
+        Command::Import(a) => deepiot::onnx_import::run(&a.into()).map(|_| ()),
         Command::Inspect { model, json } => inspect::run(&model, json),
         Command::Train(a) => deepiot::train::run(&a.into()).map(|_| ()),
         Command::Eval(a) => deepiot::train::eval(&a.into()).map(|_| ()),
