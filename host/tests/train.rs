@@ -200,6 +200,7 @@ fn lenet_config(out: &std::path::Path) -> train::TrainConfig {
         val_fraction: 0.1,
         augment: "default".into(),
         data: Some(bundled_dir()),
+        label_column: "label".into(),
         resume: false,
         max_train: Some(640),
         max_steps: Some(10),
@@ -243,6 +244,7 @@ fn train_and_eval_commands_on_the_bundled_subset() {
         model: out,
         task: None,
         data: Some(bundled_dir()),
+        label_column: "label".into(),
         json: true,
     })
     .unwrap();

@@ -7,8 +7,9 @@ use std::path::PathBuf;
 /// Compare compression methods on one trained model.
 #[derive(Debug, clap::Args)]
 pub struct CompareArgs {
-    /// The zoo model / task (its data set is the test set of every row).
-    #[arg(long)]
+    /// The zoo model / task (its data set is the test set of every row). Leave it out
+    /// with a user data folder as --data.
+    #[arg(long, default_value_t = CompareConfig::default().task)]
     pub task: String,
     /// The trained model (default: DIR/original.safetensors).
     #[arg(long)]
@@ -30,9 +31,13 @@ pub struct CompareArgs {
     /// report, if any, beside it). Repeatable.
     #[arg(long)]
     pub reuse: Vec<String>,
-    /// Data folder (default: $DEEPIOT_DATA, then ../shared/data, then the bundled subset).
+    /// Data folder (default: $DEEPIOT_DATA, then ../shared/data, then the bundled subset),
+    /// or a user data folder (train_x.npy ... or train.csv + test.csv; see the README).
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// The label column of a user data folder's CSV files.
+    #[arg(long, default_value_t = CompareConfig::default().label_column)]
+    pub label_column: String,
     /// Train on at most this many examples (quick runs).
     #[arg(long)]
     pub max_train: Option<usize>,
@@ -101,6 +106,7 @@ impl From<CompareArgs> for CompareConfig {
             targets: a.targets,
             reuse: a.reuse,
             data: a.data,
+            label_column: a.label_column,
             max_train: a.max_train,
             finetune_epochs: a.finetune_epochs,
             finetune_lr: a.finetune_lr,

@@ -16,9 +16,14 @@ pub struct CompressArgs {
     /// The data task or zoo model (default: the one in the model's provenance).
     #[arg(long)]
     pub task: Option<String>,
-    /// Data folder (default: $DEEPIOT_DATA, then ../shared/data, then the bundled subset).
+    /// Data folder (default: $DEEPIOT_DATA, then ../shared/data, then the bundled subset),
+    /// or a user data folder (train_x.npy ... or train.csv + test.csv; see the README):
+    /// then no --task, and the model must fit the data.
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// The label column of a user data folder's CSV files.
+    #[arg(long, default_value_t = CompressConfig::default().label_column)]
+    pub label_column: String,
     /// Stop once at most this fraction of the parameters is kept.
     #[arg(long, default_value_t = CompressConfig::default().target_kept)]
     pub target_kept: f64,
@@ -173,6 +178,7 @@ impl From<CompressArgs> for CompressConfig {
             out: a.out,
             task: a.task,
             data: a.data,
+            label_column: a.label_column,
             method: a.method,
             target_kept: a.target_kept,
             max_drop: a.max_drop,

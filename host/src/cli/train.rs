@@ -8,8 +8,9 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, clap::Args)]
 pub struct TrainArgs {
     /// The model to train: mnist-lenet5, har-deepsense, userid-deepsense, speech-bilstm,
-    /// cifar-vgg (or the data task: mnist, har, userid, speech, cifar10).
-    #[arg(long)]
+    /// cifar-vgg (or the data task: mnist, har, userid, speech, cifar10). Leave it out with
+    /// a user data folder as --data (and give the model with --init).
+    #[arg(long, default_value_t = TrainConfig::default().task)]
     pub task: String,
     /// Epochs (default per model: 12 for LeNet-5, 60 for DeepSense, 30 for VGG, 40 for the
     /// LSTM).
@@ -46,9 +47,14 @@ pub struct TrainArgs {
     /// (MNIST: translations of up to 1 pixel).
     #[arg(long, default_value_t = TrainConfig::default().augment)]
     pub augment: String,
-    /// Data folder (default: $DEEPIOT_DATA, then ../shared/data, then the bundled MNIST subset).
+    /// Data folder (default: $DEEPIOT_DATA, then ../shared/data, then the bundled MNIST
+    /// subset), or a user data folder: train_x.npy, train_y.npy, test_x.npy, test_y.npy
+    /// (or train.csv and test.csv), optionally classes.txt; see the README.
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// The label column of a user data folder's CSV files.
+    #[arg(long, default_value_t = TrainConfig::default().label_column)]
+    pub label_column: String,
     /// Continue from the checkpoint in OUT.ckpt/ after an interruption.
     #[arg(long)]
     pub resume: bool,
@@ -103,9 +109,12 @@ pub struct EvalArgs {
     /// The data task or zoo model (default: the `data` the file's provenance names).
     #[arg(long)]
     pub task: Option<String>,
-    /// Data folder (as for `train`).
+    /// Data folder (as for `train`, a user data folder included).
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// The label column of a user data folder's CSV files.
+    #[arg(long, default_value_t = EvalConfig::default().label_column)]
+    pub label_column: String,
     /// Prints JSON.
     #[arg(long)]
     pub json: bool,
@@ -126,6 +135,7 @@ impl From<TrainArgs> for TrainConfig {
             weight_decay: a.weight_decay,
             augment: a.augment,
             data: a.data,
+            label_column: a.label_column,
             resume: a.resume,
             max_train: a.max_train,
             max_steps: a.max_steps,
@@ -148,6 +158,7 @@ impl From<EvalArgs> for EvalConfig {
             model: a.model,
             task: a.task,
             data: a.data,
+            label_column: a.label_column,
             json: a.json,
         }
     }

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 /// defaults; `task` and `out` must be set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompareConfig {
-    /// The zoo model / task (its data set is the test set of every row).
+    /// The zoo model / task (its data set is the test set of every row); empty with a
+    /// user data folder as `data`.
     pub task: String,
     /// The trained model (default: OUT/original.safetensors).
     pub model: Option<PathBuf>,
@@ -18,6 +19,8 @@ pub struct CompareConfig {
     /// Existing results used instead of running their method: `METHOD=MODEL`.
     pub reuse: Vec<String>,
     pub data: Option<PathBuf>,
+    /// The label column of a user folder's CSV form.
+    pub label_column: String,
     pub max_train: Option<usize>,
     /// Fine-tuning (retraining) epochs of every method.
     pub finetune_epochs: usize,
@@ -58,6 +61,7 @@ impl Default for CompareConfig {
             targets: vec![0.05, 0.02],
             reuse: vec![],
             data: None,
+            label_column: crate::data::user::DEFAULT_LABEL_COLUMN.to_string(),
             max_train: None,
             finetune_epochs: 4,
             finetune_lr: None,
@@ -95,8 +99,9 @@ impl CompareConfig {
         CompressConfig {
             model: model.to_path_buf(),
             out: out.to_path_buf(),
-            task: Some(self.task.clone()),
+            task: Some(self.task.clone()).filter(|t| !t.is_empty()),
             data: self.data.clone(),
+            label_column: self.label_column.clone(),
             method,
             target_kept: target,
             max_iterations: self.max_iterations,
@@ -165,12 +170,20 @@ impl CompareConfig {
             "seed": self.seed,
             "baseline": if method == Method::Magnitude { serde_json::to_value(&self.magnitude).ok() } else { None },
         });
+        if self.label_column != d_label() {
+            settings["label_column"] = self.label_column.clone().into();
+        }
         for (flag, value) in self.optional_settings(method) {
             settings[flag.trim_start_matches("--").replace('-', "_")] = value;
         }
         let h = Sha256::digest(settings.to_string().as_bytes());
         format!("{:x}", h)[..12].to_string()
     }
+}
+
+/// The default CSV label column, which stays out of the cache key.
+fn d_label() -> &'static str {
+    crate::data::user::DEFAULT_LABEL_COLUMN
 }
 
 #[cfg(test)]

@@ -11,9 +11,9 @@
 use crate::compress::report::{count_params, layer_reports, total_macs, Counting};
 use crate::compress::{self, LayerReport, Method};
 use crate::export;
-use crate::models::{zoo, Weights};
+use crate::models::Weights;
 use crate::runtime_build::{locate_runtime, EDISON_TRIPLE};
-use crate::train;
+use crate::train::{self, Recipe};
 use anyhow::{bail, Context, Result};
 use deepiot_format::Graph;
 use serde::{Deserialize, Serialize};
@@ -275,9 +275,10 @@ pub fn run(args: &CompareConfig) -> Result<Comparison> {
         .iter()
         .map(|s| parse_reuse(s))
         .collect::<Result<_>>()?;
-    let spec = zoo::find(&args.task).with_context(|| format!("unknown task `{}`", args.task))?;
-    let (ds, _) = train::load_data(spec, args.data.as_deref(), None)?;
     let (orig_net, _) = export::load(&model)?;
+    let task = Some(args.task.as_str()).filter(|t| !t.is_empty());
+    let recipe = Recipe::resolve(task, args.data.as_deref(), None, &args.label_column)?;
+    let (ds, _, _) = recipe.load(args.data.as_deref(), None, Some(&orig_net))?;
     let orig_w = orig_net.weights()?;
     let orig_graph = orig_net.graph().clone();
     let sha = sha256_file(&model)?;
@@ -362,7 +363,7 @@ pub fn run(args: &CompareConfig) -> Result<Comparison> {
         Some(bin.display().to_string())
     };
     let cmp = Comparison {
-        task: spec.name.to_string(),
+        task: recipe.model_name().to_string(),
         data: ds.name.clone(),
         test_examples: ds.test_len(),
         runtime,

@@ -76,8 +76,11 @@ pub struct CompressConfig {
     pub out: PathBuf,
     /// The data task or zoo model (default: the one in the model's provenance).
     pub task: Option<String>,
-    /// Data folder (default: the usual search, see [`crate::data::DataRoot`]).
+    /// Data folder (default: the usual search, see [`crate::data::DataRoot`]), or a
+    /// user's own data folder ([`crate::data::user`]).
     pub data: Option<PathBuf>,
+    /// The label column of a user folder's CSV form.
+    pub label_column: String,
     pub method: Method,
     /// Stop once at most this fraction of the parameters is kept.
     pub target_kept: f64,
@@ -132,6 +135,7 @@ impl Default for CompressConfig {
             out: PathBuf::new(),
             task: None,
             data: None,
+            label_column: crate::data::user::DEFAULT_LABEL_COLUMN.to_string(),
             method: Method::Deepiot,
             target_kept: 0.02,
             max_drop: 5.0,

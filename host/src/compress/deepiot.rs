@@ -32,7 +32,8 @@ impl DeepIot {
             critic_lr: cfg.critic_lr,
             compressor_lr: cfg.compressor_lr,
             hidden: cfg.hidden,
-            augment: train::augment_name(setup.spec.data, &cfg.search_augment)?.to_string(),
+            augment: train::augment_name(setup.recipe.data_task(), &cfg.search_augment)?
+                .to_string(),
             flops_weight: cfg.flops_weight,
             seed: cfg.seed,
             ..SearchConfig::default()
@@ -48,6 +49,21 @@ impl CompressionMethod for DeepIot {
             .into_iter()
             .take(search_config.val_examples)
             .collect();
+        eprintln!(
+            "search: held-out scoring on {} of the {} training examples (seeded, 10 % at \
+             most {}; never the test split); batch {}, critic lr {}, compressor lr {}, \
+             augmentation {}, threshold +{} every {} iterations, at most {} iterations",
+            val_idx.len(),
+            setup.ds.train_len(),
+            search_config.val_examples,
+            search_config.batch,
+            search_config.critic_lr,
+            search_config.compressor_lr,
+            search_config.augment,
+            search_config.delta,
+            search_config.period,
+            search_config.max_iterations
+        );
         // The critic: a copy of the original that trains under the sampled masks.
         let critic = Net::from_weights(setup.net.graph(), &setup.net.weights()?)?;
         let outcome = search(

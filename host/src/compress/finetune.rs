@@ -17,8 +17,9 @@ pub fn finetune(cfg: &CompressConfig, setup: &Setup, net: &Net, method: Method) 
     if cfg.finetune_epochs == 0 {
         return Ok(0.0);
     }
-    let spec = setup.spec;
-    let mut hyper = train::Hyper::for_model(spec.name);
+    let recipe = &setup.recipe;
+    let data = recipe.data_task();
+    let mut hyper = recipe.hyper();
     hyper.epochs = cfg.finetune_epochs;
     hyper.lr = cfg.finetune_lr;
     hyper.lr_decay = cfg.finetune_lr_decay;
@@ -31,11 +32,7 @@ pub fn finetune(cfg: &CompressConfig, setup: &Setup, net: &Net, method: Method) 
         );
     }
     net.set_dropout(cfg.finetune_dropout, cfg.seed);
-    let augment = match (cfg.finetune_augment.as_str(), spec.data) {
-        ("auto", "mnist") => train::augmentation(spec.data, "shift")?,
-        ("auto", _) => train::augmentation(spec.data, "default")?,
-        (which, _) => train::augmentation(spec.data, which)?,
-    };
+    let augment = train::augment_named(finetune_augment(cfg, data)?)?;
     let fit = train::FitOptions {
         hyper,
         seed: cfg.seed,
@@ -46,12 +43,23 @@ pub fn finetune(cfg: &CompressConfig, setup: &Setup, net: &Net, method: Method) 
         augment,
         max_steps_per_epoch: None,
         val_fraction: 0.0,
-        model: format!("{}-{}", spec.name, method.name()),
-        data: spec.data.to_string(),
+        model: format!("{}-{}", recipe.model_name(), method.name()),
+        data: data.to_string(),
         distill: distill(cfg)?,
         average_from: None,
         mixup: cfg.finetune_mixup,
     };
     train::fit(net, &setup.ds, &fit)?;
     Ok(t.elapsed().as_secs_f64())
+}
+
+/// The fine-tuning augmentation `cfg.finetune_augment` means for the data task `data`:
+/// `auto` is MNIST's one-pixel shift, otherwise the model's training augmentation (none
+/// for a user's data).
+pub fn finetune_augment(cfg: &CompressConfig, data: &str) -> Result<&'static str> {
+    match (cfg.finetune_augment.as_str(), data) {
+        ("auto", "mnist") => train::augment_name(data, "shift"),
+        ("auto", _) => train::augment_name(data, "default"),
+        (which, _) => train::augment_name(data, which),
+    }
 }

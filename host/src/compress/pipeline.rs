@@ -29,6 +29,7 @@ pub fn method_of(method: Method) -> Box<dyn CompressionMethod> {
 pub fn run(cfg: &CompressConfig) -> Result<CompressReport> {
     let t0 = Instant::now();
     let setup = Setup::load(cfg)?;
+    print_settings(cfg, &setup)?;
     let original = setup.net.weights()?;
     let graph = setup.net.graph();
     let found = method_of(cfg.method).compress(&setup, cfg)?;
@@ -67,7 +68,7 @@ pub fn run(cfg: &CompressConfig) -> Result<CompressReport> {
     }
 
     let report = CompressReport {
-        task: setup.spec.name.to_string(),
+        task: setup.recipe.model_name().to_string(),
         method: cfg.method.name().into(),
         seed: cfg.seed,
         params_before,
@@ -99,6 +100,34 @@ pub fn run(cfg: &CompressConfig) -> Result<CompressReport> {
         bail!("--strict: {gap}; the model and report were written all the same");
     }
     Ok(report)
+}
+
+/// Prints, before anything runs, the settings a run uses: for a user's data they are
+/// defaults nobody tuned, so the user should see them.
+fn print_settings(cfg: &CompressConfig, setup: &Setup) -> Result<()> {
+    let recipe = &setup.recipe;
+    eprintln!(
+        "compress: {} to at most {:.2} % of the parameters ({}: {}); fine-tuning {} epochs, \
+         batch {}, lr {} x{}/epoch, weight decay {}, augmentation {}, distillation weight {}; \
+         the test split ({} examples) is only reported",
+        cfg.method.name(),
+        100.0 * cfg.target_kept,
+        recipe.model_name(),
+        if recipe.is_user() {
+            "a user data folder, no built-in recipe: these are the defaults unless set by flags"
+        } else {
+            "the built-in task's recipe"
+        },
+        cfg.finetune_epochs,
+        cfg.batch,
+        cfg.finetune_lr,
+        cfg.finetune_lr_decay,
+        recipe.hyper().weight_decay,
+        super::finetune::finetune_augment(cfg, recipe.data_task())?,
+        cfg.distill_alpha,
+        setup.ds.test_len()
+    );
+    Ok(())
 }
 
 /// Where the sparse copy of a model written to `out` goes.

@@ -3,8 +3,8 @@
 use super::config::CompressConfig;
 use crate::data::Dataset;
 use crate::export;
-use crate::models::{zoo, Net};
-use crate::train::{self, Distill};
+use crate::models::Net;
+use crate::train::{self, Distill, Recipe};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 
@@ -12,27 +12,41 @@ use std::collections::BTreeMap;
 pub struct Setup {
     pub net: Net,
     pub provenance: BTreeMap<String, String>,
-    pub spec: &'static zoo::ModelSpec,
+    /// The built-in task or the user data folder the model is judged on.
+    pub recipe: Recipe,
     pub ds: Dataset,
     pub test_idx: Vec<usize>,
     pub acc_before: f64,
 }
 
 impl Setup {
-    /// Loads the model named by `cfg.model` and its task's data, and scores the original.
+    /// Loads the model named by `cfg.model` and its data (a user folder given with
+    /// `--data`, else the task of `--task` or of the model's provenance), and scores the
+    /// original.
     pub fn load(cfg: &CompressConfig) -> Result<Setup> {
         if cfg.model.as_os_str().is_empty() || cfg.out.as_os_str().is_empty() {
             bail!("a compression needs the model file and the output path");
         }
         train::tune_malloc();
         let (net, provenance) = export::load(&cfg.model)?;
-        let task = cfg
-            .task
-            .clone()
-            .or_else(|| provenance.get("task").cloned())
-            .context("the model's provenance names no task; pass --task")?;
-        let spec = zoo::find(&task).with_context(|| format!("unknown task `{task}`"))?;
-        let (ds, _) = train::load_data(spec, cfg.data.as_deref(), cfg.max_train)?;
+        let recipe = Recipe::resolve(
+            cfg.task.as_deref(),
+            cfg.data.as_deref(),
+            provenance.get("task").map(String::as_str),
+            &cfg.label_column,
+        )
+        .with_context(|| format!("compressing {}", cfg.model.display()))?;
+        let (ds, path, origin) = recipe.load(cfg.data.as_deref(), cfg.max_train, Some(&net))?;
+        if recipe.is_user() {
+            eprintln!(
+                "{}: {} train / {} test examples of {:?} from {} ({origin})",
+                ds.name,
+                ds.train_len(),
+                ds.test_len(),
+                ds.shape,
+                path.display()
+            );
+        }
         let test_idx: Vec<usize> = (0..ds.test_len()).collect();
         let acc_before = train::accuracy(&net, &ds.test_x, &ds.test_y, &test_idx)?;
         eprintln!(
@@ -43,7 +57,7 @@ impl Setup {
         Ok(Setup {
             net,
             provenance,
-            spec,
+            recipe,
             ds,
             test_idx,
             acc_before,

@@ -81,6 +81,69 @@ pub enum DataError {
         error: std::io::Error,
     },
 
+    /// A `.npy` file this reader does not take: magic, version, header, Fortran order,
+    /// a size that does not match its header.
+    #[error("{}: {what}", path.display())]
+    Npy { path: PathBuf, what: String },
+
+    #[error("{}: wrong dtype `{found}`: {want}", path.display())]
+    Dtype {
+        path: PathBuf,
+        found: String,
+        want: String,
+    },
+
+    #[error("{}: {value} at {at}; every input must be a finite number", path.display())]
+    NotFinite {
+        path: PathBuf,
+        /// Where: the index in the array, or the row and column of a CSV file.
+        at: String,
+        /// `NaN`, `inf` or `-inf`.
+        value: String,
+    },
+
+    #[error(
+        "{}: label {label} at {at} is out of range: there are {classes} classes ({why}), so \
+         labels run from 0 to {}",
+        path.display(), classes.saturating_sub(1)
+    )]
+    LabelOutOfRange {
+        path: PathBuf,
+        at: String,
+        label: String,
+        classes: usize,
+        /// Where the class count comes from (classes.txt, the model's outputs, ...).
+        why: String,
+    },
+
+    #[error(
+        "{} has {x_rows} examples but {} has {y_rows} labels; they must have one label per \
+         example",
+        x_path.display(), y_path.display()
+    )]
+    RowMismatch {
+        x_path: PathBuf,
+        x_rows: usize,
+        y_path: PathBuf,
+        y_rows: usize,
+    },
+
+    #[error("{}: the {split} split is empty ({what}); every split needs at least one example", path.display())]
+    EmptySplit {
+        path: PathBuf,
+        split: String,
+        what: String,
+    },
+
+    /// Shapes that do not agree: an array's rank, train against test, the data against
+    /// the model.
+    #[error("{}: {what}", path.display())]
+    Shape { path: PathBuf, what: String },
+
+    /// A user data folder that is incomplete or ambiguous.
+    #[error("{}: {what}", path.display())]
+    UserFolder { path: PathBuf, what: String },
+
     /// A loader produced inconsistent sizes: a bug, not a data problem.
     #[error("internal error loading `{task}`: {what}")]
     Internal { task: String, what: String },

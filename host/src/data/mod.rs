@@ -23,6 +23,9 @@
 //! root), else the MNIST subset bundled in `host/data/mnist-subset` so that the quick
 //! start works offline.
 //! When the root holds a `SHA256SUMS` file, every file is checked against it as it is read.
+//!
+//! A user's own data set is a folder of `.npy` or CSV files given with `--data DIR`
+//! ([`user`]): no task, no normalisation, every value checked as it loads.
 
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -37,6 +40,7 @@ pub mod fsdd;
 pub mod mnist;
 pub mod probe;
 mod root;
+pub mod user;
 
 pub use error::DataError;
 pub use root::{bundled_dir, user_data_dir, DataRoot, RootOrigin, USER_DATA_ENV};

@@ -39,6 +39,21 @@ impl Hyper {
         }
     }
 
+    /// The defaults for a user's own data, which has no tuned recipe: a schedule that
+    /// suits small and medium sensor data sets (hundreds to tens of thousands of
+    /// examples) without knowing anything about them. Augmentation stays off (the data
+    /// task `user` has none by default) and dropout is 0.
+    pub fn for_user_data() -> Hyper {
+        Hyper {
+            epochs: 30,
+            batch: 64,
+            lr: 1e-3,
+            lr_decay: 0.95,
+            weight_decay: 1e-4,
+            patience: 8,
+        }
+    }
+
     /// The training-time dropout of a zoo model
     /// ([`Net::set_dropout`](crate::models::Net::set_dropout)).
     pub fn dropout_for_model(model: &str) -> f32 {
@@ -65,7 +80,8 @@ impl Hyper {
 /// having a `Default`.
 #[derive(Debug, Clone)]
 pub struct TrainConfig {
-    /// The zoo model (or its data task); see `deepiot train --help`.
+    /// The zoo model (or its data task); see `deepiot train --help`. Empty with a user
+    /// data folder.
     pub task: String,
     pub epochs: Option<usize>,
     /// Seeds weights, batch order, dropout and augmentation: same seed, same file.
@@ -82,7 +98,10 @@ pub struct TrainConfig {
     /// ([`augmentation`](super::augmentation)).
     pub augment: String,
     /// Data folder; `None`: [`DataRoot::resolve_for`](crate::data::DataRoot::resolve_for).
+    /// A user's own folder ([`crate::data::user`]) needs `init` and no `task`.
     pub data: Option<PathBuf>,
+    /// The label column of a user folder's CSV form.
+    pub label_column: String,
     /// Continue from the checkpoint beside `out` after an interruption.
     pub resume: bool,
     pub max_train: Option<usize>,
@@ -121,6 +140,7 @@ impl Default for TrainConfig {
             weight_decay: None,
             augment: "default".to_string(),
             data: None,
+            label_column: crate::data::user::DEFAULT_LABEL_COLUMN.to_string(),
             resume: false,
             max_train: None,
             max_steps: None,
@@ -140,13 +160,27 @@ impl Default for TrainConfig {
 /// Every setting of `deepiot eval`, as plain values. `model` defaults to an empty path,
 /// which [`eval`](super::eval) refuses with a clear error, for the same reason as
 /// [`TrainConfig::out`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct EvalConfig {
     /// The model file (.safetensors).
     pub model: PathBuf,
     /// The data task or zoo model; `None`: the `data` the file's provenance names.
     pub task: Option<String>,
     pub data: Option<PathBuf>,
+    /// The label column of a user folder's CSV form.
+    pub label_column: String,
     /// Print JSON (per-class accuracy and the confusion matrix) instead of a table.
     pub json: bool,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        EvalConfig {
+            model: PathBuf::new(),
+            task: None,
+            data: None,
+            label_column: crate::data::user::DEFAULT_LABEL_COLUMN.to_string(),
+            json: false,
+        }
+    }
 }

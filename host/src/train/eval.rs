@@ -3,9 +3,9 @@
 use super::batch::predict;
 use super::config::EvalConfig;
 use super::malloc::tune_malloc;
-use crate::data::{self, DataRoot};
+use super::recipe::Recipe;
+use crate::data::user::{is_user_folder, USER_TASK};
 use crate::export;
-use crate::models::zoo;
 use anyhow::{bail, Result};
 use std::time::Instant;
 
@@ -16,17 +16,22 @@ pub fn eval(cfg: &EvalConfig) -> Result<f64> {
     }
     tune_malloc();
     let (net, prov) = export::load(&cfg.model)?;
-    let task = match (&cfg.task, prov.get("data")) {
-        (Some(t), _) => t.clone(),
-        (None, Some(d)) => d.clone(),
-        (None, None) => bail!(
-            "{} does not say which data it was trained on; give --task",
-            cfg.model.display()
-        ),
+    let recipe = match (&cfg.task, prov.get("data")) {
+        (None, Some(d)) if d == USER_TASK && !cfg.data.as_deref().is_some_and(is_user_folder) => {
+            bail!(
+                "{} was trained on a user data folder; pass it with --data DIR",
+                cfg.model.display()
+            )
+        }
+        (task, prov_data) => Recipe::resolve(
+            task.as_deref(),
+            cfg.data.as_deref(),
+            prov_data.map(String::as_str),
+            &cfg.label_column,
+        )?,
     };
-    let data_task = zoo::find(&task).map(|m| m.data.to_string()).unwrap_or(task);
-    let root = DataRoot::resolve_for(cfg.data.as_deref(), &data_task)?;
-    let ds = data::load(&data_task, &root)?;
+    let data_task = recipe.data_task().to_string();
+    let (ds, _, _) = recipe.load(cfg.data.as_deref(), None, Some(&net))?;
     if ds.shape != net.info().input_shapes[0] {
         bail!(
             "{} takes inputs {:?}, but `{data_task}` examples are {:?}",

@@ -28,7 +28,8 @@
 //! unless `RAYON_NUM_THREADS` says otherwise.
 //!
 //! Layout: `config.rs` (what a run is told), `fit.rs` (the loop), `checkpoint.rs`,
-//! `distill.rs` and `mixup.rs` (what the loss can add), `batch.rs` and `validation.rs`
+//! `distill.rs` and `mixup.rs` (what the loss can add), `recipe.rs` (a zoo task's data and
+//! settings, or a user data folder's), `batch.rs` and `validation.rs`
 //! (which examples go where), `run.rs` and `eval.rs` (the library side of the two
 //! commands; their flags are in [`crate::cli::train`]), `malloc.rs`. The augmentations
 //! live with the data ([`crate::data::augment`]). Every item is re-exported here, so
@@ -42,6 +43,7 @@ mod fit;
 mod history;
 mod malloc;
 mod mixup;
+mod recipe;
 mod run;
 mod validation;
 
@@ -53,6 +55,7 @@ pub use self::eval::eval;
 pub use self::fit::{fit, train_step, EpochRecord, FitOptions, History};
 pub use self::malloc::tune_malloc;
 pub use self::mixup::Mixing;
-pub use self::run::{load_data, report_path, run, threads, Report};
+pub use self::recipe::{expect_of, Recipe};
+pub use self::run::{report_path, run, threads, Report};
 pub use self::validation::{split_validation, validation_split};
 pub use crate::data::augment::{augment_name, augment_named, augmentation, Augment};

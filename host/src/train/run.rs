@@ -6,12 +6,12 @@ use super::config::{Hyper, TrainConfig};
 use super::distill::Distill;
 use super::fit::{fit, FitOptions, History};
 use super::malloc::tune_malloc;
+use super::recipe::Recipe;
 use super::validation::validation_split;
-use crate::data::augment::augmentation;
-use crate::data::{self, DataRoot, Dataset};
+use crate::data::augment::{augment_name, augment_named};
+use crate::data::Dataset;
 use crate::export;
 use crate::models::{zoo, Net};
-use crate::rng::Rng;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -54,30 +54,6 @@ pub fn threads() -> usize {
     candle_core::utils::get_num_threads()
 }
 
-/// Loads the data set of a zoo model, applying `max_train`.
-pub fn load_data(
-    spec: &zoo::ModelSpec,
-    root: Option<&Path>,
-    max_train: Option<usize>,
-) -> Result<(Dataset, DataRoot)> {
-    let root = DataRoot::resolve_for(root, spec.data)?;
-    let mut ds = data::load(spec.data, &root)
-        .with_context(|| format!("loading the `{}` data for {}", spec.data, spec.name))?;
-    if let Some(m) = max_train.filter(|&m| m < ds.train_len()) {
-        // A seeded sample, not the first m (the first m may be sorted by class).
-        let mut idx = Rng::derive(0x5eed, 0).permutation(ds.train_len());
-        idx.truncate(m);
-        idx.sort_unstable();
-        let len = ds.example_len();
-        ds.train_x = idx
-            .iter()
-            .flat_map(|&i| ds.train_x[i * len..(i + 1) * len].to_vec())
-            .collect();
-        ds.train_y = idx.iter().map(|&i| ds.train_y[i]).collect();
-    }
-    Ok((ds, root))
-}
-
 /// Fails unless `net` takes the data set's examples and has one output per class.
 fn check_fits(net: &Net, ds: &Dataset, what: &str) -> Result<()> {
     let info = net.info();
@@ -113,11 +89,9 @@ pub fn run(cfg: &TrainConfig) -> Result<Report> {
     }
     tune_malloc();
     let t0 = Instant::now();
-    let spec = zoo::find(&cfg.task).with_context(|| {
-        let names: Vec<&str> = zoo::MODELS.iter().map(|m| m.name).collect();
-        format!("unknown --task `{}`; known: {}", cfg.task, names.join(", "))
-    })?;
-    let mut hyper = Hyper::for_model(spec.name);
+    let task = Some(cfg.task.as_str()).filter(|t| !t.is_empty());
+    let recipe = Recipe::resolve(task, cfg.data.as_deref(), None, &cfg.label_column)?;
+    let mut hyper = recipe.hyper();
     if let Some(e) = cfg.epochs {
         hyper.epochs = e;
     }
@@ -136,20 +110,33 @@ pub fn run(cfg: &TrainConfig) -> Result<Report> {
     if let Some(p) = cfg.patience {
         hyper.patience = p;
     }
-    let (ds, root) = load_data(spec, cfg.data.as_deref(), cfg.max_train)?;
+    let init = match &cfg.init {
+        Some(path) => {
+            Some(export::load(path).with_context(|| format!("loading --init {}", path.display()))?)
+        }
+        None if recipe.is_user() => bail!(
+            "a user data folder has no built-in model: pass --init MODEL (a model file, e.g. \
+             from `deepiot import`) to train it on {}",
+            cfg.data.as_deref().unwrap_or(Path::new("")).display()
+        ),
+        None => None,
+    };
+    let (ds, root_path, root_origin) = recipe.load(
+        cfg.data.as_deref(),
+        cfg.max_train,
+        init.as_ref().map(|(n, _)| n),
+    )?;
     eprintln!(
         "{}: {} train / {} test examples of {:?} from {} ({})",
         ds.name,
         ds.train_len(),
         ds.test_len(),
         ds.shape,
-        root.path.display(),
-        root.origin
+        root_path.display(),
+        root_origin
     );
-    let (net, init_prov) = match &cfg.init {
-        Some(path) => {
-            let (net, prov) =
-                export::load(path).with_context(|| format!("loading --init {}", path.display()))?;
+    let (net, init_prov) = match init {
+        Some((net, prov)) => {
             let net = if cfg.reinit {
                 Net::new(net.graph(), cfg.seed)?
             } else {
@@ -158,8 +145,8 @@ pub fn run(cfg: &TrainConfig) -> Result<Report> {
             (net, Some(prov))
         }
         None => {
-            let mut graph =
-                zoo::build(spec.name, &ds.shape, ds.num_classes()).map_err(anyhow::Error::msg)?;
+            let mut graph = zoo::build(recipe.model_name(), &ds.shape, ds.num_classes())
+                .map_err(anyhow::Error::msg)?;
             graph.classes = ds.classes.clone();
             (Net::new(&graph, cfg.seed)?, None)
         }
@@ -185,9 +172,7 @@ pub fn run(cfg: &TrainConfig) -> Result<Report> {
             alpha: cfg.distill_alpha,
         })
     };
-    let dropout = cfg
-        .dropout
-        .unwrap_or_else(|| Hyper::dropout_for_model(spec.name));
+    let dropout = cfg.dropout.unwrap_or_else(|| recipe.dropout());
     if !(0.0..0.9).contains(&cfg.val_fraction) {
         bail!(
             "--val-fraction must be in [0, 0.9), got {}",
@@ -200,10 +185,11 @@ pub fn run(cfg: &TrainConfig) -> Result<Report> {
     net.set_dropout(dropout, cfg.seed);
     let info = net.info().clone();
     let macs = info.total_macs(&graph);
+    let augment = augment_name(recipe.data_task(), &cfg.augment)?;
     eprintln!(
         "{}: {} parameters, {} MACs per example; {} epochs, batch {}, lr {} x{}/epoch, \
          weight decay {}, dropout {dropout}, {} threads",
-        spec.name,
+        recipe.model_name(),
         info.param_count(),
         macs,
         hyper.epochs,
@@ -220,21 +206,44 @@ pub fn run(cfg: &TrainConfig) -> Result<Report> {
         verbose: true,
         checkpoint: Some(Checkpoint::beside(&cfg.out)),
         resume: cfg.resume,
-        augment: augmentation(spec.data, &cfg.augment)?,
+        augment: augment_named(augment)?,
         max_steps_per_epoch: cfg.max_steps,
         val_fraction: cfg.val_fraction,
-        model: spec.name.to_string(),
-        data: spec.data.to_string(),
+        model: recipe.model_name().to_string(),
+        data: recipe.data_task().to_string(),
         distill,
         average_from: cfg.average_from,
         mixup: cfg.mixup,
     };
-    let history = fit(&net, &ds, &opts)?;
     let (train_idx, val_idx) = validation_split(&ds, opts.val_fraction, cfg.seed);
+    eprintln!(
+        "{}: held out {} of the {} training examples ({}) to pick the best epoch; \
+         augmentation {augment}{}",
+        recipe.model_name(),
+        val_idx.len(),
+        ds.train_len(),
+        if val_idx.is_empty() {
+            "none: the last epoch is kept".to_string()
+        } else {
+            format!("--val-fraction {}", cfg.val_fraction)
+        },
+        if recipe.is_user() {
+            "; a user data folder has no built-in recipe, so these are the user-data \
+             defaults unless set by flags"
+        } else {
+            ""
+        }
+    );
+    let history = fit(&net, &ds, &opts)?;
     let test_accuracy = history.best_test_accuracy();
     let mut prov = init_prov.unwrap_or_default();
-    prov.insert("task".to_string(), spec.name.to_string());
-    prov.insert("data".to_string(), spec.data.to_string());
+    if recipe.is_user() {
+        // Whatever zoo task an --init model came from, this one learnt the user's data.
+        prov.remove("task");
+    } else {
+        prov.insert("task".to_string(), recipe.model_name().to_string());
+    }
+    prov.insert("data".to_string(), recipe.data_task().to_string());
     prov.entry("method".to_string())
         .or_insert_with(|| "original".to_string());
     if !cfg.teacher.is_empty() {
@@ -263,9 +272,9 @@ pub fn run(cfg: &TrainConfig) -> Result<Report> {
     export::save(&net, &prov, &cfg.out)
         .with_context(|| format!("writing {}", cfg.out.display()))?;
     let report = Report {
-        model: spec.name.to_string(),
-        data: spec.data.to_string(),
-        data_root: root.path.display().to_string(),
+        model: recipe.model_name().to_string(),
+        data: recipe.data_task().to_string(),
+        data_root: root_path.display().to_string(),
         file: cfg.out.display().to_string(),
         seed: cfg.seed,
         hyper,
@@ -295,7 +304,7 @@ pub fn run(cfg: &TrainConfig) -> Result<Report> {
     } else {
         println!(
             "{}: test accuracy {:.4} (error {:.2} %) at epoch {} of {}; {} parameters; {:.0} s training ({:.0} s wall)",
-            spec.name,
+            recipe.model_name(),
             test_accuracy,
             100.0 * (1.0 - test_accuracy),
             report.best_epoch,
