@@ -1,0 +1,179 @@
+//! `deepiot export` checked in an existing engine: for every layer kind, every recurrent
+//! output mode and direction, a CSR-sparse file and the reference models, the exported
+//! ONNX model runs a random batch in onnxruntime and must give what our runtime gives
+//! (within `support::REL` relative). One case also runs through the real board binary.
+mod support;
+
+use deepiot_format::testing::{random_model, random_weights, sparse_model_file, zero_fraction};
+use deepiot_format::{reference, Graph, Op, Pool1d, Pool2d, Recurrent, SeqOutput};
+use support::check_model;
+
+/// A graph of one input of `shape` and the given layers, one after the other.
+fn chain(shape: &[usize], layers: Vec<(&str, Op)>) -> Graph {
+    let mut g = Graph::new("x", shape);
+    for (name, op) in layers {
+        g.push(name, op);
+    }
+    g
+}
+
+fn check(test: &str, graph: &Graph, seed: u64) {
+    check_model(test, &random_model(graph, seed), seed);
+}
+
+fn conv1d(out_channels: usize, kernel: usize, stride: usize, padding: usize) -> Op {
+    Op::Conv1d {
+        out_channels,
+        kernel,
+        stride,
+        padding,
+    }
+}
+
+fn conv2d(out_channels: usize, kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2]) -> Op {
+    Op::Conv2d {
+        out_channels,
+        kernel,
+        stride,
+        padding,
+    }
+}
+
+#[test]
+fn dense_on_a_vector_is_gemm() {
+    let g = chain(&[12], vec![("fc", Op::Dense { units: 7 })]);
+    check("dense_on_a_vector", &g, 1);
+}
+
+#[test]
+fn dense_on_rows_is_matmul_and_add() {
+    let g = chain(&[5, 12], vec![("fc", Op::Dense { units: 7 })]);
+    check("dense_on_rows", &g, 2);
+}
+
+#[test]
+fn conv1d_with_stride_and_padding() {
+    let g = chain(&[3, 20], vec![("conv", conv1d(4, 3, 2, 1))]);
+    check("conv1d", &g, 3);
+}
+
+#[test]
+fn conv2d_with_stride_and_padding() {
+    let g = chain(
+        &[2, 9, 11],
+        vec![("conv", conv2d(5, [3, 2], [2, 1], [1, 1]))],
+    );
+    check("conv2d", &g, 4);
+}
+
+#[test]
+fn all_four_pools_round_down() {
+    // Kernels that do not tile the input: the last partial window is dropped.
+    let p1 = Pool1d {
+        kernel: 3,
+        stride: 2,
+    };
+    let p2 = Pool2d {
+        kernel: [3, 2],
+        stride: [2, 3],
+    };
+    check("max_pool1d", &chain(&[3, 16], vec![("pool", Op::MaxPool1d(p1))]), 5);
+    check("avg_pool1d", &chain(&[3, 16], vec![("pool", Op::AvgPool1d(p1))]), 6);
+    check("max_pool2d", &chain(&[2, 9, 10], vec![("pool", Op::MaxPool2d(p2))]), 7);
+    check("avg_pool2d", &chain(&[2, 9, 10], vec![("pool", Op::AvgPool2d(p2))]), 8);
+}
+
+#[test]
+fn activations_and_softmax_over_the_last_axis() {
+    for (name, op) in [
+        ("relu", Op::Relu),
+        ("tanh", Op::Tanh),
+        ("sigmoid", Op::Sigmoid),
+        ("softmax", Op::Softmax),
+    ] {
+        // On [T, F], so that softmax must use the last axis, not all of them.
+        let g = chain(&[4, 6], vec![("fc", Op::Dense { units: 5 }), (name, op)]);
+        check(name, &g, 9);
+    }
+}
+
+#[test]
+fn flatten_reshape_and_permute() {
+    let g = chain(
+        &[2, 3, 4],
+        vec![
+            ("perm", Op::Permute { perm: vec![2, 0, 1] }),
+            ("reshape", Op::Reshape { shape: vec![6, 4] }),
+            ("fc", Op::Dense { units: 3 }),
+            ("flatten", Op::Flatten),
+        ],
+    );
+    check("flatten_reshape_permute", &g, 10);
+}
+
+#[test]
+fn concat_of_branches_and_of_two_inputs() {
+    // Two branches of one input joined on axis 1 of [C, L].
+    let mut g = Graph::new("x", &[3, 10]);
+    let a = g.push_from("a", &["x"], conv1d(2, 3, 1, 1));
+    let b = g.push_from("b", &["x"], conv1d(4, 3, 1, 1));
+    g.push_from("join", &[a.as_str(), b.as_str(), "x"], Op::Concat { axis: 0 });
+    check("concat_branches", &g, 11);
+    // Two graph inputs joined on their last axis.
+    let mut g = Graph::new("left", &[4, 3]);
+    g.inputs.push(deepiot_format::Input {
+        name: "right".into(),
+        shape: vec![4, 5],
+    });
+    g.push_from("join", &["left", "right"], Op::Concat { axis: 1 });
+    g.push("fc", Op::Dense { units: 2 });
+    check("concat_inputs", &g, 12);
+}
+
+/// GRU and LSTM, forward and bidirectional, in each output mode.
+fn recurrent_cases(lstm: bool) {
+    let kind = if lstm { "lstm" } else { "gru" };
+    for bidirectional in [false, true] {
+        for output in [SeqOutput::Sequence, SeqOutput::Last, SeqOutput::Mean] {
+            let r = Recurrent::new(5, bidirectional, output);
+            let op = if lstm { Op::Lstm(r) } else { Op::Gru(r) };
+            let g = chain(&[7, 3], vec![("rnn", op)]);
+            let dir = if bidirectional { "bidirectional" } else { "forward" };
+            check(&format!("{kind} {dir} {output:?}"), &g, 13 + bidirectional as u64);
+        }
+    }
+}
+
+#[test]
+fn gru_in_every_mode_and_direction() {
+    recurrent_cases(false);
+}
+
+#[test]
+fn lstm_in_every_mode_and_direction() {
+    recurrent_cases(true);
+}
+
+#[test]
+fn sparse_weights_are_densified() {
+    // Dense, convolution and recurrent matrices all stored as CSR.
+    let mut g = Graph::new("x", &[2, 12]);
+    g.push("conv", conv1d(4, 3, 1, 0));
+    g.push("perm", Op::Permute { perm: vec![1, 0] });
+    g.push("gru", Op::Gru(Recurrent::new(6, true, SeqOutput::Last)));
+    g.push("fc", Op::Dense { units: 3 });
+    let mut w = random_weights(&g, 15);
+    zero_fraction(&mut w, 0.8, 16);
+    let model = sparse_model_file(&g, &w);
+    let sparse = deepiot_format::parse(&model).expect("parses").sparse_names().count();
+    assert_eq!(sparse, 5, "conv, both GRU directions (ih, hh) and fc are sparse");
+    check_model("sparse_weights", &model, 17);
+}
+
+#[test]
+fn reference_models() {
+    check("lenet5", &reference::lenet5_mnist(), 18);
+    check("deepsense_gru", &reference::deepsense_gru(), 19);
+    check("bilstm", &reference::bilstm(), 20);
+    check("branched", &reference::branched(), 21);
+}
