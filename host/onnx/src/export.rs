@@ -98,8 +98,7 @@ pub fn export(file: &ModelFile<'_>) -> Result<ModelProto, ExportError> {
         domain: None,
         model_version: None,
         doc_string: Some(
-            "A deepiot model file exported as standard ONNX; the batch axis `N` is dynamic."
-                .into(),
+            "A deepiot model file exported as standard ONNX; the batch axis `N` is dynamic.".into(),
         ),
         graph: Some(graph),
         metadata_props: metadata(file)?,

@@ -2,11 +2,11 @@
 //! checked to be new, so that a model whose names happen to collide (a node called
 //! `fc1.weight` beside the layer `fc1`) is refused instead of written wrong.
 use super::ExportError;
-use crate::proto::{
-    AttributeProto, AttributeType, DataType, NodeProto, TensorProto, TensorShapeProto,
-    TypeProto, ValueInfoProto,
-};
 use crate::proto::{tensor_shape_proto::dimension, tensor_shape_proto::Dimension, type_proto};
+use crate::proto::{
+    AttributeProto, AttributeType, DataType, NodeProto, TensorProto, TensorShapeProto, TypeProto,
+    ValueInfoProto,
+};
 use std::collections::BTreeSet;
 
 /// The name of the dynamic batch axis in front of every graph input and output.

@@ -1,7 +1,7 @@
 //! The layers without state: each [`Op`] but the recurrent ones as one or two standard
 //! ONNX operators, on values that carry the batch axis in front.
 use super::builder::{int, ints, GraphBuilder};
-use super::{Layer, ExportError};
+use super::{ExportError, Layer};
 use deepiot_format::{Op, Pool1d, Pool2d};
 
 /// Writes `layer`'s ONNX nodes; the last one's output is the value named after the layer.
@@ -93,7 +93,13 @@ fn dense(b: &mut GraphBuilder, layer: &Layer<'_, '_>) -> Result<(), ExportError>
         }
     }
     let wt = b.f32_tensor(&format!("{name}.weight_t"), &[f, units], &wt)?;
-    let product = b.node("MatMul", &format!("{name}/matmul"), &[x, &wt], &format!("{name}/matmul"), vec![])?;
+    let product = b.node(
+        "MatMul",
+        &format!("{name}/matmul"),
+        &[x, &wt],
+        &format!("{name}/matmul"),
+        vec![],
+    )?;
     b.node("Add", name, &[&product, &bias], name, vec![])?;
     Ok(())
 }

@@ -105,7 +105,11 @@ pub fn npy_bytes(shape: &[usize], data: &[f32]) -> Vec<u8> {
 /// The shape and values of a float32 C-order `.npy` file (versions 1 to 3).
 pub fn read_npy(path: &Path) -> (Vec<usize>, Vec<f32>) {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert!(bytes.starts_with(b"\x93NUMPY"), "{}: not .npy", path.display());
+    assert!(
+        bytes.starts_with(b"\x93NUMPY"),
+        "{}: not .npy",
+        path.display()
+    );
     let (len, start) = match bytes[6] {
         1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
         _ => (
@@ -144,7 +148,10 @@ pub fn random_batch(model: &[u8], seed: u64) -> Vec<(Vec<usize>, Vec<f32>)> {
                 .chain(m.input_shape(i).iter().copied())
                 .collect();
             let n = shape.iter().product();
-            (shape, deepiot_format::testing::random_input(seed + i as u64, n))
+            (
+                shape,
+                deepiot_format::testing::random_input(seed + i as u64, n),
+            )
         })
         .collect()
 }
@@ -153,7 +160,11 @@ pub fn random_batch(model: &[u8], seed: u64) -> Vec<(Vec<usize>, Vec<f32>)> {
 /// batch: output 0, examples back to back.
 pub fn runtime_outputs(model: &[u8], batch: &[(Vec<usize>, Vec<f32>)]) -> Vec<f32> {
     let mut m = deepiot_runtime::Model::load(model).expect("the model loads in the runtime");
-    assert_eq!(m.output_count(), 1, "the engine tests use single-output graphs");
+    assert_eq!(
+        m.output_count(),
+        1,
+        "the engine tests use single-output graphs"
+    );
     let mut all = Vec::new();
     for e in 0..BATCH {
         let inputs: Vec<&[f32]> = batch
@@ -164,7 +175,8 @@ pub fn runtime_outputs(model: &[u8], batch: &[(Vec<usize>, Vec<f32>)]) -> Vec<f3
             })
             .collect();
         let mut y = vec![0.0; m.output_len(0)];
-        m.run_multi(&inputs, &mut [&mut y]).expect("runtime inference");
+        m.run_multi(&inputs, &mut [&mut y])
+            .expect("runtime inference");
         all.extend(y);
     }
     all
@@ -180,7 +192,8 @@ pub fn onnxruntime_outputs(
     let model = dir.path().join("model.onnx");
     std::fs::write(&model, onnx).expect("writing model.onnx");
     let mut cmd = Command::new(python);
-    cmd.arg(workspace_root().join("scripts/onnx-run.py")).arg(&model);
+    cmd.arg(workspace_root().join("scripts/onnx-run.py"))
+        .arg(&model);
     for (i, (shape, values)) in batch.iter().enumerate() {
         let p = dir.path().join(format!("input{i}.npy"));
         std::fs::write(&p, npy_bytes(shape, values)).expect("writing an input");
