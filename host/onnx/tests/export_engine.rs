@@ -6,6 +6,7 @@ mod support;
 
 use deepiot_format::testing::{random_model, random_weights, sparse_model_file, zero_fraction};
 use deepiot_format::{reference, Graph, Op, Pool1d, Pool2d, Recurrent, SeqOutput};
+use std::path::Path;
 use support::check_model;
 
 /// A graph of one input of `shape` and the given layers, one after the other.
@@ -17,8 +18,8 @@ fn chain(shape: &[usize], layers: Vec<(&str, Op)>) -> Graph {
     g
 }
 
-fn check(test: &str, graph: &Graph, seed: u64) {
-    check_model(test, &random_model(graph, seed), seed);
+fn check(py: &Path, test: &str, graph: &Graph, seed: u64) {
+    check_model(py, test, &random_model(graph, seed), seed);
 }
 
 fn conv1d(out_channels: usize, kernel: usize, stride: usize, padding: usize) -> Op {
@@ -41,33 +42,48 @@ fn conv2d(out_channels: usize, kernel: [usize; 2], stride: [usize; 2], padding: 
 
 #[test]
 fn dense_on_a_vector_is_gemm() {
+    let Some(py) = support::python("dense_on_a_vector_is_gemm") else {
+        return;
+    };
     let g = chain(&[12], vec![("fc", Op::Dense { units: 7 })]);
-    check("dense_on_a_vector", &g, 1);
+    check(py, "dense_on_a_vector", &g, 1);
 }
 
 #[test]
 fn dense_on_rows_is_matmul_and_add() {
+    let Some(py) = support::python("dense_on_rows_is_matmul_and_add") else {
+        return;
+    };
     let g = chain(&[5, 12], vec![("fc", Op::Dense { units: 7 })]);
-    check("dense_on_rows", &g, 2);
+    check(py, "dense_on_rows", &g, 2);
 }
 
 #[test]
 fn conv1d_with_stride_and_padding() {
+    let Some(py) = support::python("conv1d_with_stride_and_padding") else {
+        return;
+    };
     let g = chain(&[3, 20], vec![("conv", conv1d(4, 3, 2, 1))]);
-    check("conv1d", &g, 3);
+    check(py, "conv1d", &g, 3);
 }
 
 #[test]
 fn conv2d_with_stride_and_padding() {
+    let Some(py) = support::python("conv2d_with_stride_and_padding") else {
+        return;
+    };
     let g = chain(
         &[2, 9, 11],
         vec![("conv", conv2d(5, [3, 2], [2, 1], [1, 1]))],
     );
-    check("conv2d", &g, 4);
+    check(py, "conv2d", &g, 4);
 }
 
 #[test]
 fn all_four_pools_round_down() {
+    let Some(py) = support::python("all_four_pools_round_down") else {
+        return;
+    };
     // Kernels that do not tile the input: the last partial window is dropped.
     let p1 = Pool1d {
         kernel: 3,
@@ -78,21 +94,25 @@ fn all_four_pools_round_down() {
         stride: [2, 3],
     };
     check(
+        py,
         "max_pool1d",
         &chain(&[3, 16], vec![("pool", Op::MaxPool1d(p1))]),
         5,
     );
     check(
+        py,
         "avg_pool1d",
         &chain(&[3, 16], vec![("pool", Op::AvgPool1d(p1))]),
         6,
     );
     check(
+        py,
         "max_pool2d",
         &chain(&[2, 9, 10], vec![("pool", Op::MaxPool2d(p2))]),
         7,
     );
     check(
+        py,
         "avg_pool2d",
         &chain(&[2, 9, 10], vec![("pool", Op::AvgPool2d(p2))]),
         8,
@@ -101,6 +121,9 @@ fn all_four_pools_round_down() {
 
 #[test]
 fn activations_and_softmax_over_the_last_axis() {
+    let Some(py) = support::python("activations_and_softmax_over_the_last_axis") else {
+        return;
+    };
     for (name, op) in [
         ("relu", Op::Relu),
         ("tanh", Op::Tanh),
@@ -109,12 +132,15 @@ fn activations_and_softmax_over_the_last_axis() {
     ] {
         // On [T, F], so that softmax must use the last axis, not all of them.
         let g = chain(&[4, 6], vec![("fc", Op::Dense { units: 5 }), (name, op)]);
-        check(name, &g, 9);
+        check(py, name, &g, 9);
     }
 }
 
 #[test]
 fn flatten_reshape_and_permute() {
+    let Some(py) = support::python("flatten_reshape_and_permute") else {
+        return;
+    };
     let g = chain(
         &[2, 3, 4],
         vec![
@@ -129,11 +155,14 @@ fn flatten_reshape_and_permute() {
             ("flatten", Op::Flatten),
         ],
     );
-    check("flatten_reshape_permute", &g, 10);
+    check(py, "flatten_reshape_permute", &g, 10);
 }
 
 #[test]
 fn concat_of_branches_and_of_two_inputs() {
+    let Some(py) = support::python("concat_of_branches_and_of_two_inputs") else {
+        return;
+    };
     // Two branches of one input joined on axis 1 of [C, L].
     let mut g = Graph::new("x", &[3, 10]);
     let a = g.push_from("a", &["x"], conv1d(2, 3, 1, 1));
@@ -143,7 +172,7 @@ fn concat_of_branches_and_of_two_inputs() {
         &[a.as_str(), b.as_str(), "x"],
         Op::Concat { axis: 0 },
     );
-    check("concat_branches", &g, 11);
+    check(py, "concat_branches", &g, 11);
     // Two graph inputs joined on their last axis.
     let mut g = Graph::new("left", &[4, 3]);
     g.inputs.push(deepiot_format::Input {
@@ -152,11 +181,11 @@ fn concat_of_branches_and_of_two_inputs() {
     });
     g.push_from("join", &["left", "right"], Op::Concat { axis: 1 });
     g.push("fc", Op::Dense { units: 2 });
-    check("concat_inputs", &g, 12);
+    check(py, "concat_inputs", &g, 12);
 }
 
 /// GRU and LSTM, forward and bidirectional, in each output mode.
-fn recurrent_cases(lstm: bool) {
+fn recurrent_cases(py: &Path, lstm: bool) {
     let kind = if lstm { "lstm" } else { "gru" };
     for bidirectional in [false, true] {
         for output in [SeqOutput::Sequence, SeqOutput::Last, SeqOutput::Mean] {
@@ -169,6 +198,7 @@ fn recurrent_cases(lstm: bool) {
                 "forward"
             };
             check(
+                py,
                 &format!("{kind} {dir} {output:?}"),
                 &g,
                 13 + bidirectional as u64,
@@ -179,16 +209,25 @@ fn recurrent_cases(lstm: bool) {
 
 #[test]
 fn gru_in_every_mode_and_direction() {
-    recurrent_cases(false);
+    let Some(py) = support::python("gru_in_every_mode_and_direction") else {
+        return;
+    };
+    recurrent_cases(py, false);
 }
 
 #[test]
 fn lstm_in_every_mode_and_direction() {
-    recurrent_cases(true);
+    let Some(py) = support::python("lstm_in_every_mode_and_direction") else {
+        return;
+    };
+    recurrent_cases(py, true);
 }
 
 #[test]
 fn sparse_weights_are_densified() {
+    let Some(py) = support::python("sparse_weights_are_densified") else {
+        return;
+    };
     // Dense, convolution and recurrent matrices all stored as CSR.
     let mut g = Graph::new("x", &[2, 12]);
     g.push("conv", conv1d(4, 3, 1, 0));
@@ -206,15 +245,18 @@ fn sparse_weights_are_densified() {
         sparse, 6,
         "conv, fc and the GRU's ih and hh of both directions are sparse"
     );
-    check_model("sparse_weights", &model, 17);
+    check_model(py, "sparse_weights", &model, 17);
 }
 
 #[test]
 fn reference_models() {
-    check("lenet5", &reference::lenet5_mnist(), 18);
-    check("deepsense_gru", &reference::deepsense_gru(), 19);
-    check("bilstm", &reference::bilstm(), 20);
-    check("branched", &reference::branched(), 21);
+    let Some(py) = support::python("reference_models") else {
+        return;
+    };
+    check(py, "lenet5", &reference::lenet5_mnist(), 18);
+    check(py, "deepsense_gru", &reference::deepsense_gru(), 19);
+    check(py, "bilstm", &reference::bilstm(), 20);
+    check(py, "branched", &reference::branched(), 21);
 }
 
 /// The check can fail: a model whose GRU has its r and z gates swapped (a wrong gate

@@ -247,12 +247,10 @@ pub fn assert_agree(what: &str, got: &[f32], want: &[f32]) {
     );
 }
 
-/// Exports `model`, runs a random batch through onnxruntime and our runtime, and asserts
-/// that they agree (and that onnxruntime gives the batched output shape). Skips (or fails,
-/// see [`python`]) when no Python has onnxruntime.
-#[track_caller]
-pub fn check_model(test: &str, model: &[u8], seed: u64) {
-    let Some(py) = python(test) else { return };
+/// Exports `model`, runs a random batch through onnxruntime (with `py`, see [`python`])
+/// and our runtime, and asserts that they agree and that onnxruntime gives the batched
+/// output shape; `test` names the case in messages.
+pub fn check_model(py: &Path, test: &str, model: &[u8], seed: u64) {
     let onnx = deepiot_onnx::export::export_bytes(model)
         .unwrap_or_else(|e| panic!("{test}: export failed: {e}"));
     let batch = random_batch(model, seed);
