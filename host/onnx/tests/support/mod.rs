@@ -4,8 +4,9 @@
 //! The engine is onnxruntime, from Python (`scripts/onnx-run.py`): its wheel installs in
 //! seconds (`python3 -m venv` + `pip install onnxruntime numpy`: 19.4 s measured on the
 //! 2-core dev machine, 71 s while other builds loaded it), where a Rust engine would be
-//! compiled in every CI run: a debug build of tract-onnx 0.21 had not finished after an
-//! hour on the same (loaded) machine, and candle-onnx needs protoc and the candle stack.
+//! compiled in every CI run: a debug build of tract-onnx 0.21 in a scratch crate took
+//! 157 s of CPU (64 min of wall time, niced on the loaded machine), and candle-onnx
+//! brings protoc and the candle stack.
 //! scripts/test.sh makes the venv and exports `DEEPIOT_ONNX_PYTHON`; without it the tests
 //! skip with one line (or fail under `DEEPIOT_REQUIRE_TOOLS=1`).
 #![allow(dead_code)] // each test binary uses its own part of this module
