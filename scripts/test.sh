@@ -3,7 +3,10 @@
 #   - the board's Rust target (the tests build and run the real static i686 runtime);
 #   - qemu-user (qemu-i386 checks the binary's instruction set), binutils (objdump checks
 #     it has no AVX) and openssh-server (a local sshd is the stand-in board), with apt-get,
-#     through sudo when not root.
+#     through sudo when not root;
+#   - onnxruntime and numpy, for the engine check of `deepiot export`: a venv at
+#     ${XDG_CACHE_HOME:-~/.cache}/deepiot/onnx-venv (pip, about 20 s the first time), whose
+#     python is exported as DEEPIOT_ONNX_PYTHON for the tests.
 # Tests whose tool or data is still missing say so and skip; CI sets DEEPIOT_REQUIRE_TOOLS=1
 # and DEEPIOT_REQUIRE_DATA=1 so that nothing it needs can be skipped.
 # Extra arguments go to `cargo test` (e.g. scripts/test.sh -p deepiot-runtime).
@@ -26,6 +29,9 @@ missing=()
 command -v qemu-i386 >/dev/null 2>&1 || missing+=(qemu-user)
 command -v objdump >/dev/null 2>&1 || missing+=(binutils)
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+if command -v python3 >/dev/null 2>&1 && [ -z "${DEEPIOT_ONNX_PYTHON:-}" ]; then
+  python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=()
   if [ "$(id -u)" -ne 0 ]; then
@@ -46,6 +52,21 @@ if [ ${#missing[@]} -gt 0 ]; then
     else
       say "no apt-get: install ${missing[*]} by hand; the tests that need them will skip"
     fi
+  fi
+fi
+
+# The ONNX engine check runs onnxruntime from Python (scripts/onnx-run.py): a wheel installs
+# in seconds, where a Rust engine (tract-onnx, candle-onnx) would be compiled in every run.
+if [ -z "${DEEPIOT_ONNX_PYTHON:-}" ]; then
+  venv="${XDG_CACHE_HOME:-$HOME/.cache}/deepiot/onnx-venv"
+  if ! "$venv/bin/python" -c 'import numpy, onnxruntime' >/dev/null 2>&1; then
+    say "installing onnxruntime and numpy into $venv"
+    if ! { python3 -m venv "$venv" && "$venv/bin/pip" install -q onnxruntime numpy; }; then
+      say "could not install onnxruntime (python3-venv and network needed); the ONNX engine tests will skip"
+    fi
+  fi
+  if "$venv/bin/python" -c 'import numpy, onnxruntime' >/dev/null 2>&1; then
+    export DEEPIOT_ONNX_PYTHON="$venv/bin/python"
   fi
 fi
 

@@ -6,6 +6,7 @@ pub mod compress;
 pub mod data;
 pub mod export;
 pub mod models;
+pub mod onnx_export;
 pub mod onnx_import;
 pub mod quickstart;
 pub mod rng;

@@ -38,6 +38,9 @@ enum Command {
     /// Compresses a trained model with DeepIoT's compressor-critic: learns which neurons,
     /// filters and recurrent units to drop, cuts them out, fine-tunes, writes the smaller model.
     Compress(deepiot::cli::compress::CompressArgs),
+    /// Writes a model file (original or compressed) as standard ONNX, opset 17 with a
+    /// dynamic batch axis, for onnxruntime, tract and other engines.
+    Export(deepiot::cli::onnx_export::OnnxExportArgs),
     /// Runs DeepIoT and the baselines (magnitude pruning with splicing, L1-norm structured
     /// pruning) on one trained model, times every result in the board runtime, and writes
     /// a report with tables and plots.
@@ -73,6 +76,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train(a) => deepiot::train::run(&a.into()).map(|_| ()),
         Command::Eval(a) => deepiot::train::eval(&a.into()).map(|_| ()),
         Command::Compress(a) => deepiot::compress::run(&a.into()).map(|_| ()),
+        Command::Export(a) => deepiot::onnx_export::run(&a.into()).map(|_| ()),
         Command::Compare(a) => deepiot::compare::run(&a.into()).map(|_| ()),
         Command::BenchTrain(a) => deepiot::bench_train::run(&a.into()).map(|_| ()),
         Command::Runtime { target } => deepiot::board_cli::print_runtime(&target),

@@ -4,6 +4,7 @@
 pub mod bench_train;
 pub mod compare;
 pub mod compress;
+pub mod onnx_export;
 pub mod onnx_import;
 pub mod quickstart;
 pub mod train;
