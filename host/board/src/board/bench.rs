@@ -5,7 +5,7 @@ use super::error::{BoardError, Result};
 use super::progress::Progress;
 use super::session::{Payload, Session};
 use super::{check_model, human_bytes, read_local, remote, runtime_binary, target};
-use super::{SshConfig, TargetConfig, TransferConfig};
+use super::{PrintConfig, SshConfig, TargetConfig, TransferConfig};
 use crate::runtime_json::BenchReport;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -32,10 +32,7 @@ pub struct BenchConfig {
     /// Untimed inferences first.
     pub warmup: u32,
     pub transfer: TransferConfig,
-    /// Print JSON on stdout.
-    pub json: bool,
-    /// No progress output on stderr.
-    pub quiet: bool,
+    pub print: PrintConfig,
 }
 
 impl Default for BenchConfig {
@@ -50,8 +47,7 @@ impl Default for BenchConfig {
             iterations: 200,
             warmup: 20,
             transfer: TransferConfig::default(),
-            json: false,
-            quiet: false,
+            print: PrintConfig::default(),
         }
     }
 }
@@ -289,7 +285,7 @@ pub fn run(a: &BenchConfig) -> Result<()> {
             "--iterations must be between 1 and 1000000".into(),
         ));
     }
-    let progress = Progress::new(a.quiet);
+    let progress = Progress::new(a.print.quiet);
     let mut models = Vec::new();
     for path in &a.models {
         let bytes = read_local(path, "model file")?;
@@ -306,7 +302,7 @@ pub fn run(a: &BenchConfig) -> Result<()> {
         let session = a.ssh.session(default_target, transfer, progress)?;
         let results = bench_board(&session, &runtime, &models, a.iterations, a.warmup)?;
         let failed = results.iter().filter(|r| r.error.is_some()).count();
-        if a.json {
+        if a.print.json {
             println!(
                 "{}",
                 serde_json::json!({"board": session.board(), "iterations": a.iterations, "warmup": a.warmup, "results": results})
@@ -400,7 +396,7 @@ pub fn run(a: &BenchConfig) -> Result<()> {
         if r.is_err() || model_failed {
             failed += 1;
         }
-        if a.json {
+        if a.print.json {
             json_boards.push(match &r {
                 Ok(v) => serde_json::json!({"name": b.name, "address": b.address, "ok": !model_failed, "results": v}),
                 Err(e) => serde_json::json!({"name": b.name, "address": b.address, "ok": false,
@@ -415,7 +411,7 @@ pub fn run(a: &BenchConfig) -> Result<()> {
             println!();
         }
     }
-    if a.json {
+    if a.print.json {
         println!(
             "{}",
             serde_json::json!({"iterations": a.iterations, "warmup": a.warmup, "boards": json_boards,

@@ -1,5 +1,6 @@
 //! The settings several board commands share: how to reach the board (`SshConfig`),
-//! which kind of board it is (`TargetConfig`) and how files travel (`TransferConfig`).
+//! which kind of board it is (`TargetConfig`), how files travel (`TransferConfig`) and
+//! what the command prints (`PrintConfig`).
 //! Plain structs with `Default`, so a library caller sets only what differs; the command
 //! line (`crate::cli::flags`) converts into them and takes its defaults from them.
 use super::error::{BoardError, Result};
@@ -89,6 +90,16 @@ impl Default for TransferConfig {
     }
 }
 
+/// What a command prints: lines for people or one JSON result on stdout, with or without
+/// progress on stderr.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PrintConfig {
+    /// Print the result as JSON on stdout.
+    pub json: bool,
+    /// No progress output on stderr.
+    pub quiet: bool,
+}
+
 impl TransferConfig {
     /// The checked transfer settings of a session.
     pub fn transfer(&self) -> Result<Transfer> {
@@ -123,29 +134,12 @@ impl SshConfig {
 
     /// The board's address: the setting, $DEEPIOT_BOARD, or the target's default.
     pub fn address(&self, target: &target::Target) -> Result<Address> {
-        let text = self
-            .board
-            .clone()
-            .or_else(|| {
-                std::env::var("DEEPIOT_BOARD")
-                    .ok()
-                    .filter(|s| !s.is_empty())
-            })
-            .unwrap_or_else(|| target.ssh.clone());
-        Address::parse(&text)
+        Address::parse(&given_or_env(&self.board, "DEEPIOT_BOARD", &target.ssh))
     }
 
     /// The install directory: the setting, $DEEPIOT_BOARD_DIR, or the target's.
     pub fn install_dir(&self, target: &target::Target) -> Result<String> {
-        let dir = self
-            .dir
-            .clone()
-            .or_else(|| {
-                std::env::var("DEEPIOT_BOARD_DIR")
-                    .ok()
-                    .filter(|s| !s.is_empty())
-            })
-            .unwrap_or_else(|| target.install_dir.clone());
+        let dir = given_or_env(&self.dir, "DEEPIOT_BOARD_DIR", &target.install_dir);
         let dir = dir.trim_end_matches('/').to_string();
         if !dir.starts_with('/') || dir.len() < 2 || dir.contains("/../") || dir.ends_with("/..") {
             return Err(BoardError::Usage(format!(
@@ -172,4 +166,13 @@ impl SshConfig {
             transfer,
         })
     }
+}
+
+/// A setting given, else the environment variable `env` when set and not empty, else
+/// `fallback` (the target description's).
+fn given_or_env(given: &Option<String>, env: &str, fallback: &str) -> String {
+    given
+        .clone()
+        .or_else(|| std::env::var(env).ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| fallback.to_string())
 }

@@ -4,7 +4,7 @@ use super::error::{BoardError, Result};
 use super::progress::Progress;
 use super::session::{render_kv, sha256_hex, utc_now, Payload};
 use super::{check_model, human_bytes, read_local, remote, runtime_binary};
-use super::{SshConfig, TargetConfig, TransferConfig};
+use super::{PrintConfig, SshConfig, TargetConfig, TransferConfig};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -20,17 +20,14 @@ pub struct DeployConfig {
     /// A version label recorded on the board (default: deploy-HASH of the files).
     pub label: Option<String>,
     pub transfer: TransferConfig,
-    /// Print the result as JSON on stdout.
-    pub json: bool,
-    /// No progress output on stderr.
-    pub quiet: bool,
+    pub print: PrintConfig,
 }
 
 /// Installs the runtime and the models into the board's inactive slot, checks them
 /// there and makes that slot the active one; prints what was done.
 pub fn run(a: &DeployConfig) -> Result<()> {
     let started = Instant::now();
-    let progress = Progress::new(a.quiet);
+    let progress = Progress::new(a.print.quiet);
     let target = a.target.load()?;
 
     // Everything local is checked before the board is touched.
@@ -143,7 +140,7 @@ pub fn run(a: &DeployConfig) -> Result<()> {
     let secs = started.elapsed().as_secs_f64();
 
     let base = format!("{}/active", session.dir);
-    if a.json {
+    if a.print.json {
         let v = serde_json::json!({
             "board": session.board(),
             "target": target.name,

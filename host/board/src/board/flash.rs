@@ -6,7 +6,7 @@ use super::image::{read_image, Golden};
 use super::progress::Progress;
 use super::session::{render_kv, utc_now, Payload};
 use super::ssh::quote;
-use super::{human_bytes, remote, target, SshConfig, TransferConfig};
+use super::{human_bytes, remote, target, PrintConfig, SshConfig, TransferConfig};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -23,17 +23,14 @@ pub struct FlashConfig {
     /// Folder of target descriptions (else $DEEPIOT_TARGETS_DIR, else the shipped ones).
     pub targets_dir: Option<PathBuf>,
     pub transfer: TransferConfig,
-    /// Print the result as JSON on stdout.
-    pub json: bool,
-    /// No progress output on stderr.
-    pub quiet: bool,
+    pub print: PrintConfig,
 }
 
 /// Installs the image into the board's inactive slot, self-tests it there and switches
 /// to it; on any failure the board stays on (or goes back to) its previous version.
 pub fn run(a: &FlashConfig) -> Result<()> {
     let started = Instant::now();
-    let progress = Progress::new(a.quiet);
+    let progress = Progress::new(a.print.quiet);
     let img = read_image(&a.image)?;
     let m = &img.manifest;
     progress.step(format!(
@@ -220,7 +217,7 @@ pub fn run(a: &FlashConfig) -> Result<()> {
         }
     };
     let secs = started.elapsed().as_secs_f64();
-    if a.json {
+    if a.print.json {
         println!(
             "{}",
             serde_json::json!({

@@ -23,7 +23,7 @@ use error::{BoardError, Result};
 use progress::Progress;
 use std::path::{Path, PathBuf};
 
-pub use config::{SshConfig, TargetConfig, TransferConfig};
+pub use config::{PrintConfig, SshConfig, TargetConfig, TransferConfig};
 
 /// Reads a local file, mapping failure to exit code 3.
 pub fn read_local(path: &Path, what: &str) -> Result<Vec<u8>> {

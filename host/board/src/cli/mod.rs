@@ -17,6 +17,8 @@ pub mod flash;
 pub mod image;
 pub mod runtime;
 pub mod status;
+#[cfg(test)]
+mod tests;
 
 /// The exit codes documented for every command (the board commands add theirs:
 /// `deploy --help`).

@@ -19,14 +19,3 @@ pub fn run(a: &RuntimeArgs) -> anyhow::Result<()> {
     println!("{}", bin.display());
     Ok(())
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_default_target_is_the_configs() {
-        let a: RuntimeArgs = crate::cli::parse(Vec::<String>::new()).unwrap();
-        assert_eq!(a.target, TargetConfig::default().target);
-    }
-}

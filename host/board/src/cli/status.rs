@@ -38,20 +38,3 @@ impl From<StatusArgs> for StatusConfig {
         }
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// No flags: exactly the config's defaults.
-    #[test]
-    fn flags_left_out_mean_the_configs_defaults() {
-        let a: StatusArgs = crate::cli::parse(Vec::<String>::new()).unwrap();
-        assert_eq!(StatusConfig::from(a), StatusConfig::default());
-        let a: StatusArgs = crate::cli::parse(["--targets-dir", "t", "-i", "k", "--json"]).unwrap();
-        let c = StatusConfig::from(a);
-        assert_eq!(c.target.targets_dir, Some("t".into()));
-        assert_eq!(c.ssh.identity, Some("k".into()));
-        assert!(c.json);
-    }
-}

@@ -5,7 +5,8 @@ use super::SelfTestSettings;
 use super::{build, parse_image, read_image, BuildSpec, FileEntry, Golden, Image};
 use crate::board::error::{BoardError, Result};
 use crate::board::progress::Progress;
-use crate::board::{check_model, human_bytes, read_local, runtime_binary, TargetConfig};
+use crate::board::{check_model, human_bytes, read_local, runtime_binary};
+use crate::board::{PrintConfig, TargetConfig};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -31,16 +32,12 @@ pub struct ImageBuildConfig {
     /// Expected outputs by model name, files in `deepiot-run --json` form; a model not
     /// named here gets what the runtime computes on this machine.
     pub golden: BTreeMap<String, PathBuf>,
-    /// Self-test tolerance: absolute part.
-    pub atol: f64,
-    /// Self-test tolerance: relative part.
-    pub rtol: f64,
+    /// How far the board's outputs may be from the expected ones (both parts >= 0).
+    pub tolerance: SelfTestSettings,
     /// With self-test data (false: flash then only checks that each model loads).
     pub selftest: bool,
-    /// Print the manifest as JSON on stdout.
-    pub json: bool,
-    /// No progress output on stderr.
-    pub quiet: bool,
+    /// `json`: the manifest as JSON on stdout.
+    pub print: PrintConfig,
 }
 
 impl Default for ImageBuildConfig {
@@ -55,11 +52,12 @@ impl Default for ImageBuildConfig {
             selftest_examples: 2,
             seed: 1,
             golden: BTreeMap::new(),
-            atol: 1e-4,
-            rtol: 1e-3,
+            tolerance: SelfTestSettings {
+                atol: 1e-4,
+                rtol: 1e-3,
+            },
             selftest: true,
-            json: false,
-            quiet: false,
+            print: PrintConfig::default(),
         }
     }
 }
@@ -88,7 +86,7 @@ fn check_config(config: &BTreeMap<String, String>) -> Result<()> {
 
 /// Builds the image, writes it atomically to `output` and prints its description.
 pub fn run_build(a: &ImageBuildConfig) -> Result<()> {
-    let progress = Progress::new(a.quiet);
+    let progress = Progress::new(a.print.quiet);
     let target = a.target.load()?;
     let mut models = Vec::new();
     for path in &a.models {
@@ -117,7 +115,7 @@ pub fn run_build(a: &ImageBuildConfig) -> Result<()> {
             "--selftest-examples must be between 1 and 1000".into(),
         ));
     }
-    if !(a.atol >= 0.0 && a.rtol >= 0.0) {
+    if !(a.tolerance.atol >= 0.0 && a.tolerance.rtol >= 0.0) {
         return Err(BoardError::Usage("--atol and --rtol must be >= 0".into()));
     }
     let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
@@ -150,10 +148,7 @@ pub fn run_build(a: &ImageBuildConfig) -> Result<()> {
         examples: a.selftest_examples,
         seed: a.seed,
         golden,
-        settings: SelfTestSettings {
-            atol: a.atol,
-            rtol: a.rtol,
-        },
+        settings: a.tolerance.clone(),
         selftest: a.selftest,
         source_date_epoch,
     };
@@ -164,18 +159,24 @@ pub fn run_build(a: &ImageBuildConfig) -> Result<()> {
         .and_then(|_| std::fs::rename(&tmp, &a.output))
         .map_err(|e| BoardError::Other(format!("cannot write {}: {e}", a.output.display())))?;
     let img = parse_image(&bytes).map_err(|m| corrupt(&a.output, m))?;
-    if a.json {
-        println!("{}", inspect_json(&img));
-    } else {
-        println!(
-            "wrote {} ({}, sha256 {})",
-            a.output.display(),
-            human_bytes(img.bytes),
-            img.sha256
-        );
-        print!("{}", describe(&img));
-    }
+    let headline = format!(
+        "wrote {} ({}, sha256 {})",
+        a.output.display(),
+        human_bytes(img.bytes),
+        img.sha256
+    );
+    print_image(&img, a.print.json, &headline);
     Ok(())
+}
+
+/// Prints a verified image: its manifest as JSON, or `headline` and its description.
+fn print_image(img: &Image, json: bool, headline: &str) {
+    if json {
+        println!("{}", inspect_json(img));
+    } else {
+        println!("{headline}");
+        print!("{}", describe(img));
+    }
 }
 
 fn inspect_json(img: &Image) -> serde_json::Value {
@@ -250,16 +251,12 @@ pub fn describe(img: &Image) -> String {
 /// Reads the image, verifies every member and prints its description.
 pub fn run_inspect(a: &ImageInspectConfig) -> Result<()> {
     let img = read_image(&a.image)?;
-    if a.json {
-        println!("{}", inspect_json(&img));
-    } else {
-        println!(
-            "image {}: {}, sha256 {}",
-            a.image.display(),
-            human_bytes(img.bytes),
-            img.sha256
-        );
-        print!("{}", describe(&img));
-    }
+    let headline = format!(
+        "image {}: {}, sha256 {}",
+        a.image.display(),
+        human_bytes(img.bytes),
+        img.sha256
+    );
+    print_image(&img, a.json, &headline);
     Ok(())
 }
