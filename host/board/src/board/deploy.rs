@@ -13,14 +13,15 @@ use std::time::Instant;
 pub struct DeployConfig {
     /// Model files (.safetensors) to install; each goes to models/NAME.safetensors.
     pub models: Vec<PathBuf>,
+    /// Where the board is and how to reach it.
     pub ssh: SshConfig,
+    pub transfer: TransferConfig,
+    pub print: PrintConfig,
     pub target: TargetConfig,
     /// A runtime binary to use instead of building deepiot-run for the target.
     pub runtime: Option<PathBuf>,
     /// A version label recorded on the board (default: deploy-HASH of the files).
     pub label: Option<String>,
-    pub transfer: TransferConfig,
-    pub print: PrintConfig,
 }
 
 /// Installs the runtime and the models into the board's inactive slot, checks them

@@ -16,14 +16,15 @@ use std::time::Instant;
 pub struct FlashConfig {
     /// The image (from `deepiot image build`).
     pub image: PathBuf,
+    /// Where the board is and how to reach it.
     pub ssh: SshConfig,
+    pub transfer: TransferConfig,
+    pub print: PrintConfig,
     /// Board description to use for the default address and install directory (default:
     /// the image's target).
     pub target: Option<String>,
     /// Folder of target descriptions (else $DEEPIOT_TARGETS_DIR, else the shipped ones).
     pub targets_dir: Option<PathBuf>,
-    pub transfer: TransferConfig,
-    pub print: PrintConfig,
 }
 
 /// Installs the image into the board's inactive slot, self-tests it there and switches

@@ -29,11 +29,11 @@ impl From<DeployArgs> for DeployConfig {
         DeployConfig {
             models: a.models,
             ssh: a.ssh.into(),
+            transfer: a.send.transfer.into(),
+            print: a.send.print.into(),
             target: a.target.into(),
             runtime: a.runtime,
             label: a.label,
-            transfer: a.send.transfer.into(),
-            print: a.send.print.into(),
         }
     }
 }

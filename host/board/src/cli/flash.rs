@@ -28,10 +28,10 @@ impl From<FlashArgs> for FlashConfig {
         FlashConfig {
             image: a.image,
             ssh: a.ssh.into(),
-            target: a.target,
-            targets_dir: a.targets_dir,
             transfer: a.send.transfer.into(),
             print: a.send.print.into(),
+            target: a.target,
+            targets_dir: a.targets_dir,
         }
     }
 }
