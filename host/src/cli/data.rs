@@ -74,10 +74,13 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
     let result = match cmd {
         DataCommand::Fetch(a) => fetch::run(&a.into()),
     };
-    result.or_else(|e| {
-        eprintln!("error: {e}");
-        std::process::exit(i32::from(e.exit_code()));
-    })
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(i32::from(e.exit_code()));
+        }
+    }
 }
 
 #[cfg(test)]

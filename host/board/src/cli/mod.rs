@@ -68,10 +68,16 @@ pub fn run(cmd: Commands) -> anyhow::Result<()> {
             status::BoardCommand::Status(s) => board::status::run(&s.into()),
         },
     };
-    r.or_else(|e: BoardError| {
-        eprintln!("error: {e}");
-        std::process::exit(i32::from(e.exit_code()));
-    })
+    match r {
+        Ok(()) => Ok(()),
+        Err(e) => exit_with(&e),
+    }
+}
+
+/// Prints a board command's error and ends the process with its code.
+fn exit_with(e: &BoardError) -> ! {
+    eprintln!("error: {e}");
+    std::process::exit(i32::from(e.exit_code()));
 }
 
 /// Expected failures print one `error:` line (with its causes) and exit with their code;
