@@ -51,17 +51,13 @@ enum Command {
     /// Prints the path of the board runtime (`deepiot-run`) the board commands use:
     /// $DEEPIOT_RUNTIME, else a release build from the sources (adding the Rust target
     /// with rustup if it is missing), else the build cached for this version.
-    Runtime {
-        /// The board: a name in targets/ (its Rust triple and CPU) or a .toml path.
-        #[arg(long, default_value = "edison")]
-        target: String,
-    },
+    Runtime(deepiot::board_cli::runtime::RuntimeArgs),
     /// Data sets: `deepiot data fetch [TASK...]` downloads them, verified.
     #[command(subcommand)]
-    Data(deepiot::data::fetch::DataCommand),
+    Data(deepiot::cli::data::DataCommand),
     /// Board workflow: deploy, bench, image, flash, board status.
     #[command(flatten)]
-    Board(deepiot::board::Commands),
+    Board(deepiot::board_cli::Commands),
 }
 
 fn main() -> ExitCode {
@@ -79,8 +75,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Export(a) => deepiot::onnx_export::run(&a.into()).map(|_| ()),
         Command::Compare(a) => deepiot::compare::run(&a.into()).map(|_| ()),
         Command::BenchTrain(a) => deepiot::bench_train::run(&a.into()).map(|_| ()),
-        Command::Runtime { target } => deepiot::board_cli::print_runtime(&target),
-        Command::Data(c) => deepiot::data::fetch::run_cli(c),
-        Command::Board(c) => deepiot::board::run_cli(c),
+        Command::Runtime(a) => deepiot::board_cli::runtime::run(&a),
+        Command::Data(c) => deepiot::cli::data::run(c),
+        Command::Board(c) => deepiot::board_cli::run(c),
     }
 }

@@ -26,14 +26,10 @@ enum Command {
     /// Prints the path of the board runtime (`deepiot-run`) the board commands use:
     /// $DEEPIOT_RUNTIME, else a release build from the sources (adding the Rust target
     /// with rustup if it is missing), else the build cached for this version.
-    Runtime {
-        /// The board: a name in targets/ (its Rust triple and CPU) or a .toml path.
-        #[arg(long, default_value = "edison")]
-        target: String,
-    },
+    Runtime(deepiot_board::cli::runtime::RuntimeArgs),
     /// Board workflow: deploy, bench, image, flash, board status.
     #[command(flatten)]
-    Board(deepiot_board::board::Commands),
+    Board(deepiot_board::cli::Commands),
 }
 
 fn main() -> ExitCode {
@@ -42,7 +38,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Runtime { target } => deepiot_board::cli::print_runtime(&target),
-        Command::Board(c) => deepiot_board::board::run_cli(c),
+        Command::Runtime(a) => deepiot_board::cli::runtime::run(&a),
+        Command::Board(c) => deepiot_board::cli::run(c),
     }
 }

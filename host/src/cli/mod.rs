@@ -4,6 +4,7 @@
 pub mod bench_train;
 pub mod compare;
 pub mod compress;
+pub mod data;
 pub mod onnx_export;
 pub mod onnx_import;
 pub mod quickstart;
@@ -20,20 +21,9 @@ pub fn positive_f32(s: &str) -> std::result::Result<f32, String> {
 }
 
 /// Parses `args` (without the program name) as the flags of `T`: how tests check that a
-/// command line gives the config they expect.
+/// command line gives the config they expect (the board crate's, one for both).
 #[cfg(test)]
-pub fn parse<T, I, S>(args: I) -> anyhow::Result<T>
-where
-    T: clap::Args + clap::FromArgMatches,
-    I: IntoIterator<Item = S>,
-    S: Into<std::ffi::OsString>,
-{
-    use std::ffi::OsString;
-    let cmd = T::augment_args(clap::Command::new("deepiot"));
-    let argv = std::iter::once(OsString::from("deepiot")).chain(args.into_iter().map(Into::into));
-    let matches = cmd.try_get_matches_from(argv)?;
-    Ok(T::from_arg_matches(&matches)?)
-}
+pub use deepiot_board::cli::parse;
 
 #[cfg(test)]
 mod tests {

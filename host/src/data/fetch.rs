@@ -23,13 +23,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub mod catalog;
-pub mod cli;
+pub mod command;
 mod error;
 mod http;
 pub mod verify;
 
 pub use catalog::{Check, DataSet, FileSpec, Origin};
-pub use cli::{run_cli, DataCommand, FetchArgs};
+pub use command::{run, FetchConfig};
 pub use error::{code, FetchError, NeedsMirror, EXIT_CODES_HELP};
 pub use verify::{verify_file, Invalid, Verified};
 

@@ -5,46 +5,51 @@ use super::error::{BoardError, Result};
 use super::progress::Progress;
 use super::session::{Payload, Session};
 use super::{check_model, human_bytes, read_local, remote, runtime_binary, target};
-use super::{SshArgs, TargetArgs, TransferArgs};
+use super::{PrintConfig, SshConfig, TargetConfig, TransferConfig};
 use crate::runtime_json::BenchReport;
-use clap::Args;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-#[derive(Args, Debug, Clone)]
-pub struct BenchArgs {
+/// What `bench` times, where and how long. Everything but `models` has a default.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchConfig {
     /// Model files (.safetensors) to time; the first is the baseline of the ratio column.
-    #[arg(required = true, value_name = "MODEL")]
     pub models: Vec<PathBuf>,
-    #[command(flatten)]
-    pub ssh: SshArgs,
+    /// The board (with `boards`: the settings every board of the inventory starts from).
+    pub ssh: SshConfig,
     /// An inventory of boards (TOML, `[[board]]` entries with `name` and `address`), run
-    /// in parallel instead of --board.
-    #[arg(long, value_name = "FILE", conflicts_with = "board")]
+    /// in parallel instead of the one board of `ssh`.
     pub boards: Option<PathBuf>,
-    /// How many boards of the inventory at once.
-    #[arg(short = 'j', long, default_value_t = 4)]
+    /// How many boards of the inventory at once (1 to 64).
     pub jobs: usize,
-    #[command(flatten)]
-    pub target: TargetArgs,
-    /// Use this runtime binary instead of building deepiot-run for the target.
-    #[arg(long, value_name = "BIN")]
+    /// The kind of board (an inventory entry may name another).
+    pub target: TargetConfig,
+    /// A runtime binary to use instead of building deepiot-run for the target.
     pub runtime: Option<PathBuf>,
-    /// Timed inferences per model.
-    #[arg(short = 'n', long, default_value_t = 200)]
+    /// Timed inferences per model (1 to 1000000).
     pub iterations: u32,
     /// Untimed inferences first.
-    #[arg(short = 'w', long, default_value_t = 20)]
     pub warmup: u32,
-    #[command(flatten)]
-    pub transfer: TransferArgs,
-    /// Print JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
-    /// No progress output on stderr.
-    #[arg(short, long)]
-    pub quiet: bool,
+    pub transfer: TransferConfig,
+    pub print: PrintConfig,
+}
+
+impl Default for BenchConfig {
+    fn default() -> Self {
+        BenchConfig {
+            models: Vec::new(),
+            ssh: SshConfig::default(),
+            boards: None,
+            jobs: 4,
+            target: TargetConfig::default(),
+            runtime: None,
+            iterations: 200,
+            warmup: 20,
+            transfer: TransferConfig::default(),
+            print: PrintConfig::default(),
+        }
+    }
 }
 
 /// One model's result on one board.
@@ -272,13 +277,15 @@ pub fn table(results: &[ModelResult]) -> String {
     s
 }
 
-pub fn run(a: &BenchArgs) -> Result<()> {
+/// Times the models on the board (or on every board of the inventory) and prints them
+/// side by side; fails when a model or a board failed.
+pub fn run(a: &BenchConfig) -> Result<()> {
     if a.iterations == 0 || a.iterations > 1_000_000 {
         return Err(BoardError::Usage(
             "--iterations must be between 1 and 1000000".into(),
         ));
     }
-    let progress = Progress::new(a.quiet);
+    let progress = Progress::new(a.print.quiet);
     let mut models = Vec::new();
     for path in &a.models {
         let bytes = read_local(path, "model file")?;
@@ -287,7 +294,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         models.push((name, payload));
     }
     let transfer = a.transfer.transfer()?;
-    let default_target = target::load(&a.target.target, a.target.targets_dir.as_deref())?;
+    let default_target = a.target.load()?;
 
     let Some(inventory) = &a.boards else {
         let (_, rt) = runtime_binary(a.runtime.as_deref(), &default_target, &progress)?;
@@ -295,7 +302,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         let session = a.ssh.session(default_target, transfer, progress)?;
         let results = bench_board(&session, &runtime, &models, a.iterations, a.warmup)?;
         let failed = results.iter().filter(|r| r.error.is_some()).count();
-        if a.json {
+        if a.print.json {
             println!(
                 "{}",
                 serde_json::json!({"board": session.board(), "iterations": a.iterations, "warmup": a.warmup, "results": results})
@@ -389,7 +396,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         if r.is_err() || model_failed {
             failed += 1;
         }
-        if a.json {
+        if a.print.json {
             json_boards.push(match &r {
                 Ok(v) => serde_json::json!({"name": b.name, "address": b.address, "ok": !model_failed, "results": v}),
                 Err(e) => serde_json::json!({"name": b.name, "address": b.address, "ok": false,
@@ -404,7 +411,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             println!();
         }
     }
-    if a.json {
+    if a.print.json {
         println!(
             "{}",
             serde_json::json!({"iterations": a.iterations, "warmup": a.warmup, "boards": json_boards,

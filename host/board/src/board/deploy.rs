@@ -3,41 +3,33 @@
 use super::error::{BoardError, Result};
 use super::progress::Progress;
 use super::session::{render_kv, sha256_hex, utc_now, Payload};
-use super::{check_model, human_bytes, read_local, remote, runtime_binary, target};
-use super::{SshArgs, TargetArgs, TransferArgs};
-use clap::Args;
+use super::{check_model, human_bytes, read_local, remote, runtime_binary};
+use super::{PrintConfig, SshConfig, TargetConfig, TransferConfig};
 use std::path::PathBuf;
 use std::time::Instant;
 
-#[derive(Args, Debug, Clone)]
-pub struct DeployArgs {
+/// What `deploy` puts where. Everything but `models` has a default.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeployConfig {
     /// Model files (.safetensors) to install; each goes to models/NAME.safetensors.
-    #[arg(required = true, value_name = "MODEL")]
     pub models: Vec<PathBuf>,
-    #[command(flatten)]
-    pub ssh: SshArgs,
-    #[command(flatten)]
-    pub target: TargetArgs,
-    /// Use this runtime binary instead of building deepiot-run for the target.
-    #[arg(long, value_name = "BIN")]
+    /// Where the board is and how to reach it.
+    pub ssh: SshConfig,
+    pub transfer: TransferConfig,
+    pub print: PrintConfig,
+    pub target: TargetConfig,
+    /// A runtime binary to use instead of building deepiot-run for the target.
     pub runtime: Option<PathBuf>,
     /// A version label recorded on the board (default: deploy-HASH of the files).
-    #[arg(long)]
     pub label: Option<String>,
-    #[command(flatten)]
-    pub transfer: TransferArgs,
-    /// Print the result as JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
-    /// No progress output on stderr.
-    #[arg(short, long)]
-    pub quiet: bool,
 }
 
-pub fn run(a: &DeployArgs) -> Result<()> {
+/// Installs the runtime and the models into the board's inactive slot, checks them
+/// there and makes that slot the active one; prints what was done.
+pub fn run(a: &DeployConfig) -> Result<()> {
     let started = Instant::now();
-    let progress = Progress::new(a.quiet);
-    let target = target::load(&a.target.target, a.target.targets_dir.as_deref())?;
+    let progress = Progress::new(a.print.quiet);
+    let target = a.target.load()?;
 
     // Everything local is checked before the board is touched.
     let mut models = Vec::new();
@@ -149,7 +141,7 @@ pub fn run(a: &DeployArgs) -> Result<()> {
     let secs = started.elapsed().as_secs_f64();
 
     let base = format!("{}/active", session.dir);
-    if a.json {
+    if a.print.json {
         let v = serde_json::json!({
             "board": session.board(),
             "target": target.name,

@@ -6,39 +6,32 @@ use super::image::{read_image, Golden};
 use super::progress::Progress;
 use super::session::{render_kv, utc_now, Payload};
 use super::ssh::quote;
-use super::{human_bytes, remote, target, SshArgs, TransferArgs};
-use clap::Args;
+use super::{human_bytes, remote, target, PrintConfig, SshConfig, TransferConfig};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-#[derive(Args, Debug, Clone)]
-pub struct FlashArgs {
+/// What `flash` installs where. Everything but `image` has a default.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FlashConfig {
     /// The image (from `deepiot image build`).
-    #[arg(value_name = "IMAGE")]
     pub image: PathBuf,
-    #[command(flatten)]
-    pub ssh: SshArgs,
+    /// Where the board is and how to reach it.
+    pub ssh: SshConfig,
+    pub transfer: TransferConfig,
+    pub print: PrintConfig,
     /// Board description to use for the default address and install directory (default:
     /// the image's target).
-    #[arg(short = 't', long)]
     pub target: Option<String>,
-    /// Folder of target descriptions (also $DEEPIOT_TARGETS_DIR).
-    #[arg(long, value_name = "DIR")]
+    /// Folder of target descriptions (else $DEEPIOT_TARGETS_DIR, else the shipped ones).
     pub targets_dir: Option<PathBuf>,
-    #[command(flatten)]
-    pub transfer: TransferArgs,
-    /// Print the result as JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
-    /// No progress output on stderr.
-    #[arg(short, long)]
-    pub quiet: bool,
 }
 
-pub fn run(a: &FlashArgs) -> Result<()> {
+/// Installs the image into the board's inactive slot, self-tests it there and switches
+/// to it; on any failure the board stays on (or goes back to) its previous version.
+pub fn run(a: &FlashConfig) -> Result<()> {
     let started = Instant::now();
-    let progress = Progress::new(a.quiet);
+    let progress = Progress::new(a.print.quiet);
     let img = read_image(&a.image)?;
     let m = &img.manifest;
     progress.step(format!(
@@ -225,7 +218,7 @@ pub fn run(a: &FlashArgs) -> Result<()> {
         }
     };
     let secs = started.elapsed().as_secs_f64();
-    if a.json {
+    if a.print.json {
         println!(
             "{}",
             serde_json::json!({

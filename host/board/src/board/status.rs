@@ -3,36 +3,15 @@
 use super::error::Result;
 use super::progress::Progress;
 use super::session::{BoardState, Transfer};
-use super::{human_bytes, target, SshArgs, TargetArgs};
-use clap::{Args, Subcommand};
+use super::{human_bytes, SshConfig, TargetConfig};
 
-#[derive(Args, Debug)]
-pub struct BoardArgs {
-    #[command(subcommand)]
-    pub command: BoardCommand,
-}
-
-#[derive(Subcommand, Debug)]
-pub enum BoardCommand {
-    /// Shows the active slot, the versions installed and the last operation's result.
-    Status(StatusArgs),
-}
-
-#[derive(Args, Debug)]
-pub struct StatusArgs {
-    #[command(flatten)]
-    pub ssh: SshArgs,
-    #[command(flatten)]
-    pub target: TargetArgs,
+/// Which board `board status` looks at.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StatusConfig {
+    pub ssh: SshConfig,
+    pub target: TargetConfig,
     /// Print JSON on stdout.
-    #[arg(long)]
     pub json: bool,
-}
-
-pub fn run(a: &BoardArgs) -> Result<()> {
-    match &a.command {
-        BoardCommand::Status(s) => status(s),
-    }
 }
 
 /// The state as JSON (also used by tests and scripts).
@@ -63,8 +42,10 @@ pub fn state_json(board: &str, dir: &str, st: &BoardState) -> serde_json::Value 
     })
 }
 
-fn status(a: &StatusArgs) -> Result<()> {
-    let target = target::load(&a.target.target, a.target.targets_dir.as_deref())?;
+/// Prints the board's active slot, the versions in both slots and the last operation's
+/// result.
+pub fn run(a: &StatusConfig) -> Result<()> {
+    let target = a.target.load()?;
     let session = a
         .ssh
         .session(target, Transfer::default(), Progress::new(true))?;

@@ -428,7 +428,7 @@ pub fn cargo_bin(package: &str, bin: &str) -> Result<PathBuf, String> {
 }
 
 /// Builds the board CLI `deepiot-board` once per test process and returns its path. Its
-/// board commands are `deepiot`'s (one `run_cli`), without candle to compile.
+/// board commands are `deepiot`'s (one `cli::run`), without candle to compile.
 pub fn deepiot_bin() -> &'static Path {
     static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     match BIN.get_or_init(|| cargo_bin("deepiot-board", "deepiot-board")) {

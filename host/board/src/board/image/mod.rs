@@ -1,4 +1,5 @@
-//! Firmware images: `deepiot image build` and `deepiot image inspect`.
+//! Firmware images: `deepiot image build` and `deepiot image inspect` (the commands are
+//! in `command.rs`; this module builds an image in memory, `read.rs` reads one back).
 //!
 //! An image is a POSIX ustar archive (so `tar tvf sensor.img` lists it) whose first
 //! member is `manifest.json`; the format is specified in `docs/image-format.md`. The
@@ -6,96 +7,19 @@
 //! modes and times (`SOURCE_DATE_EPOCH` or 0), and the manifest holds no time, host or
 //! user unless `SOURCE_DATE_EPOCH` is set.
 use super::error::{BoardError, Result};
-use super::progress::Progress;
 use super::session::sha256_hex;
-use super::{check_model, human_bytes, read_local, runtime_binary, target, TargetArgs};
-use clap::{Args, Subcommand};
+use super::target;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod command;
 mod manifest;
 mod read;
 
+pub use command::{describe, run_build, run_inspect, ImageBuildConfig, ImageInspectConfig};
 pub use manifest::*;
-use read::corrupt;
 pub use read::{parse_image, read_image};
-
-#[derive(Args, Debug)]
-pub struct ImageArgs {
-    #[command(subcommand)]
-    pub command: ImageCommand,
-}
-
-#[derive(Subcommand, Debug)]
-pub enum ImageCommand {
-    /// Builds a firmware image: runtime, models, config and self-test data, with a
-    /// manifest of sha256s. The same inputs give the same bytes.
-    Build(BuildArgs),
-    /// Shows an image's manifest and verifies every member's size and sha256.
-    Inspect(InspectArgs),
-}
-
-#[derive(Args, Debug)]
-pub struct BuildArgs {
-    /// Model files (.safetensors) to put in the image.
-    #[arg(required = true, value_name = "MODEL")]
-    pub models: Vec<PathBuf>,
-    #[command(flatten)]
-    pub target: TargetArgs,
-    /// Where to write the image.
-    #[arg(short = 'o', long, value_name = "FILE")]
-    pub output: PathBuf,
-    /// Use this runtime binary instead of building deepiot-run for the target.
-    #[arg(long, value_name = "BIN")]
-    pub runtime: Option<PathBuf>,
-    /// The image's version label (default: the first 12 hex digits of its content hash).
-    #[arg(long, value_name = "TEXT")]
-    pub image_version: Option<String>,
-    /// A setting for the board's application, KEY=VALUE (repeatable).
-    #[arg(long = "config", value_name = "KEY=VALUE")]
-    pub config: Vec<String>,
-    /// Self-test examples per model.
-    #[arg(long, default_value_t = 2, value_name = "N")]
-    pub selftest_examples: u32,
-    /// Seed of the self-test inputs.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Expected outputs of a model, NAME=FILE with FILE in `deepiot-run --json` form;
-    /// default: what the runtime computes on this machine.
-    #[arg(long, value_name = "NAME=FILE")]
-    pub golden: Vec<String>,
-    /// Self-test tolerance: absolute part.
-    #[arg(long, default_value_t = 1e-4)]
-    pub atol: f64,
-    /// Self-test tolerance: relative part.
-    #[arg(long, default_value_t = 1e-3)]
-    pub rtol: f64,
-    /// Build without self-test data (flash then only checks that each model loads).
-    #[arg(long)]
-    pub no_selftest: bool,
-    /// Print the manifest as JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
-    #[arg(short, long)]
-    pub quiet: bool,
-}
-
-#[derive(Args, Debug)]
-pub struct InspectArgs {
-    /// The image file.
-    pub image: PathBuf,
-    /// Print JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
-}
-
-pub fn run(a: &ImageArgs) -> Result<()> {
-    match &a.command {
-        ImageCommand::Build(b) => build_cmd(b),
-        ImageCommand::Inspect(i) => inspect_cmd(i),
-    }
-}
 
 /// Deterministic self-test values in [-1, 1): the inputs `deepiot-run bench` draws from
 /// the same seed ([`deepiot_format::rng::fill_symmetric`], one generator for both).
@@ -305,198 +229,6 @@ fn compute_golden(
     }
     Golden::from_json(&String::from_utf8_lossy(&out.stdout))
         .map_err(|e| BoardError::Other(format!("reading the runtime's output for {name}: {e}")))
-}
-
-fn parse_pairs(items: &[String], what: &str) -> Result<BTreeMap<String, String>> {
-    let mut m = BTreeMap::new();
-    for it in items {
-        let (k, v) = it
-            .split_once('=')
-            .ok_or_else(|| BoardError::Usage(format!("{what} {it:?} is not KEY=VALUE")))?;
-        if k.is_empty() || k.contains(char::is_whitespace) || v.contains('\n') {
-            return Err(BoardError::Usage(format!(
-                "{what} {it:?}: the key must be one word and the value one line"
-            )));
-        }
-        m.insert(k.to_string(), v.to_string());
-    }
-    Ok(m)
-}
-
-fn build_cmd(a: &BuildArgs) -> Result<()> {
-    let progress = Progress::new(a.quiet);
-    let target = target::load(&a.target.target, a.target.targets_dir.as_deref())?;
-    let mut models = Vec::new();
-    for path in &a.models {
-        let bytes = read_local(path, "model file")?;
-        let name = check_model(path, &bytes)?;
-        if models.iter().any(|(n, _)| n == &name) {
-            return Err(BoardError::Usage(format!("two models are named {name}")));
-        }
-        models.push((name, bytes));
-    }
-    let config = parse_pairs(&a.config, "--config")?;
-    let mut golden = BTreeMap::new();
-    for (name, file) in parse_pairs(&a.golden, "--golden")? {
-        if !models.iter().any(|(n, _)| n == &name) {
-            return Err(BoardError::Usage(format!(
-                "--golden {name}=...: no model is named {name}"
-            )));
-        }
-        let text = std::fs::read_to_string(&file)
-            .map_err(|e| BoardError::bad_input(&file, format!("cannot read: {e}")))?;
-        let g = Golden::from_json(&text).map_err(|e| BoardError::bad_input(&file, e))?;
-        golden.insert(name, g);
-    }
-    if a.selftest_examples == 0 || a.selftest_examples > 1000 {
-        return Err(BoardError::Usage(
-            "--selftest-examples must be between 1 and 1000".into(),
-        ));
-    }
-    if !(a.atol >= 0.0 && a.rtol >= 0.0) {
-        return Err(BoardError::Usage("--atol and --rtol must be >= 0".into()));
-    }
-    let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(s) if !s.trim().is_empty() => Some(s.trim().parse::<u64>().map_err(|_| {
-            BoardError::Usage(format!(
-                "SOURCE_DATE_EPOCH={s:?} is not a number of seconds"
-            ))
-        })?),
-        _ => None,
-    };
-    let (rt_path, runtime) = runtime_binary(a.runtime.as_deref(), &target, &progress)?;
-    if let Some(v) = &a.image_version {
-        if v.is_empty() || v.contains(char::is_control) {
-            return Err(BoardError::Usage(
-                "--image-version must be one line of text".into(),
-            ));
-        }
-    }
-    progress.step(format!(
-        "computing the self-test outputs with {}",
-        rt_path.display()
-    ));
-    let spec = BuildSpec {
-        target: &target,
-        runtime,
-        runtime_path: Some(&rt_path),
-        models,
-        version: a.image_version.clone(),
-        config,
-        examples: a.selftest_examples,
-        seed: a.seed,
-        golden,
-        settings: SelfTestSettings {
-            atol: a.atol,
-            rtol: a.rtol,
-        },
-        selftest: !a.no_selftest,
-        source_date_epoch,
-    };
-    let bytes = build(&spec)?;
-    // Write next to the destination, then rename: a reader never sees half an image.
-    let tmp = a.output.with_extension("img.part");
-    std::fs::write(&tmp, &bytes)
-        .and_then(|_| std::fs::rename(&tmp, &a.output))
-        .map_err(|e| BoardError::Other(format!("cannot write {}: {e}", a.output.display())))?;
-    let img = parse_image(&bytes).map_err(|m| corrupt(&a.output, m))?;
-    if a.json {
-        println!("{}", inspect_json(&img));
-    } else {
-        println!(
-            "wrote {} ({}, sha256 {})",
-            a.output.display(),
-            human_bytes(img.bytes),
-            img.sha256
-        );
-        print!("{}", describe(&img));
-    }
-    Ok(())
-}
-
-fn inspect_json(img: &Image) -> serde_json::Value {
-    serde_json::json!({
-        "sha256": img.sha256,
-        "bytes": img.bytes,
-        "verified": true,
-        "manifest": img.manifest,
-    })
-}
-
-/// The human description of a verified image.
-pub fn describe(img: &Image) -> String {
-    let m = &img.manifest;
-    let mut s = String::new();
-    s.push_str(&format!(
-        "format {} v{}, version {}, target {} ({}, uname -m: {})\n",
-        m.format,
-        m.format_version,
-        m.version,
-        m.target.name,
-        m.target.triple,
-        m.target.arch.join("/")
-    ));
-    s.push_str(&format!(
-        "built by {}; runtime {}; {}\n",
-        m.build.tool,
-        m.build
-            .runtime_version
-            .as_deref()
-            .unwrap_or("version unknown"),
-        match m.build.source_date_epoch {
-            Some(t) => format!("source date {}", super::session::utc_text(t)),
-            None => "no build time recorded".into(),
-        }
-    ));
-    if !m.config.is_empty() {
-        s.push_str("config:\n");
-        for (k, v) in &m.config {
-            s.push_str(&format!("  {k} = {v}\n"));
-        }
-    }
-    s.push_str("members (all sizes and sha256 verified):\n");
-    let mut line = |e: &FileEntry, note: &str| {
-        s.push_str(&format!(
-            "  ok  {:<40} {:>10}  {}  {note}\n",
-            e.path,
-            human_bytes(e.bytes),
-            &e.sha256[..16]
-        ));
-    };
-    line(&m.runtime, "runtime");
-    for md in &m.models {
-        line(&md.file, &format!("model {}", md.name));
-        for i in &md.inputs {
-            line(i, "self-test input");
-        }
-        if let Some(g) = &md.golden {
-            line(g, "self-test expected output");
-        }
-    }
-    let st = m.models.iter().filter(|x| x.golden.is_some()).count();
-    s.push_str(&format!(
-        "self-test: {st} of {} model(s), tolerance |got - expected| <= {} + {} x |expected|\n",
-        m.models.len(),
-        m.selftest.atol,
-        m.selftest.rtol
-    ));
-    s
-}
-
-fn inspect_cmd(a: &InspectArgs) -> Result<()> {
-    let img = read_image(&a.image)?;
-    if a.json {
-        println!("{}", inspect_json(&img));
-    } else {
-        println!(
-            "image {}: {}, sha256 {}",
-            a.image.display(),
-            human_bytes(img.bytes),
-            img.sha256
-        );
-        print!("{}", describe(&img));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

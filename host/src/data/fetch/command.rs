@@ -1,85 +1,55 @@
-//! The command line: `deepiot data fetch [TASK...]`.
+//! The command `deepiot data fetch [TASK...]`: its config, the run, the listing and the
+//! progress on the terminal. (Its flags are `crate::cli::data`.)
 use super::catalog::{self, DataSet, Origin};
 use super::{
-    fetch, select, status, FetchError, Options, Outcome, Progress, SetStatus, Source,
-    EXIT_CODES_HELP, MIRROR_ENV,
+    fetch, select, status, FetchError, Options, Outcome, Progress, SetStatus, Source, MIRROR_ENV,
 };
 use crate::board::progress::Progress as Bars;
 use crate::data::{user_data_dir, DataRoot};
-use clap::{Args, Subcommand};
 use indicatif::{HumanBytes, ProgressBar};
 use std::cell::RefCell;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// `deepiot data ...`.
-#[derive(Subcommand, Debug, Clone)]
-pub enum DataCommand {
-    /// Downloads the data sets (MNIST, the chest-accelerometer activity set, the spoken
-    /// digits, CIFAR-10) into the user's data folder, verified against sha256 pins.
-    ///
-    /// MNIST comes from its original public copy; the other three are packaged
-    /// differently at their sources and need --mirror URL (or DEEPIOT_DATA_MIRROR), a
-    /// server laid out like a deepiot data root (URL/mnist/train-images-idx3-ubyte.gz,
-    /// URL/casale-har/1.csv.gz, ...). Downloads resume after a cut and across runs; a
-    /// file that fails verification is deleted, never left for a loader.
-    #[command(after_help = EXIT_CODES_HELP)]
-    Fetch(FetchArgs),
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct FetchArgs {
+/// What `deepiot data fetch` downloads, from where, into which folder.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FetchConfig {
     /// Data sets to fetch, by task (mnist, har, har_cross_participant, userid, speech,
-    /// cifar10) or folder name (casale-har, fsdd, cifar10-jpeg). None: all of them.
-    #[arg(value_name = "TASK")]
+    /// cifar10) or folder name (casale-har, fsdd, cifar10-jpeg). Empty: all of them.
     pub tasks: Vec<String>,
-
-    /// Base URL of a mirror laid out like a deepiot data root. Default: $DEEPIOT_DATA_MIRROR,
-    /// else each data set's original source.
-    #[arg(long, value_name = "URL")]
+    /// Base URL of a mirror laid out like a deepiot data root (else $DEEPIOT_DATA_MIRROR,
+    /// else each data set's original source).
     pub mirror: Option<String>,
-
-    /// The data root to fill. Default: the user's data folder ($DEEPIOT_USER_DATA, else
-    /// $XDG_CACHE_HOME/deepiot/data, else ~/.cache/deepiot/data), which the loaders search.
-    #[arg(long, value_name = "DIR")]
+    /// The data root to fill (else the user's data folder, which the loaders search).
     pub dest: Option<PathBuf>,
-
-    /// Prints the data sets, their files, sizes, sources and whether they are present
-    /// and verified in the destination; downloads nothing.
-    #[arg(long)]
+    /// Only print the data sets, their files and whether they are present and verified.
     pub list: bool,
-
     /// Retries per file after the connection drops.
-    #[arg(long, default_value_t = 5, value_name = "N")]
     pub retries: u32,
-
-    /// Connect and read timeout in seconds.
-    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    /// Connect and read timeout in seconds (at least 1 is used).
     pub timeout: u64,
-
     /// No progress bars or step lines (errors and the summary still print).
-    #[arg(long, short)]
     pub quiet: bool,
 }
 
-/// Runs a `deepiot data` command; on failure prints the error and exits with its code
-/// (see [`super::code`]).
-pub fn run_cli(cmd: DataCommand) -> anyhow::Result<()> {
-    let result = match cmd {
-        DataCommand::Fetch(a) => run(&a),
-    };
-    match result {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::exit(i32::from(e.exit_code()));
+impl Default for FetchConfig {
+    fn default() -> Self {
+        FetchConfig {
+            tasks: Vec::new(),
+            mirror: None,
+            dest: None,
+            list: false,
+            retries: 5,
+            timeout: 30,
+            quiet: false,
         }
     }
 }
 
-/// `deepiot data fetch`.
-pub fn run(args: &FetchArgs) -> Result<(), FetchError> {
+/// `deepiot data fetch`: fetches (or with `list`, lists) the data sets and prints a
+/// summary.
+pub fn run(args: &FetchConfig) -> Result<(), FetchError> {
     let catalog = catalog::builtin();
     let sets = select(&catalog, &args.tasks)?;
     let dest = match &args.dest {
