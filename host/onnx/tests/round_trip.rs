@@ -23,7 +23,11 @@ fn round_trip(name: &str, graph: &Graph) {
         v.sort();
         v
     };
-    assert_eq!(layers(&back.graph), layers(graph), "{name}: the layers differ");
+    assert_eq!(
+        layers(&back.graph),
+        layers(graph),
+        "{name}: the layers differ"
+    );
     let inputs =
         |g: &Graph| -> Vec<Vec<usize>> { g.inputs.iter().map(|i| i.shape.clone()).collect() };
     assert_eq!(
@@ -33,7 +37,11 @@ fn round_trip(name: &str, graph: &Graph) {
     );
     assert_eq!(back.graph.outputs.len(), graph.outputs.len(), "{name}");
     let names = |t: &deepiot_format::testing::Tensors| t.keys().cloned().collect::<Vec<_>>();
-    assert_eq!(names(&back.tensors), names(&weights), "{name}: the names differ");
+    assert_eq!(
+        names(&back.tensors),
+        names(&weights),
+        "{name}: the names differ"
+    );
     // Every weight, bit for bit.
     let flat = |t: &deepiot_format::testing::Tensors| -> Vec<(Vec<usize>, Vec<u32>)> {
         let mut v: Vec<_> = t

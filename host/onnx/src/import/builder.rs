@@ -25,6 +25,10 @@ pub struct Act {
     /// No other ONNX value reads `source`: the layer may still be changed in place
     /// (a bias or batch norm folded in, a recurrent layer switched to its last state).
     pub exclusive: bool,
+    /// The name of the ONNX view (`Flatten`, `Reshape`, ...) that gave `per`, for the
+    /// `reshape` layer [`Builder::materialize`] may add: a model exported by
+    /// `deepiot export` gets its own layer names back.
+    pub view: Option<String>,
 }
 
 impl Act {
@@ -160,7 +164,11 @@ impl Builder {
         if act.ours == act.per {
             return Ok(act.source.clone());
         }
-        let name = self.fresh(&format!("{}_reshape", act.source));
+        let base = act
+            .view
+            .clone()
+            .unwrap_or_else(|| format!("{}_reshape", act.source));
+        let name = self.fresh(&base);
         let op = if act.per.len() == 1 {
             Op::Flatten
         } else {

@@ -209,6 +209,7 @@ pub fn import(bytes: &[u8], options: &ImportOptions) -> Result<Imported, ImportE
                 per,
                 batch: 0,
                 exclusive: false,
+                view: None,
             }),
         );
     }

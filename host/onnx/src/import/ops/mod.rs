@@ -149,6 +149,7 @@ fn derived(b: &Builder, ctx: &Ctx<'_>, i: usize, act: &Act, per: Vec<usize>, bat
         per,
         batch,
         exclusive: act.exclusive && ctx.input_name(i).is_some_and(|n| b.single_use(n)),
+        view: own_name(ctx),
     }
 }
 
@@ -160,7 +161,21 @@ fn fresh_act(source: String, shape: Vec<usize>) -> Act {
         per: shape,
         batch: 0,
         exclusive: true,
+        view: None,
     }
+}
+
+/// The node's own name when it is a plain one (as `deepiot export` writes them: the
+/// layer's name), not an exporter's path (`/rnn/Transpose`) or counter (`node_Concat_3`):
+/// layers without weights then keep their names through an export and import.
+fn own_name(ctx: &Ctx<'_>) -> Option<String> {
+    let name = ctx.node.name.as_deref()?;
+    // Exporters' generated names start with the op type as spelled (`Flatten_12`).
+    let plain = !name.is_empty()
+        && !name.contains('/')
+        && !name.starts_with("node_")
+        && !name.starts_with(ctx.op);
+    plain.then(|| super::builder::sanitize(name))
 }
 
 /// The layer name for a node with weights: the PyTorch module path when the weights

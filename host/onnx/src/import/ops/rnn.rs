@@ -177,6 +177,7 @@ pub fn recurrent(b: &mut Builder, ctx: &Ctx<'_>) -> Result<Vec<Option<Value>>, I
         per: vec![t, dirs, h],
         batch: if layout == 0 { 2 } else { 0 },
         exclusive: true,
+        view: None,
     };
     let last = Act {
         source: name,
@@ -184,6 +185,7 @@ pub fn recurrent(b: &mut Builder, ctx: &Ctx<'_>) -> Result<Vec<Option<Value>>, I
         per: vec![dirs, h],
         batch: if layout == 0 { 1 } else { 0 },
         exclusive: true,
+        view: None,
     };
     let mut outs = vec![None; if gates == 3 { 2 } else { 3 }];
     match mode {
@@ -243,6 +245,7 @@ fn switch(
         per,
         batch,
         exclusive: true,
+        view: None,
     }
 }
 

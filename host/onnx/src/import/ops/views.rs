@@ -4,8 +4,8 @@
 //! become views (no layer) whenever the row-major order of each example stays the same,
 //! and a `permute` or `concat` layer otherwise.
 use super::{
-    act, axes, consts, derived, fresh_act, known_ints, konst, need, rnn, value, Builder, Ctx,
-    ImportError, Value,
+    act, axes, consts, derived, fresh_act, known_ints, konst, need, own_name, rnn, value, Builder,
+    Ctx, ImportError, Value,
 };
 use crate::import::builder::{norm_axis, Act, Part};
 use crate::import::tensor::{Const, Dim};
@@ -230,7 +230,7 @@ pub fn transpose(b: &mut Builder, ctx: &Ctx<'_>) -> Result<Value, ImportError> {
         return Ok(Value::Act(derived(b, ctx, 0, &a, per, batch)));
     }
     let src = b.materialize(&a).map_err(|e| ctx.format(e))?;
-    let name = b.fresh(&format!("{src}_permute"));
+    let name = b.fresh(&own_name(ctx).unwrap_or_else(|| format!("{src}_permute")));
     let shape = b
         .push(&name, &[&src], Op::Permute { perm: per_perm })
         .map_err(|e| ctx.format(e))?;
@@ -517,7 +517,7 @@ pub fn concat(b: &mut Builder, ctx: &Ctx<'_>) -> Result<Value, ImportError> {
     for a in &acts {
         srcs.push(b.materialize(a).map_err(|e| ctx.format(e))?);
     }
-    let name = b.fresh(&format!("{}_concat", first.source));
+    let name = b.fresh(&own_name(ctx).unwrap_or_else(|| format!("{}_concat", first.source)));
     let refs: Vec<&str> = srcs.iter().map(String::as_str).collect();
     let shape = b
         .push(&name, &refs, Op::Concat { axis: c })
@@ -574,6 +574,7 @@ fn rejoin(ctx: &Ctx<'_>, vals: &[Value]) -> Result<Value, ImportError> {
         per,
         batch: part_batch,
         exclusive,
+        view: None,
     }))
 }
 
