@@ -525,24 +525,6 @@ fn ref_rnn(x: &T, r: &Recurrent, gates: usize, p: &dyn Fn(&str) -> Vec<f64>) -> 
 // ---------------------------------------------------------------------------------------
 // Graph shorthands.
 
-fn conv1d(out_channels: usize, kernel: usize, stride: usize, padding: usize) -> Op {
-    Op::Conv1d {
-        out_channels,
-        kernel,
-        stride,
-        padding,
-    }
-}
-
-fn conv2d(out_channels: usize, kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2]) -> Op {
-    Op::Conv2d {
-        out_channels,
-        kernel,
-        stride,
-        padding,
-    }
-}
-
 fn p1(kernel: usize, stride: usize) -> Pool1d {
     Pool1d { kernel, stride }
 }
@@ -657,7 +639,7 @@ fn conv1d_edge_cases() {
     for (i, &(shape, o, k, s, p, what)) in cases.iter().enumerate() {
         check(
             &format!("conv1d {what}: {shape:?} o{o} k{k} s{s} p{p}"),
-            single(&shape, conv1d(o, k, s, p)),
+            single(&shape, Op::conv1d(o, k, s, p)),
             400 + i as u64,
         );
     }
@@ -672,7 +654,7 @@ fn conv1d_pointwise() {
     {
         check(
             &format!("pointwise conv1d [{c}, {l}] -> {o}"),
-            single(&[c, l], conv1d(o, 1, 1, 0)),
+            single(&[c, l], Op::conv1d(o, 1, 1, 0)),
             500 + i as u64,
         );
     }
@@ -770,7 +752,7 @@ fn conv2d_edge_cases() {
     for (i, &(shape, o, k, s, p, what)) in cases.iter().enumerate() {
         check(
             &format!("conv2d {what}: {shape:?} o{o} k{k:?} s{s:?} p{p:?}"),
-            single(&shape, conv2d(o, k, s, p)),
+            single(&shape, Op::conv2d(o, k, s, p)),
             600 + i as u64,
         );
     }
@@ -791,7 +773,7 @@ fn conv2d_pointwise() {
     {
         check(
             &format!("pointwise conv2d {shape:?} -> {o}"),
-            single(&shape, conv2d(o, [1, 1], [1, 1], [0, 0])),
+            single(&shape, Op::conv2d(o, [1, 1], [1, 1], [0, 0])),
             700 + i as u64,
         );
     }
@@ -974,7 +956,7 @@ fn flatten() {
     // Flatten as the output itself, and feeding a dense layer.
     check("flatten only", single(&[2, 3, 4], Op::Flatten), 1300);
     let mut g = Graph::new("x", &[3, 5, 4]);
-    g.push("conv", conv2d(4, [3, 3], [1, 1], [1, 1]));
+    g.push("conv", Op::conv2d(4, [3, 3], [1, 1], [1, 1]));
     g.push("pool", Op::MaxPool2d(p2([2, 2], [2, 2])));
     g.push("flat", Op::Flatten);
     g.push("fc", Op::Dense { units: 7 });
@@ -1004,7 +986,7 @@ fn reshape() {
             shape: vec![2, 3, 4],
         },
     );
-    g.push("conv", conv2d(3, [2, 2], [1, 1], [0, 0]));
+    g.push("conv", Op::conv2d(3, [2, 2], [1, 1], [0, 0]));
     g.push("r2", Op::Reshape { shape: vec![18] });
     check("reshape into a conv and back out", g, 1402);
 
@@ -1055,8 +1037,8 @@ fn permute() {
 fn concat_axis0_branches() {
     // Two convolution branches of one input, joined on the channel axis.
     let mut g = Graph::new("x", &[3, 8]);
-    g.push_from("a", &["x"], conv1d(4, 3, 1, 0));
-    g.push_from("b", &["x"], conv1d(5, 3, 1, 0));
+    g.push_from("a", &["x"], Op::conv1d(4, 3, 1, 0));
+    g.push_from("b", &["x"], Op::conv1d(5, 3, 1, 0));
     g.push_from("cat", &["a", "b"], Op::Concat { axis: 0 });
     g.push("relu", Op::Relu);
     check("concat axis 0 of two conv branches", g, 1600);
@@ -1079,15 +1061,15 @@ fn concat_axis0_branches() {
 #[test]
 fn concat_nonzero_axis() {
     let mut g = Graph::new("x", &[3, 8]);
-    g.push_from("a", &["x"], conv1d(4, 3, 1, 0)); // [4, 6]
-    g.push_from("b", &["x"], conv1d(4, 1, 1, 0)); // [4, 8]
-    g.push_from("c", &["x"], conv1d(4, 5, 2, 2)); // [4, 4]
+    g.push_from("a", &["x"], Op::conv1d(4, 3, 1, 0)); // [4, 6]
+    g.push_from("b", &["x"], Op::conv1d(4, 1, 1, 0)); // [4, 8]
+    g.push_from("c", &["x"], Op::conv1d(4, 5, 2, 2)); // [4, 4]
     g.push_from("cat", &["a", "b", "c"], Op::Concat { axis: 1 }); // [4, 18]
     check("concat axis 1 of three conv branches", g, 1700);
 
     let mut g = Graph::new("x", &[2, 5, 6]);
-    g.push_from("a", &["x"], conv2d(3, [3, 3], [1, 1], [1, 1])); // [3, 5, 6]
-    g.push_from("b", &["x"], conv2d(3, [1, 3], [1, 1], [0, 0])); // [3, 5, 4]
+    g.push_from("a", &["x"], Op::conv2d(3, [3, 3], [1, 1], [1, 1])); // [3, 5, 6]
+    g.push_from("b", &["x"], Op::conv2d(3, [1, 3], [1, 1], [0, 0])); // [3, 5, 4]
     g.push_from("cat", &["a", "b"], Op::Concat { axis: 2 }); // [3, 5, 10]
     g.push_from("cat1", &["cat", "cat"], Op::Concat { axis: 1 }); // [3, 10, 10]
     g.push("flat", Op::Flatten);
@@ -1119,8 +1101,8 @@ fn concat_multi_input_graph() {
         name: "gyro".into(),
         shape: vec![2, 10],
     });
-    g.push_from("ca", &["acc"], conv1d(4, 3, 1, 1));
-    g.push_from("cg", &["gyro"], conv1d(2, 3, 1, 1));
+    g.push_from("ca", &["acc"], Op::conv1d(4, 3, 1, 1));
+    g.push_from("cg", &["gyro"], Op::conv1d(2, 3, 1, 1));
     g.push_from("cat", &["ca", "cg", "gyro"], Op::Concat { axis: 0 }); // [8, 10]
     g.push("relu", Op::Relu);
     g.push("flat", Op::Flatten);
@@ -1146,7 +1128,7 @@ fn deep_chain_reuses_memory_correctly() {
     // Many same-sized buffers: the planner reuses memory; results must not be corrupted.
     let mut g = Graph::new("x", &[4, 12]);
     for i in 0..6 {
-        g.push(&format!("conv{i}"), conv1d(4, 3, 1, 1));
+        g.push(&format!("conv{i}"), Op::conv1d(4, 3, 1, 1));
         g.push(
             &format!("act{i}"),
             if i % 2 == 0 { Op::Tanh } else { Op::Relu },
@@ -1211,7 +1193,7 @@ fn stacked_recurrent_layers() {
 
     // DeepSense-like: conv over each step's features, then a GRU over time.
     let mut g = Graph::new("x", &[3, 20]);
-    g.push("conv", conv1d(6, 3, 1, 1)); // [6, 20]
+    g.push("conv", Op::conv1d(6, 3, 1, 1)); // [6, 20]
     g.push("relu", Op::Relu);
     g.push("t", Op::Permute { perm: vec![1, 0] }); // [20, 6]
     g.push("gru", Op::Gru(Recurrent::new(8, false, SeqOutput::Mean)));
@@ -1238,12 +1220,12 @@ fn recurrent_layers_with_large_inputs_saturate_cleanly() {
 fn every_layer_kind_in_one_model() {
     // Input [2, 12, 10] -> conv2d -> maxpool2d -> avgpool2d ... ends in a GRU and softmax.
     let mut g = Graph::new("x", &[2, 12, 10]);
-    g.push("c2", conv2d(3, [3, 3], [1, 1], [1, 1])); // [3, 12, 10]
+    g.push("c2", Op::conv2d(3, [3, 3], [1, 1], [1, 1])); // [3, 12, 10]
     g.push("mp2", Op::MaxPool2d(p2([2, 2], [2, 2]))); // [3, 6, 5]
     g.push("ap2", Op::AvgPool2d(p2([2, 1], [1, 1]))); // [3, 5, 5]
     g.push("sig", Op::Sigmoid);
     g.push("r", Op::Reshape { shape: vec![3, 25] }); // [3, 25]
-    g.push("c1", conv1d(4, 3, 1, 1)); // [4, 25]
+    g.push("c1", Op::conv1d(4, 3, 1, 1)); // [4, 25]
     g.push("mp1", Op::MaxPool1d(p1(2, 2))); // [4, 12]
     g.push("ap1", Op::AvgPool1d(p1(3, 1))); // [4, 10]
     g.push("relu", Op::Relu);

@@ -753,24 +753,6 @@ fn single(shape: &[usize], op: Op) -> Graph {
     g
 }
 
-fn conv1d(o: usize, k: usize, s: usize, p: usize) -> Op {
-    Op::Conv1d {
-        out_channels: o,
-        kernel: k,
-        stride: s,
-        padding: p,
-    }
-}
-
-fn conv2d(o: usize, k: [usize; 2], s: [usize; 2], p: [usize; 2]) -> Op {
-    Op::Conv2d {
-        out_channels: o,
-        kernel: k,
-        stride: s,
-        padding: p,
-    }
-}
-
 fn assert_bad_parameter(g: &Graph, what: &str) {
     match format_error(&graph_only(g)) {
         FormatError::BadParameter { node, .. } => assert_eq!(node, "layer", "{what}"),
@@ -795,14 +777,14 @@ fn assert_too_large(g: &Graph, what: &str) {
 #[test]
 fn zero_kernel_or_stride() {
     let cases = [
-        (single(&[2, 9], conv1d(3, 0, 1, 0)), "conv1d kernel 0"),
-        (single(&[2, 9], conv1d(3, 3, 0, 0)), "conv1d stride 0"),
+        (single(&[2, 9], Op::conv1d(3, 0, 1, 0)), "conv1d kernel 0"),
+        (single(&[2, 9], Op::conv1d(3, 3, 0, 0)), "conv1d stride 0"),
         (
-            single(&[2, 9, 9], conv2d(3, [0, 3], [1, 1], [0, 0])),
+            single(&[2, 9, 9], Op::conv2d(3, [0, 3], [1, 1], [0, 0])),
             "conv2d kernel 0",
         ),
         (
-            single(&[2, 9, 9], conv2d(3, [3, 3], [1, 0], [0, 0])),
+            single(&[2, 9, 9], Op::conv2d(3, [3, 3], [1, 0], [0, 0])),
             "conv2d stride 0",
         ),
         (
@@ -846,9 +828,9 @@ fn zero_kernel_or_stride() {
             "avg_pool2d stride 0",
         ),
         (single(&[4], Op::Dense { units: 0 }), "dense units 0"),
-        (single(&[2, 9], conv1d(0, 3, 1, 0)), "conv1d no filters"),
+        (single(&[2, 9], Op::conv1d(0, 3, 1, 0)), "conv1d no filters"),
         (
-            single(&[2, 9, 9], conv2d(0, [3, 3], [1, 1], [0, 0])),
+            single(&[2, 9, 9], Op::conv2d(0, [3, 3], [1, 1], [0, 0])),
             "conv2d no filters",
         ),
         (single(&[5, 3], Op::Gru(rec(0))), "gru hidden 0"),
@@ -863,20 +845,23 @@ fn zero_kernel_or_stride() {
 fn padding_not_smaller_than_the_kernel() {
     for (g, what) in [
         (
-            single(&[2, 9], conv1d(3, 3, 1, 3)),
+            single(&[2, 9], Op::conv1d(3, 3, 1, 3)),
             "conv1d padding = kernel",
         ),
         (
-            single(&[2, 9], conv1d(3, 1, 1, 1)),
+            single(&[2, 9], Op::conv1d(3, 1, 1, 1)),
             "conv1d 1-wide kernel padded",
         ),
-        (single(&[2, 9], conv1d(3, 3, 1, 100)), "conv1d padding 100"),
         (
-            single(&[2, 9, 9], conv2d(3, [3, 3], [1, 1], [1, 3])),
+            single(&[2, 9], Op::conv1d(3, 3, 1, 100)),
+            "conv1d padding 100",
+        ),
+        (
+            single(&[2, 9, 9], Op::conv2d(3, [3, 3], [1, 1], [1, 3])),
             "conv2d padding = kernel on one axis",
         ),
         (
-            single(&[2, 9, 9], conv2d(3, [2, 5], [1, 1], [4, 0])),
+            single(&[2, 9, 9], Op::conv2d(3, [2, 5], [1, 1], [4, 0])),
             "conv2d padding > kernel",
         ),
     ] {
@@ -887,13 +872,13 @@ fn padding_not_smaller_than_the_kernel() {
 #[test]
 fn kernel_larger_than_the_input() {
     for (g, what) in [
-        (single(&[2, 9], conv1d(3, 10, 1, 0)), "conv1d"),
+        (single(&[2, 9], Op::conv1d(3, 10, 1, 0)), "conv1d"),
         (
-            single(&[2, 3], conv1d(3, 8, 1, 2)),
+            single(&[2, 3], Op::conv1d(3, 8, 1, 2)),
             "conv1d padded input still too short",
         ),
         (
-            single(&[2, 9, 9], conv2d(3, [3, 10], [1, 1], [0, 0])),
+            single(&[2, 9, 9], Op::conv2d(3, [3, 10], [1, 1], [0, 0])),
             "conv2d",
         ),
         (
@@ -924,9 +909,9 @@ fn kernel_larger_than_the_input() {
 #[test]
 fn input_of_the_wrong_rank() {
     for (g, what) in [
-        (single(&[9], conv1d(3, 3, 1, 0)), "conv1d on [L]"),
+        (single(&[9], Op::conv1d(3, 3, 1, 0)), "conv1d on [L]"),
         (
-            single(&[2, 9], conv2d(3, [3, 3], [1, 1], [0, 0])),
+            single(&[2, 9], Op::conv2d(3, [3, 3], [1, 1], [0, 0])),
             "conv2d on [C, L]",
         ),
         (single(&[2, 2, 9], Op::Gru(rec(3))), "gru on rank 3"),
@@ -970,7 +955,7 @@ fn input_of_the_wrong_rank() {
     }
     // Concat operands that disagree off the axis.
     let mut g = Graph::new("x", &[2, 6]);
-    g.push_from("a", &["x"], conv1d(3, 3, 1, 0)); // [3, 4]
+    g.push_from("a", &["x"], Op::conv1d(3, 3, 1, 0)); // [3, 4]
     g.push_from("layer", &["a", "x"], Op::Concat { axis: 0 });
     assert_shape_mismatch(&g, "concat [3, 4] and [2, 6] on axis 0");
     let mut g = Graph::new("x", &[2, 6]);
@@ -1057,17 +1042,17 @@ fn absurd_dimensions() {
             single(&[1 << 10], Op::Dense { units: 1 << 20 }),
             "a 2^30-element weight",
         ),
-        (single(&[2, 9], conv1d(3, 1 << 30, 1, 0)), "kernel 2^30"),
+        (single(&[2, 9], Op::conv1d(3, 1 << 30, 1, 0)), "kernel 2^30"),
         (
-            single(&[2, 9], conv1d(3, 3, usize::MAX, 0)),
+            single(&[2, 9], Op::conv1d(3, 3, usize::MAX, 0)),
             "stride usize::MAX",
         ),
         (
-            single(&[2, 9], conv1d(3, 3, 1, usize::MAX)),
+            single(&[2, 9], Op::conv1d(3, 3, 1, usize::MAX)),
             "padding usize::MAX",
         ),
         (
-            single(&[2, 9, 9], conv2d(1 << 30, [3, 3], [1, 1], [0, 0])),
+            single(&[2, 9, 9], Op::conv2d(1 << 30, [3, 3], [1, 1], [0, 0])),
             "2^30 filters",
         ),
         (
@@ -1184,14 +1169,14 @@ fn activations_too_large_for_the_arena() {
     );
 
     let mut g = Graph::new("x", &[1, 1 << 24]);
-    g.push("conv", conv1d(1, 300, 1, 0));
+    g.push("conv", Op::conv1d(1, 300, 1, 0));
     assert_eq!(
         Model::load(&zero_model(&g)).err(),
         Some(LoadError::ArenaTooLarge)
     );
 
     let mut g = Graph::new("x", &[64, 1024, 1024]);
-    g.push("conv", conv2d(1, [31, 31], [1, 1], [0, 0]));
+    g.push("conv", Op::conv2d(1, [31, 31], [1, 1], [0, 0]));
     assert_eq!(
         Model::load(&zero_model(&g)).err(),
         Some(LoadError::ArenaTooLarge)
@@ -1256,14 +1241,14 @@ fn run_refuses_wrong_lengths_and_counts() {
 fn node_struct_is_what_the_file_says() {
     // Sanity: a graph node written as JSON reads back as the same node (the tests above
     // rely on Graph::to_json to write graphs that are wrong on purpose).
-    let g = single(&[2, 9], conv1d(3, 0, 1, 0));
+    let g = single(&[2, 9], Op::conv1d(3, 0, 1, 0));
     let back = Graph::from_json(&g.to_json()).expect("round trip");
     assert_eq!(
         back.nodes[0],
         Node {
             name: "layer".into(),
             inputs: vec!["x".into()],
-            op: conv1d(3, 0, 1, 0)
+            op: Op::conv1d(3, 0, 1, 0)
         }
     );
 }

@@ -139,6 +139,31 @@ pub enum SeqOutput {
 }
 
 impl Op {
+    /// A 1-d convolution, for graphs written in code.
+    pub const fn conv1d(out_channels: usize, kernel: usize, stride: usize, padding: usize) -> Op {
+        Op::Conv1d {
+            out_channels,
+            kernel,
+            stride,
+            padding,
+        }
+    }
+
+    /// A 2-d convolution, for graphs written in code.
+    pub const fn conv2d(
+        out_channels: usize,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> Op {
+        Op::Conv2d {
+            out_channels,
+            kernel,
+            stride,
+            padding,
+        }
+    }
+
     /// The op's name as it appears in the file.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -124,6 +124,30 @@ pub fn random_model(graph: &Graph, seed: u64) -> Vec<u8> {
     model_file(graph, &random_weights(graph, seed), &provenance)
 }
 
+/// A float32 little-endian C-order `.npy` file (format 1.0), as `np.save` writes it.
+pub fn npy_bytes(shape: &[usize], data: &[f32]) -> Vec<u8> {
+    assert_eq!(
+        shape.iter().product::<usize>(),
+        data.len(),
+        "shape and data"
+    );
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape = match dims.len() {
+        1 => format!("({},)", dims[0]),
+        _ => format!("({})", dims.join(", ")),
+    };
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend(data.iter().flat_map(|v| v.to_le_bytes()));
+    out
+}
+
 /// The PyTorch golden cases in `tests/fixtures/golden` (committed; described in the
 /// README there): each file holds one small module's weights under PyTorch's names, a
 /// batch of inputs (`input`) and what PyTorch computed.

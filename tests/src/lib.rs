@@ -5,6 +5,7 @@ pub mod models;
 // The stand-in board and the skip-or-fail checks moved to `deepiot-board` (feature
 // `testing`), whose board tests build without candle; the old paths keep working.
 pub use deepiot_board::testing::{build_i686_runtime, i686_runtime, require, standin as board};
+pub use deepiot_format::testing::npy_bytes;
 
 pub use models::{
     bilstm_model, branched_model, gru_model, lenet5_random, random_input, with_random_weights,
@@ -21,30 +22,6 @@ pub fn workspace_root() -> PathBuf {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."))
-}
-
-/// A float32 little-endian C-order `.npy` file (format 1.0), as `np.save` writes it.
-pub fn npy_bytes(shape: &[usize], data: &[f32]) -> Vec<u8> {
-    assert_eq!(
-        shape.iter().product::<usize>(),
-        data.len(),
-        "shape and data"
-    );
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let shape = match dims.len() {
-        1 => format!("({},)", dims[0]),
-        _ => format!("({})", dims.join(", ")),
-    };
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    out.extend(data.iter().flat_map(|v| v.to_le_bytes()));
-    out
 }
 
 /// Raw little-endian f32, the other input format of `deepiot-run`.

@@ -22,24 +22,6 @@ fn check(py: &Path, test: &str, graph: &Graph, seed: u64) {
     check_model(py, test, &random_model(graph, seed), seed);
 }
 
-fn conv1d(out_channels: usize, kernel: usize, stride: usize, padding: usize) -> Op {
-    Op::Conv1d {
-        out_channels,
-        kernel,
-        stride,
-        padding,
-    }
-}
-
-fn conv2d(out_channels: usize, kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2]) -> Op {
-    Op::Conv2d {
-        out_channels,
-        kernel,
-        stride,
-        padding,
-    }
-}
-
 #[test]
 fn dense_on_a_vector_is_gemm() {
     let Some(py) = support::python("dense_on_a_vector_is_gemm") else {
@@ -63,7 +45,7 @@ fn conv1d_with_stride_and_padding() {
     let Some(py) = support::python("conv1d_with_stride_and_padding") else {
         return;
     };
-    let g = chain(&[3, 20], vec![("conv", conv1d(4, 3, 2, 1))]);
+    let g = chain(&[3, 20], vec![("conv", Op::conv1d(4, 3, 2, 1))]);
     check(py, "conv1d", &g, 3);
 }
 
@@ -74,7 +56,7 @@ fn conv2d_with_stride_and_padding() {
     };
     let g = chain(
         &[2, 9, 11],
-        vec![("conv", conv2d(5, [3, 2], [2, 1], [1, 1]))],
+        vec![("conv", Op::conv2d(5, [3, 2], [2, 1], [1, 1]))],
     );
     check(py, "conv2d", &g, 4);
 }
@@ -165,8 +147,8 @@ fn concat_of_branches_and_of_two_inputs() {
     };
     // Two branches of one input joined on axis 1 of [C, L].
     let mut g = Graph::new("x", &[3, 10]);
-    let a = g.push_from("a", &["x"], conv1d(2, 3, 1, 1));
-    let b = g.push_from("b", &["x"], conv1d(4, 3, 1, 1));
+    let a = g.push_from("a", &["x"], Op::conv1d(2, 3, 1, 1));
+    let b = g.push_from("b", &["x"], Op::conv1d(4, 3, 1, 1));
     g.push_from(
         "join",
         &[a.as_str(), b.as_str(), "x"],
@@ -230,7 +212,7 @@ fn sparse_weights_are_densified() {
     };
     // Dense, convolution and recurrent matrices all stored as CSR.
     let mut g = Graph::new("x", &[2, 12]);
-    g.push("conv", conv1d(4, 3, 1, 0));
+    g.push("conv", Op::conv1d(4, 3, 1, 0));
     g.push("perm", Op::Permute { perm: vec![1, 0] });
     g.push("gru", Op::Gru(Recurrent::new(6, true, SeqOutput::Last)));
     g.push("fc", Op::Dense { units: 3 });

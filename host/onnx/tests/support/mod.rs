@@ -83,25 +83,7 @@ pub fn python(test: &str) -> Option<&'static Path> {
     }
 }
 
-/// A float32 little-endian C-order `.npy` file (format 1.0), as `np.save` writes it.
-pub fn npy_bytes(shape: &[usize], data: &[f32]) -> Vec<u8> {
-    assert_eq!(shape.iter().product::<usize>(), data.len(), "npy shape");
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let shape = match dims.len() {
-        1 => format!("({},)", dims[0]),
-        _ => format!("({})", dims.join(", ")),
-    };
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    out.extend(data.iter().flat_map(|v| v.to_le_bytes()));
-    out
-}
+pub use deepiot_format::testing::npy_bytes;
 
 /// The shape and values of a float32 C-order `.npy` file (versions 1 to 3).
 pub fn read_npy(path: &Path) -> (Vec<usize>, Vec<f32>) {
