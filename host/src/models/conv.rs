@@ -13,7 +13,7 @@
 //!
 //! Examples run in parallel (rayon); each product is one `gemm` call (the same crate and
 //! kernels candle's matmul uses) on that thread.
-use super::kernels::Window;
+use super::kernels::{f32s, Window};
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -199,16 +199,6 @@ impl Geometry {
                 }
             }
         }
-    }
-}
-
-fn f32s<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
-    let CpuStorage::F32(v) = s else {
-        bail!("{what}: only f32 tensors are supported")
-    };
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&v[a..b]),
-        None => bail!("{what}: the input must be contiguous"),
     }
 }
 

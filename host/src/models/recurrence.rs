@@ -16,6 +16,7 @@
 //! [`super::rnn`]); an optional constant `[B, H]` 0/1 mask multiplies the state after
 //! every step (the compressor's masks).
 use super::conv::{matmul, View};
+use super::kernels::f32s;
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use std::sync::{Arc, Mutex};
 
@@ -32,16 +33,6 @@ impl Cell {
             Cell::Gru => 3,
             Cell::Lstm => 4,
         }
-    }
-}
-
-fn f32s<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
-    let CpuStorage::F32(v) = s else {
-        bail!("{what}: only f32 tensors are supported")
-    };
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&v[a..b]),
-        None => bail!("{what}: the input must be contiguous"),
     }
 }
 
