@@ -186,4 +186,58 @@ fn a_short_search_shrinks_a_tiny_model_and_keeps_its_accuracy() {
         "the hold saw {seen} examples, bound {bound}"
     );
     assert!(gap.to_string().contains("hold limit"), "{gap}");
+
+    // With the threshold at its highest early and a target the loss alone does not
+    // reach, the size pressure rises at evaluations without progress and brings the
+    // search under the target; switched off, it never rises.
+    let stalled = SearchConfig {
+        target_kept: 0.02,
+        max_drop: 100.0,
+        tau_max: 0.3,
+        max_iterations: 3000,
+        ..cfg.clone()
+    };
+    let pressed = search(&net, &ds, &tr, &val, &stalled, None, false).unwrap();
+    let weights: Vec<f64> = pressed.evaluations.iter().map(|e| e.size_weight).collect();
+    assert!(
+        weights.iter().any(|&w| w > 0.0),
+        "the pressure never rose: {weights:?}"
+    );
+    // An evaluation records the weight its iterations ran with; a raise at evaluation k
+    // shows in k + 1, and follows an evaluation k that made no progress over k - 1.
+    let kept: Vec<f64> = pressed
+        .evaluations
+        .iter()
+        .map(|e| e.kept_fraction)
+        .collect();
+    for k in 1..weights.len().saturating_sub(1) {
+        if weights[k + 1] > weights[k] {
+            assert!(
+                kept[k] >= kept[k - 1],
+                "raised after progress: {kept:?} {weights:?}"
+            );
+            assert!(
+                weights[k + 1] == 2.0 * weights[k] || (weights[k] == 0.0 && weights[k + 1] == 0.25),
+                "{weights:?}"
+            );
+        }
+    }
+    assert!(pressed.stopped_by_rule, "{:?}", pressed.missed);
+    let last = pressed.evaluations.last().unwrap();
+    assert!(last.kept_fraction <= 0.02, "{last:?}");
+    let free = search(
+        &net,
+        &ds,
+        &tr,
+        &val,
+        &SearchConfig {
+            size_pressure: false,
+            max_iterations: 600,
+            ..stalled
+        },
+        None,
+        false,
+    )
+    .unwrap();
+    assert!(free.evaluations.iter().all(|e| e.size_weight == 0.0));
 }

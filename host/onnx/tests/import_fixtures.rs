@@ -121,3 +121,17 @@ fn import_is_deterministic() {
         imported("gru.dynamo-dyn").bytes
     );
 }
+
+/// An export with a fixed batch of 1 and one with a dynamic batch axis are the same
+/// network: both import to the same file, byte for byte, so everything after the import
+/// (training, compression, export) treats them alike.
+#[test]
+fn fixed_and_dynamic_batch_exports_import_to_the_same_file() {
+    for model in MODELS {
+        assert!(
+            imported(&format!("{model}.dynamo-b1")).bytes
+                == imported(&format!("{model}.dynamo-dyn")).bytes,
+            "{model}: the batch-1 and dynamic-batch imports differ"
+        );
+    }
+}

@@ -117,7 +117,7 @@ impl CompareConfig {
                 .unwrap_or(d.finetune_augment.clone()),
             finetune_dropout: self.finetune_dropout.unwrap_or(d.finetune_dropout),
             finetune_mixup: self.finetune_mixup.or(d.finetune_mixup),
-            distill_alpha: self.distill_alpha.unwrap_or(d.distill_alpha),
+            distill_alpha: self.distill_alpha.or(d.distill_alpha),
             flops_weight: match (method, self.flops_weight) {
                 (Method::Deepiot, Some(w)) => w,
                 _ => d.flops_weight,
@@ -219,9 +219,9 @@ mod tests {
         };
         assert_eq!(run(&mixed).finetune_mixup, Some(0.4));
         assert_eq!(run(&mixed).finetune_dropout, 0.1);
-        assert_eq!(run(&mixed).distill_alpha, 1.0);
+        assert_eq!(run(&mixed).distill_alpha, Some(1.0));
         assert_eq!(run(&plain).finetune_mixup, None);
-        assert_eq!(run(&plain).distill_alpha, 0.7);
+        assert_eq!(run(&plain).distill_alpha, None);
         assert_eq!(run(&plain).finetune_dropout, 0.0);
         assert_eq!(
             run(&plain),

@@ -1,4 +1,5 @@
-//! What a keep mask costs in multiply-adds: the FLOPs-aware variant of the search.
+//! What a keep mask costs, in multiply-adds (the FLOPs-aware variant of the search) or
+//! in parameters (the size pressure a stalled search adds, see [`super::search`]).
 //!
 //! Why: the paper's compressor minimises only the loss; the threshold then removes
 //! whatever the loss can spare, one element as good as another. On LeNet-5 that keeps
@@ -14,24 +15,39 @@ use super::sites::SiteMap;
 use anyhow::{bail, Result};
 use deepiot_format::{Graph, Op, Source};
 
-/// How one layer's multiply-adds depend on the widths.
+/// What a [`CostModel`] counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Measure {
+    /// Multiply-adds per example.
+    Macs,
+    /// Stored parameters (weights and biases).
+    Params,
+}
+
+/// How one layer's cost depends on the widths.
 #[derive(Debug, Clone)]
 enum Layer {
-    /// Dense or convolution: `macs x (kept share of the input) x (kept share of the
-    /// output)`.
-    Linear { macs: f64, site: Option<usize> },
-    /// GRU/LSTM: `dirs x T x gates x h x (F x kept share of the input + h)`, where `h` is
-    /// the wider direction (surgery pads the other).
+    /// Dense or convolution: `amount x (kept share of the input) x (kept share of the
+    /// output) + bias x (kept share of the output)`.
+    Linear {
+        amount: f64,
+        bias: f64,
+        site: Option<usize>,
+    },
+    /// GRU/LSTM: `dirs x steps x gates x h x (F x kept share of the input + h) + bias x h`,
+    /// where `h` is the wider direction (surgery pads the other); `steps` is 1 when
+    /// counting parameters.
     Recurrent {
         steps_gates: f64,
         features: f64,
         dirs: f64,
+        bias_per_unit: f64,
         sites: Vec<usize>,
     },
 }
 
 /// The graph's layers and where their inputs come from, to price widths.
-pub struct MacsModel {
+pub struct CostModel {
     layers: Vec<(Layer, InputOrigin)>,
     site_group: Vec<usize>,
     site_width: Vec<usize>,
@@ -50,16 +66,37 @@ struct InputOrigin {
     total: f64,
 }
 
-impl MacsModel {
-    pub fn new(graph: &Graph, map: &SiteMap) -> Result<Self> {
+impl CostModel {
+    /// Prices widths in multiply-adds per example.
+    pub fn macs(graph: &Graph, map: &SiteMap) -> Result<Self> {
+        Self::new(graph, map, Measure::Macs)
+    }
+
+    /// Prices widths in stored parameters.
+    pub fn params(graph: &Graph, map: &SiteMap) -> Result<Self> {
+        Self::new(graph, map, Measure::Params)
+    }
+
+    fn new(graph: &Graph, map: &SiteMap, measure: Measure) -> Result<Self> {
         let info = graph.infer()?;
-        let total = info.total_macs(graph) as f64;
+        let total = match measure {
+            Measure::Macs => info.total_macs(graph) as f64,
+            Measure::Params => info.param_count() as f64,
+        };
         let mut layers = Vec::new();
         for (k, node) in graph.nodes.iter().enumerate() {
             let macs = info.macs(graph, k) as f64;
             if macs == 0.0 {
                 continue;
             }
+            // Weights are the specs of rank 2 and more, biases the vectors.
+            let count = |bias: bool| -> f64 {
+                info.params[k]
+                    .iter()
+                    .filter(|p| (p.shape.len() == 1) == bias)
+                    .map(|p| p.len() as f64)
+                    .sum()
+            };
             // Shape inference has checked every layer with weights has an input.
             let Some(&src) = info.node_inputs[k].first() else {
                 continue;
@@ -92,21 +129,35 @@ impl MacsModel {
                         other => bail!("`{}`: a recurrent input of shape {other:?}", node.name),
                     };
                     let gates = node.op.gates().unwrap_or(1) as f64;
+                    let dirs = if r.bidirectional { 2.0 } else { 1.0 };
+                    let (steps, bias_per_unit) = match measure {
+                        Measure::Macs => (steps as f64, 0.0),
+                        // Two bias vectors of `gates x h` per direction.
+                        Measure::Params => (1.0, dirs * 2.0 * gates),
+                    };
                     Layer::Recurrent {
-                        steps_gates: steps as f64 * gates,
+                        steps_gates: steps * gates,
                         features: features as f64,
-                        dirs: if r.bidirectional { 2.0 } else { 1.0 },
+                        dirs,
+                        bias_per_unit,
                         sites,
                     }
                 }
-                _ => Layer::Linear {
-                    macs,
-                    site: sites.first().copied(),
-                },
+                _ => {
+                    let (amount, bias) = match measure {
+                        Measure::Macs => (macs, 0.0),
+                        Measure::Params => (count(false), count(true)),
+                    };
+                    Layer::Linear {
+                        amount,
+                        bias,
+                        site: sites.first().copied(),
+                    }
+                }
             };
             layers.push((layer, origin));
         }
-        Ok(MacsModel {
+        Ok(CostModel {
             layers,
             site_group: map.group_of(),
             site_width: map.sites.iter().map(|s| s.width).collect(),
@@ -120,8 +171,9 @@ impl MacsModel {
         })
     }
 
-    /// Multiply-adds per example of the network cut to these widths (one per group).
-    pub fn macs(&self, group_widths: &[usize]) -> u64 {
+    /// The cost of the network cut to these widths (one per group): multiply-adds per
+    /// example, or the parameters of the layers with sites (and those they feed).
+    pub fn cost(&self, group_widths: &[usize]) -> u64 {
         // Both directions of a bidirectional layer take the wider one's width (surgery
         // pads), and so do the next layer's inputs from them.
         let width = |site: usize| {
@@ -142,39 +194,43 @@ impl MacsModel {
                     .sum::<f64>();
             let in_share = kept_in / origin.total.max(1.0);
             sum += match layer {
-                Layer::Linear { macs, site } => macs * in_share * site.map_or(1.0, share),
+                Layer::Linear { amount, bias, site } => {
+                    let out_share = site.map_or(1.0, share);
+                    amount * in_share * out_share + bias * out_share
+                }
                 Layer::Recurrent {
                     steps_gates,
                     features,
                     dirs,
+                    bias_per_unit,
                     sites,
                 } => {
                     let h = sites.iter().map(|&s| width(s)).fold(0.0, f64::max);
-                    dirs * steps_gates * h * (features * in_share + h)
+                    dirs * steps_gates * h * (features * in_share + h) + bias_per_unit * h
                 }
             };
         }
         sum.round() as u64
     }
 
-    /// The original network's multiply-adds per example.
-    pub fn total_macs(&self) -> f64 {
+    /// The original network's cost (all its parameters when counting parameters).
+    pub fn total(&self) -> f64 {
         self.total
     }
 
     /// Per group, what one of its elements costs at these widths, as a share of the
-    /// original network's multiply-adds.
+    /// original network's cost.
     pub fn marginal(&self, group_widths: &[usize]) -> Vec<f64> {
-        let base = self.macs(group_widths) as f64;
+        let base = self.cost(group_widths) as f64;
         (0..self.groups)
             .map(|k| {
                 let mut w = group_widths.to_vec();
                 let (lo, hi) = if w[k] > 1 {
                     w[k] -= 1;
-                    (self.macs(&w) as f64, base)
+                    (self.cost(&w) as f64, base)
                 } else {
                     w[k] += 1;
-                    (base, self.macs(&w) as f64)
+                    (base, self.cost(&w) as f64)
                 };
                 (hi - lo) / self.total
             })
@@ -209,12 +265,12 @@ mod tests {
     fn lenet5_filters_are_priced_with_what_they_feed() {
         let g = zoo::lenet5(10);
         let map = SiteMap::new(&g).unwrap();
-        let m = MacsModel::new(&g, &map).unwrap();
+        let m = CostModel::macs(&g, &map).unwrap();
         // conv1 20 filters, conv2 50, fc1 500 (the classifier is not a site).
         let full = [20, 50, 500];
-        assert_eq!(m.macs(&full) as f64, m.total_macs());
+        assert_eq!(m.cost(&full) as f64, m.total());
         let c = m.marginal(&full);
-        let total = m.total_macs();
+        let total = m.total();
         // A conv1 filter: its own 24x24x25 plus conv2's 8x8x25 per output channel (50).
         assert_eq!(c[0] * total, (24 * 24 * 25 + 8 * 8 * 25 * 50) as f64);
         // A conv2 filter: 8x8 outputs of 20x25, plus 16 inputs of each of fc1's 500.
@@ -227,15 +283,15 @@ mod tests {
             vec![1.0; 100],
             [vec![1.0; 500], vec![0.0; 500]].concat(),
         ];
-        let costs = MacsModel::sample_costs(&c, &z, 2);
+        let costs = CostModel::sample_costs(&c, &z, 2);
         let want0 = 20.0 * c[0] + 50.0 * c[1] + 500.0 * c[2];
         let want1 = 20.0 * c[0] + 50.0 * c[1];
         assert!((costs[0] as f64 - want0).abs() < 1e-5 && (costs[1] as f64 - want1).abs() < 1e-5);
     }
 
-    /// The priced widths agree with the multiply-adds of the model surgery really cuts,
-    /// for convolutions feeding a reshape and GRUs (DeepSense) and bidirectional LSTMs
-    /// with directions of different widths (speech).
+    /// The priced widths agree with the multiply-adds and the parameters of the model
+    /// surgery really cuts, for convolutions feeding a reshape and GRUs (DeepSense) and
+    /// bidirectional LSTMs with directions of different widths (speech).
     #[test]
     fn priced_widths_match_the_cut_model() {
         for g in [
@@ -245,7 +301,9 @@ mod tests {
         ] {
             let info = g.infer().unwrap();
             let map = SiteMap::with_info(&g, &info).unwrap();
-            let m = MacsModel::new(&g, &map).unwrap();
+            let m = CostModel::macs(&g, &map).unwrap();
+            let p = CostModel::params(&g, &map).unwrap();
+            assert_eq!(p.total() as usize, info.param_count());
             let weights: crate::models::Weights = info
                 .params
                 .iter()
@@ -268,8 +326,11 @@ mod tests {
                     })
                     .collect();
                 let (cg, _) = crate::compress::cut(&g, &weights, &keep).unwrap();
-                let want = cg.infer().unwrap().total_macs(&cg);
-                assert_eq!(m.macs(&widths), want, "{} at {widths:?}", g.nodes[0].name);
+                let cut_info = cg.infer().unwrap();
+                let want = cut_info.total_macs(&cg);
+                assert_eq!(m.cost(&widths), want, "{} at {widths:?}", g.nodes[0].name);
+                let want = cut_info.param_count() as u64;
+                assert_eq!(p.cost(&widths), want, "{} at {widths:?}", g.nodes[0].name);
             }
         }
     }

@@ -35,6 +35,7 @@ impl DeepIot {
             augment: train::augment_name(setup.recipe.data_task(), &cfg.search_augment)?
                 .to_string(),
             flops_weight: cfg.flops_weight,
+            size_pressure: cfg.size_pressure,
             seed: cfg.seed,
             ..SearchConfig::default()
         })

@@ -478,7 +478,7 @@ impl CompressionMethod for MagnitudePruning {
             seed: cfg.seed,
             ..MagnitudeConfig::default()
         };
-        let distill = distill(cfg)?;
+        let distill = distill(cfg, &setup.recipe)?;
         // Pruned in place: a copy, so that the original stays as it is.
         let net = Net::from_weights(setup.net.graph(), &setup.net.weights()?)?;
         let mut eval = |n: &Net| setup.test_accuracy(n);

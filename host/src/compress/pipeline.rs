@@ -108,8 +108,8 @@ fn print_settings(cfg: &CompressConfig, setup: &Setup) -> Result<()> {
     let recipe = &setup.recipe;
     eprintln!(
         "compress: {} to at most {:.2} % of the parameters ({}: {}); fine-tuning {} epochs, \
-         batch {}, lr {} x{}/epoch, weight decay {}, augmentation {}, distillation weight {}; \
-         the test split ({} examples) is only reported",
+         batch {}, lr {} x{}/epoch, weight decay {}, augmentation {}, distillation weight {}, \
+         keeping {}; the test split ({} examples) is only reported",
         cfg.method.name(),
         100.0 * cfg.target_kept,
         recipe.model_name(),
@@ -124,7 +124,8 @@ fn print_settings(cfg: &CompressConfig, setup: &Setup) -> Result<()> {
         cfg.finetune_lr_decay,
         recipe.hyper().weight_decay,
         super::finetune::finetune_augment(cfg, recipe.data_task())?,
-        cfg.distill_alpha,
+        cfg.distill_weight(recipe),
+        super::finetune::Selection::of(cfg, setup).describe(),
         setup.ds.test_len()
     );
     Ok(())

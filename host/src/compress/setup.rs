@@ -77,14 +77,15 @@ impl Setup {
 
 /// Distillation from the original file, as every method's fine-tuning does, so that the
 /// methods differ in what they remove and not in how they recover.
-pub fn distill(cfg: &CompressConfig) -> Result<Option<Distill>> {
-    if cfg.distill_alpha <= 0.0 {
+pub fn distill(cfg: &CompressConfig, recipe: &crate::train::Recipe) -> Result<Option<Distill>> {
+    let alpha = cfg.distill_weight(recipe);
+    if alpha <= 0.0 {
         return Ok(None);
     }
     let (teacher, _) = export::load(&cfg.model)?;
     Ok(Some(Distill {
         teachers: vec![std::sync::Arc::new(teacher)],
         temperature: cfg.temperature,
-        alpha: cfg.distill_alpha,
+        alpha,
     }))
 }

@@ -24,6 +24,9 @@ pub(super) struct State {
     /// kept while waiting for the accuracy to come back).
     #[serde(default)]
     pub hold: Option<Hold>,
+    /// The weight of the parameter cost (0 until the search stalls above the target).
+    #[serde(default)]
+    pub size_weight: f64,
 }
 
 /// The threshold and keep probabilities of the first mask under the target, used from

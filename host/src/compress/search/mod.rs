@@ -12,7 +12,7 @@ mod outcome;
 use crate::compress::compressor::{
     reinforce_objective, sample_masks, Baseline, Compressor, SoftDeletion,
 };
-use crate::compress::cost::MacsModel;
+use crate::compress::cost::CostModel;
 use crate::compress::masks::{weight_views, MaskPlan};
 use crate::compress::sites::SiteMap;
 use crate::compress::surgery::cut;
@@ -27,7 +27,7 @@ use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 pub use checkpoint::checkpoint_dir;
 use checkpoint::{save_checkpoint, Hold, State};
 use deepiot_format::{Graph, Op};
-pub use outcome::{Evaluation, RuleGap, SearchConfig, SearchLimit, SearchOutcome};
+pub use outcome::{Evaluation, RuleGap, SearchConfig, SearchLimit, SearchOutcome, SizePressure};
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -136,7 +136,8 @@ pub fn search(
     let plan = MaskPlan::new(&graph, &info, &map)?;
     let augment = crate::train::augment_named(&cfg.augment)?;
     let widths: Vec<usize> = map.groups.iter().map(|g| map.sites[g[0]].width).collect();
-    let macs_model = MacsModel::new(&graph, &map)?;
+    let macs_model = CostModel::macs(&graph, &map)?;
+    let params_model = CostModel::params(&graph, &map)?;
     let dev = Device::Cpu;
     let views = weight_views(&graph, &map, net.varmap())?;
     let fan_ins: Vec<usize> = views
@@ -184,6 +185,7 @@ pub fn search(
         original_val_accuracy: 0.0,
         seconds: 0.0,
         hold: None,
+        size_weight: 0.0,
     };
     if resume {
         let dir = checkpoint.context("--resume needs a checkpoint folder")?;
@@ -328,15 +330,20 @@ pub fn search(
                 &y2,
             )?
             .to_vec1()?;
-            if cfg.flops_weight > 0.0 {
-                let expected: Vec<usize> = p_v
-                    .iter()
-                    .map(|p| (p.iter().sum::<f32>().round() as usize).max(1))
-                    .collect();
-                let marginal = macs_model.marginal(&expected);
-                let costs = MacsModel::sample_costs(&marginal, &z2_rows, b2.len());
-                for (l, c) in l2.iter_mut().zip(costs) {
-                    *l += cfg.flops_weight as f32 * c;
+            let expected: Vec<usize> = p_v
+                .iter()
+                .map(|p| (p.iter().sum::<f32>().round() as usize).max(1))
+                .collect();
+            for (weight, model) in [
+                (cfg.flops_weight, &macs_model),
+                (state.size_weight, &params_model),
+            ] {
+                if weight > 0.0 {
+                    let marginal = model.marginal(&expected);
+                    let costs = CostModel::sample_costs(&marginal, &z2_rows, b2.len());
+                    for (l, c) in l2.iter_mut().zip(costs) {
+                        *l += weight as f32 * c;
+                    }
                 }
             }
             if l2.iter().any(|l| !l.is_finite()) {
@@ -383,7 +390,7 @@ pub fn search(
             let keep = per_site(&map, &keep_g);
             let kept = kept_params(&graph, &net.weights()?, &keep)?;
             let acc = masked_accuracy(net, Some(&plan), Some(&keep_g), ds, val)?;
-            let macs = macs_model.macs(widths) as f64;
+            let macs = macs_model.cost(widths) as f64;
             let seconds = base_seconds + t_start.elapsed().as_secs_f64();
             let e = Evaluation {
                 iteration: state.iteration,
@@ -392,10 +399,11 @@ pub fn search(
                 kept_fraction: kept as f64 / total_params as f64,
                 widths: widths.clone(),
                 val_accuracy: acc,
-                kept_macs_fraction: macs / macs_model.total_macs(),
+                kept_macs_fraction: macs / macs_model.total(),
+                size_weight: state.size_weight,
                 seconds,
             };
-            let line = format!(
+            let mut line = format!(
                 "iter {:>6}  tau {:.3}  kept {:>6.2} %  MACs {:>6.2} %  widths {:?}  held-out {:.2} %",
                 e.iteration,
                 e.tau,
@@ -404,6 +412,9 @@ pub fn search(
                 e.widths,
                 100.0 * e.val_accuracy
             );
+            if e.size_weight > 0.0 {
+                line.push_str(&format!("  size pressure {}", e.size_weight));
+            }
             match &bar {
                 Some(b) => b.println(line),
                 None => eprintln!("{line}"),
@@ -411,6 +422,28 @@ pub fn search(
             state.seconds = seconds;
             let done = e.kept_fraction <= cfg.target_kept
                 && 100.0 * (orig - e.val_accuracy) <= cfg.max_drop;
+            let stalled = cfg.size_pressure
+                && state.hold.is_none()
+                && tau >= cfg.tau_max
+                && e.kept_fraction > cfg.target_kept
+                && state
+                    .evaluations
+                    .last()
+                    .is_some_and(|prev| e.kept_fraction >= prev.kept_fraction);
+            if stalled {
+                state.size_weight = SizePressure::raised(state.size_weight);
+                let line = format!(
+                    "search: no progress toward {:.2} % kept with the threshold at its highest; \
+                     size pressure {} (each sampled mask pays that times its share of the \
+                     parameters)",
+                    100.0 * cfg.target_kept,
+                    state.size_weight
+                );
+                match &bar {
+                    Some(b) => b.println(line),
+                    None => eprintln!("{line}"),
+                }
+            }
             state.evaluations.push(e);
             if let Some(dir) = checkpoint {
                 save_checkpoint(dir, net, &comp, &state)?;
