@@ -86,8 +86,8 @@ fn compress_config(data: &Path, iterations: usize, model: &Path, out: &Path) -> 
         delta: 0.05,
         max_iterations: iterations,
         eval_every: 100,
-        finetune_epochs: 3,
-        finetune_lr_decay: 0.8,
+        finetune_epochs: Some(3),
+        finetune_lr_decay: Some(0.8),
         ..CompressConfig::default()
     }
 }
@@ -185,7 +185,10 @@ mod tests {
         assert_eq!(t.val_fraction, 0.1);
         let c = compress_config(Path::new("d"), 1500, Path::new("m"), Path::new("o"));
         assert_eq!((c.period, c.delta, c.max_iterations), (30, 0.05, 1500));
-        assert_eq!((c.target_kept, c.finetune_epochs, c.batch), (0.05, 3, 64));
+        assert_eq!(
+            (c.target_kept, c.finetune_epochs, c.batch),
+            (0.05, Some(3), 64)
+        );
         assert_eq!(c.method, crate::compress::Method::Deepiot);
     }
 }

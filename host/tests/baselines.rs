@@ -211,7 +211,7 @@ pub fn quick_config(model: &Path, out: &Path, method: Method, target: f64) -> Co
         out: out.into(),
         data: Some(bundled_dir()),
         max_train: Some(400),
-        finetune_epochs: 1,
+        finetune_epochs: Some(1),
         method,
         target_kept: target,
         magnitude: MagnitudeSettings {

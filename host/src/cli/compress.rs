@@ -90,16 +90,19 @@ pub struct CompressArgs {
     /// without progress (at most 64).
     #[arg(long)]
     pub no_size_pressure: bool,
-    /// Fine-tuning epochs for the cut model (on the whole training split; the last epoch
-    /// is kept, the learning rate decaying to the end).
-    #[arg(long, default_value_t = CompressConfig::default().finetune_epochs)]
-    pub finetune_epochs: usize,
-    /// Fine-tuning learning rate.
-    #[arg(long, default_value_t = CompressConfig::default().finetune_lr)]
-    pub finetune_lr: f64,
-    /// Fine-tuning learning-rate factor per epoch.
-    #[arg(long, default_value_t = CompressConfig::default().finetune_lr_decay)]
-    pub finetune_lr_decay: f64,
+    /// Fine-tuning epochs for the cut model. Default: 60 for the built-in tasks (on the
+    /// whole training split, the last epoch kept, the learning rate decaying to the end);
+    /// at most 300 for a user's data (the epoch chosen on held-out training examples).
+    #[arg(long)]
+    pub finetune_epochs: Option<usize>,
+    /// Fine-tuning learning rate. Default: 1e-3 for the built-in tasks, 3e-3 for a
+    /// user's data.
+    #[arg(long)]
+    pub finetune_lr: Option<f64>,
+    /// Fine-tuning learning-rate factor per epoch. Default: 0.95 for the built-in tasks,
+    /// 0.98 for a user's data.
+    #[arg(long)]
+    pub finetune_lr_decay: Option<f64>,
     /// Fine-tuning augmentation: `auto` (MNIST: `shift`; otherwise the model's training
     /// augmentation), or any `deepiot train --augment` value.
     #[arg(long, default_value_t = CompressConfig::default().finetune_augment)]
@@ -113,7 +116,7 @@ pub struct CompressArgs {
     #[arg(long, value_name = "ALPHA", value_parser = super::positive_f32)]
     pub finetune_mixup: Option<f32>,
     /// Choose the fine-tuning epoch on 10 % of the training split held out, and stop after
-    /// this many epochs without a better one. Default: 10 for a user's data; the built-in
+    /// this many epochs without a better one. Default: 50 for a user's data; the built-in
     /// tasks keep their fixed recipes (the last epoch) unless this is given.
     #[arg(long)]
     pub finetune_patience: Option<usize>,

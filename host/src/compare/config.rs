@@ -105,12 +105,12 @@ impl CompareConfig {
             method,
             target_kept: target,
             max_iterations: self.max_iterations,
-            finetune_epochs: self.finetune_epochs,
+            finetune_epochs: Some(self.finetune_epochs),
             seed: self.seed,
             max_train: self.max_train,
             magnitude: self.magnitude.clone(),
-            finetune_lr: self.finetune_lr.unwrap_or(d.finetune_lr),
-            finetune_lr_decay: self.finetune_lr_decay.unwrap_or(d.finetune_lr_decay),
+            finetune_lr: self.finetune_lr.or(d.finetune_lr),
+            finetune_lr_decay: self.finetune_lr_decay.or(d.finetune_lr_decay),
             finetune_augment: self
                 .finetune_augment
                 .clone()
@@ -231,7 +231,7 @@ mod tests {
                 task: Some("mnist-lenet5".into()),
                 method: Method::L1Structured,
                 target_kept: 0.02,
-                finetune_epochs: 4,
+                finetune_epochs: Some(4),
                 ..CompressConfig::default()
             }
         );

@@ -110,9 +110,10 @@ pub struct CompressConfig {
     pub flops_weight: f64,
     /// Add a rising parameter cost when the search stalls above the size target.
     pub size_pressure: bool,
-    pub finetune_epochs: usize,
-    pub finetune_lr: f64,
-    pub finetune_lr_decay: f64,
+    /// The fine-tuning schedule; `None`: the recipe's ([`super::finetune::Schedule`]).
+    pub finetune_epochs: Option<usize>,
+    pub finetune_lr: Option<f64>,
+    pub finetune_lr_decay: Option<f64>,
     /// `auto` (MNIST: `shift`; otherwise the model's training augmentation), or any
     /// `deepiot train --augment` value.
     pub finetune_augment: String,
@@ -160,9 +161,9 @@ impl Default for CompressConfig {
             search_augment: "default".into(),
             flops_weight: 0.0,
             size_pressure: true,
-            finetune_epochs: 60,
-            finetune_lr: 1e-3,
-            finetune_lr_decay: 0.95,
+            finetune_epochs: None,
+            finetune_lr: None,
+            finetune_lr_decay: None,
             finetune_augment: "auto".into(),
             finetune_dropout: 0.0,
             finetune_patience: None,

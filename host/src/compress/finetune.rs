@@ -7,67 +7,102 @@ use crate::train;
 use anyhow::{bail, Result};
 use std::time::Instant;
 
-/// How fine-tuning picks its epoch: the built-in tasks keep their papers' fixed recipes
-/// (the last epoch, the learning rate decaying to the end); a user's data has no tuned
-/// recipe, so there the epoch is chosen on held-out training examples (the search's
-/// held-out 10 %, never the test split) and a run with no progress stops early.
-pub struct Selection {
+/// The fine-tuning schedule and how it picks its epoch. The built-in tasks keep their
+/// papers' fixed recipes (the last epoch, the learning rate decaying to the end). A user's
+/// data has no tuned recipe: there the epoch is chosen on held-out training examples (the
+/// search's held-out 10 %, never the test split), a run without progress stops early,
+/// and the schedule is longer and faster, because a small data set gives few steps per
+/// epoch. On the `sensor6` fixtures' three cut networks, lr 3e-3 x0.98 for at most 300
+/// epochs with patience 50 gave held-out accuracy at least as good as 1e-3 x0.95 for 60
+/// epochs with patience 10 (1-D CNN 100 against 100 %, 2-D CNN 100 against 98.9 %, GRU
+/// 91.1 against 84.4 %, 90 held-out examples).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Schedule {
+    pub epochs: usize,
+    pub lr: f64,
+    pub lr_decay: f64,
+    /// Held-out share of the training split that picks the epoch (0: the last epoch).
     pub val_fraction: f64,
     pub patience: usize,
 }
 
-impl Selection {
-    /// Epochs without a better held-out accuracy before a user-data fine-tuning stops.
-    pub const USER_PATIENCE: usize = 10;
+impl Schedule {
+    pub const TASK: Schedule = Schedule {
+        epochs: 60,
+        lr: 1e-3,
+        lr_decay: 0.95,
+        val_fraction: 0.0,
+        patience: 60,
+    };
+    pub const USER: Schedule = Schedule {
+        epochs: 300,
+        lr: 3e-3,
+        lr_decay: 0.98,
+        val_fraction: 0.1,
+        patience: 50,
+    };
 
-    pub fn of(cfg: &CompressConfig, setup: &Setup) -> Self {
-        if setup.recipe.is_user() || cfg.finetune_patience.is_some() {
-            Selection {
-                val_fraction: 0.1,
-                patience: cfg.finetune_patience.unwrap_or(Self::USER_PATIENCE),
-            }
+    /// The recipe's schedule with what `cfg` sets in its place; `--finetune-patience`
+    /// turns the held-out choice on for a built-in task too.
+    pub fn of(cfg: &CompressConfig, recipe: &train::Recipe) -> Self {
+        let base = if recipe.is_user() {
+            Self::USER
         } else {
-            Selection {
-                val_fraction: 0.0,
-                patience: cfg.finetune_epochs.max(1),
-            }
+            Self::TASK
+        };
+        let epochs = cfg.finetune_epochs.unwrap_or(base.epochs);
+        let chosen = base.val_fraction > 0.0 || cfg.finetune_patience.is_some();
+        Schedule {
+            epochs,
+            lr: cfg.finetune_lr.unwrap_or(base.lr),
+            lr_decay: cfg.finetune_lr_decay.unwrap_or(base.lr_decay),
+            val_fraction: if chosen { 0.1 } else { 0.0 },
+            patience: match (chosen, cfg.finetune_patience) {
+                (true, Some(p)) => p,
+                (true, None) => base.patience,
+                (false, _) => epochs.max(1),
+            },
         }
     }
 
     /// For the settings line.
     pub fn describe(&self) -> String {
-        if self.val_fraction > 0.0 {
+        let keep = if self.val_fraction > 0.0 {
             format!(
-                "the epoch with the best accuracy on {:.0} % of the training split held out, \
-                 stopping after {} epochs without a better one",
+                "keeping the epoch with the best accuracy on {:.0} % of the training split \
+                 held out, stopping after {} epochs without a better one",
                 100.0 * self.val_fraction,
                 self.patience
             )
         } else {
-            "the last epoch".into()
-        }
+            "keeping the last epoch".into()
+        };
+        format!(
+            "at most {} epochs, lr {} x{}/epoch, {keep}",
+            self.epochs, self.lr, self.lr_decay
+        )
     }
 }
 
-/// Trains `net` on the training split and keeps the epoch [`Selection`] picks,
+/// Trains `net` on the training split with the [`Schedule`] and keeps the epoch it picks,
 /// distilling the original unless `distill_alpha` is 0, with
 /// `finetune_augment`: a network cut to a few percent of its weights overfits the
 /// training examples' exact positions, so MNIST shifts by a pixel (LeNet-5 at 1.94 %
 /// kept: 0.93-0.97 % test error against 1.03 % without). Returns the seconds it took.
 pub fn finetune(cfg: &CompressConfig, setup: &Setup, net: &Net, method: Method) -> Result<f64> {
     let t = Instant::now();
-    if cfg.finetune_epochs == 0 {
+    let recipe = &setup.recipe;
+    let schedule = Schedule::of(cfg, recipe);
+    if schedule.epochs == 0 {
         return Ok(0.0);
     }
-    let recipe = &setup.recipe;
     let data = recipe.data_task();
     let mut hyper = recipe.hyper();
-    hyper.epochs = cfg.finetune_epochs;
-    hyper.lr = cfg.finetune_lr;
-    hyper.lr_decay = cfg.finetune_lr_decay;
+    hyper.epochs = schedule.epochs;
+    hyper.lr = schedule.lr;
+    hyper.lr_decay = schedule.lr_decay;
     hyper.batch = cfg.batch;
-    let selection = Selection::of(cfg, setup);
-    hyper.patience = selection.patience;
+    hyper.patience = schedule.patience;
     if !(0.0..1.0).contains(&cfg.finetune_dropout) {
         bail!(
             "--finetune-dropout must be in [0, 1), got {}",
@@ -85,7 +120,7 @@ pub fn finetune(cfg: &CompressConfig, setup: &Setup, net: &Net, method: Method) 
         resume: false,
         augment,
         max_steps_per_epoch: None,
-        val_fraction: selection.val_fraction,
+        val_fraction: schedule.val_fraction,
         model: format!("{}-{}", recipe.model_name(), method.name()),
         data: data.to_string(),
         distill: distill(cfg, recipe)?,
@@ -104,5 +139,41 @@ pub fn finetune_augment(cfg: &CompressConfig, data: &str) -> Result<&'static str
         ("auto", "mnist") => train::augment_name(data, "shift"),
         ("auto", _) => train::augment_name(data, "default"),
         (which, _) => train::augment_name(data, which),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::zoo;
+
+    #[test]
+    fn the_schedule_is_the_recipes_unless_a_flag_sets_it() {
+        let task = train::Recipe::Zoo(zoo::find("mnist-lenet5").unwrap());
+        let user = train::Recipe::User {
+            dir: "d".into(),
+            label_column: "label".into(),
+        };
+        let cfg = CompressConfig::default();
+        assert_eq!(Schedule::of(&cfg, &task), Schedule::TASK);
+        assert_eq!(Schedule::of(&cfg, &user), Schedule::USER);
+        // A built-in task keeps the last epoch of its fixed schedule...
+        let short = CompressConfig {
+            finetune_epochs: Some(7),
+            finetune_lr: Some(0.5),
+            ..CompressConfig::default()
+        };
+        let s = Schedule::of(&short, &task);
+        assert_eq!((s.epochs, s.lr, s.val_fraction, s.patience), (7, 0.5, 0.0, 7));
+        // ...unless a patience asks for the held-out choice.
+        let chosen = CompressConfig {
+            finetune_patience: Some(4),
+            ..CompressConfig::default()
+        };
+        let s = Schedule::of(&chosen, &task);
+        assert_eq!((s.epochs, s.val_fraction, s.patience), (60, 0.1, 4));
+        assert_eq!(Schedule::of(&chosen, &user).patience, 4);
+        assert!(Schedule::of(&cfg, &user).describe().contains("held out"));
+        assert!(Schedule::of(&cfg, &task).describe().contains("last epoch"));
     }
 }

@@ -463,6 +463,7 @@ impl CompressionMethod for MagnitudePruning {
     fn compress(&self, setup: &Setup, cfg: &CompressConfig) -> Result<Found> {
         let (train_idx, _) = train::split_validation(setup.ds.train_len(), 0.1, cfg.seed);
         let steps_per_epoch = train_idx.len().div_ceil(cfg.batch.max(1));
+        let schedule = super::finetune::Schedule::of(cfg, &setup.recipe);
         let m = &cfg.magnitude;
         let config = MagnitudeConfig {
             target_kept: cfg.target_kept,
@@ -470,10 +471,10 @@ impl CompressionMethod for MagnitudePruning {
             ramp: m.ramp,
             mask_every: m.mask_every,
             splice_margin: m.splice_margin,
-            retrain_steps: cfg.finetune_epochs * steps_per_epoch,
+            retrain_steps: schedule.epochs * steps_per_epoch,
             steps_per_epoch,
             lr: m.prune_lr,
-            lr_decay: cfg.finetune_lr_decay,
+            lr_decay: schedule.lr_decay,
             batch: cfg.batch,
             seed: cfg.seed,
             ..MagnitudeConfig::default()

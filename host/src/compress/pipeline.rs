@@ -107,9 +107,9 @@ pub fn run(cfg: &CompressConfig) -> Result<CompressReport> {
 fn print_settings(cfg: &CompressConfig, setup: &Setup) -> Result<()> {
     let recipe = &setup.recipe;
     eprintln!(
-        "compress: {} to at most {:.2} % of the parameters ({}: {}); fine-tuning {} epochs, \
-         batch {}, lr {} x{}/epoch, weight decay {}, augmentation {}, distillation weight {}, \
-         keeping {}; the test split ({} examples) is only reported",
+        "compress: {} to at most {:.2} % of the parameters ({}: {}); fine-tuning {}, \
+         batch {}, weight decay {}, augmentation {}, distillation weight {}; the test split \
+         ({} examples) is only reported",
         cfg.method.name(),
         100.0 * cfg.target_kept,
         recipe.model_name(),
@@ -118,14 +118,11 @@ fn print_settings(cfg: &CompressConfig, setup: &Setup) -> Result<()> {
         } else {
             "the built-in task's recipe"
         },
-        cfg.finetune_epochs,
+        super::finetune::Schedule::of(cfg, recipe).describe(),
         cfg.batch,
-        cfg.finetune_lr,
-        cfg.finetune_lr_decay,
         recipe.hyper().weight_decay,
         super::finetune::finetune_augment(cfg, recipe.data_task())?,
         cfg.distill_weight(recipe),
-        super::finetune::Selection::of(cfg, setup).describe(),
         setup.ds.test_len()
     );
     Ok(())
