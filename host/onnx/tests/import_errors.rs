@@ -365,3 +365,16 @@ fn unmappable_attributes_are_refused_with_the_reason() {
         "group",
     );
 }
+
+/// A Keras 3 GRU converted by tf2onnx is a `Loop` over the steps (control flow, no layer
+/// equivalent): the refusal names the Loop, not the first op of its condition.
+#[test]
+fn a_recurrent_layer_exported_as_a_loop_is_refused_naming_the_loop() {
+    let bytes = std::fs::read(fixture("tf_gru.onnx")).unwrap();
+    let err = import(&bytes, &ImportOptions::default()).unwrap_err();
+    assert!(
+        matches!(&err, ImportError::UnsupportedOp { op, .. } if op == "Loop"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("GRU"), "{err}");
+}

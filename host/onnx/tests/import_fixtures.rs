@@ -13,17 +13,26 @@ const VARIANTS: &[&str] = &["dynamo-b1", "dynamo-dyn", "legacy-dyn", "legacy-nof
 /// Imports one fixture, runs it on the saved inputs, and returns the parameter count
 /// and the largest difference relative to `max(|expected|, 1)`.
 fn check(model: &str, variant: &str) -> Result<(usize, f32), String> {
-    let path = fixture(&format!("{model}.{variant}.onnx"));
+    compare(
+        &format!("{model}.{variant}.onnx"),
+        &format!("{model}.inputs.npy"),
+        &format!("{model}.{variant}.outputs.npy"),
+    )
+}
+
+/// [`check`] for any ONNX file, inputs and expected outputs.
+fn compare(onnx: &str, inputs: &str, outputs: &str) -> Result<(usize, f32), String> {
+    let path = fixture(onnx);
     let bytes = std::fs::read(&path).unwrap();
     let imported = import(&bytes, &ImportOptions::default())
         .map_err(|e| format!("{}: {e}", path.display()))?;
     let mut rt = Model::load(&imported.bytes).unwrap();
-    let (xs, x) = read_npy_f32(&format!("{model}.inputs.npy"));
-    let (ys, want) = read_npy_f32(&format!("{model}.{variant}.outputs.npy"));
+    let (xs, x) = read_npy_f32(inputs);
+    let (ys, want) = read_npy_f32(outputs);
     assert_eq!(xs[0], ys[0]);
     let (n_in, n_out) = (rt.input_len(0), rt.output_len(0));
-    assert_eq!(n_in * xs[0], x.len(), "{model}.{variant}: input size");
-    assert_eq!(n_out * ys[0], want.len(), "{model}.{variant}: output size");
+    assert_eq!(n_in * xs[0], x.len(), "{onnx}: input size");
+    assert_eq!(n_out * ys[0], want.len(), "{onnx}: output size");
     let mut worst = 0f32;
     let mut out = vec![0f32; n_out];
     for k in 0..xs[0] {
@@ -134,4 +143,21 @@ fn fixed_and_dynamic_batch_exports_import_to_the_same_file() {
             "{model}: the batch-1 and dynamic-batch imports differ"
         );
     }
+}
+
+/// A TensorFlow export (Keras 3 through tf2onnx, `scripts/make-tf-fixtures.py`): each
+/// Conv1D arrives as `Unsqueeze`, a 2-D `Conv` without bias, `Squeeze` and an `Add` of
+/// the bias, after a `Permute` to channels-last that tf2onnx folds away. The import gives
+/// TensorFlow's own outputs.
+#[test]
+fn a_tensorflow_conv1d_export_gives_tensorflows_outputs() {
+    let (params, diff) = compare(
+        "tf_cnn1d.onnx",
+        "tf_cnn1d.inputs.npy",
+        "tf_cnn1d.outputs.npy",
+    )
+    .unwrap();
+    eprintln!("tf_cnn1d: {params} params, largest relative difference {diff:.2e}");
+    assert_eq!(params, 4102);
+    assert!(diff <= 1e-5, "{diff}");
 }

@@ -164,7 +164,10 @@ mod tests {
             ..CompressConfig::default()
         };
         let s = Schedule::of(&short, &task);
-        assert_eq!((s.epochs, s.lr, s.val_fraction, s.patience), (7, 0.5, 0.0, 7));
+        assert_eq!(
+            (s.epochs, s.lr, s.val_fraction, s.patience),
+            (7, 0.5, 0.0, 7)
+        );
         // ...unless a patience asks for the held-out choice.
         let chosen = CompressConfig {
             finetune_patience: Some(4),

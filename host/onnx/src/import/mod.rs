@@ -233,6 +233,21 @@ pub fn import(bytes: &[u8], options: &ImportOptions) -> Result<Imported, ImportE
             .or_default() += 1;
     }
 
+    // Control flow has no layer equivalent. Name it before the nodes that feed it: a
+    // Keras 3 GRU converted by tf2onnx arrives as a `Loop` whose condition's `Less` would
+    // otherwise be the op named.
+    let control_flow = graph
+        .node
+        .iter()
+        .enumerate()
+        .find(|(_, n)| matches!(n.op_type.as_deref(), Some("Loop" | "Scan" | "If")));
+    if let Some((k, n)) = control_flow {
+        let ctx = Ctx::new(n, k);
+        return Err(ImportError::UnsupportedOp {
+            op: ctx.op.to_string(),
+            node: ctx.name.clone(),
+        });
+    }
     for (k, n) in graph.node.iter().enumerate() {
         let ctx = Ctx::new(n, k);
         let outs = ops::translate(&mut b, &ctx)?;

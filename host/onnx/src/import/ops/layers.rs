@@ -441,9 +441,15 @@ pub fn matmul(b: &mut Builder, ctx: &Ctx<'_>) -> Result<Value, ImportError> {
     Ok(Value::Act(dense(b, ctx, &x, weight, vec![0.0; n])?))
 }
 
-/// The layer `a` comes straight from, when it may still be changed in place.
+/// The layer `a` comes straight from, when it may still be changed in place. A view
+/// that only adds or drops unit axes after the first keeps every channel where it was
+/// (TensorFlow's Conv1D exports as `Unsqueeze`, a 2-D `Conv` without bias, `Squeeze`,
+/// then the bias as an `Add`).
 fn foldable(b: &Builder, a: &Act) -> Option<Op> {
-    if !a.exclusive || a.per != a.ours {
+    let units_dropped = |s: &[usize]| s.iter().copied().filter(|&d| d != 1).collect::<Vec<_>>();
+    let same_layout = a.per == a.ours
+        || (a.per.first() == a.ours.first() && units_dropped(&a.per) == units_dropped(&a.ours));
+    if !a.exclusive || !same_layout {
         return None;
     }
     b.graph.node(&a.source).map(|n| n.op.clone())
