@@ -430,8 +430,9 @@ pub fn search(
                     .evaluations
                     .last()
                     .is_some_and(|prev| e.kept_fraction >= prev.kept_fraction);
-            if stalled {
-                state.size_weight = SizePressure::raised(state.size_weight);
+            let raised = SizePressure::raised(state.size_weight);
+            if stalled && raised != state.size_weight {
+                state.size_weight = raised;
                 let line = format!(
                     "search: no progress toward {:.2} % kept with the threshold at its highest; \
                      size pressure {} (each sampled mask pays that times its share of the \
