@@ -19,6 +19,8 @@ extern crate alloc;
 mod error;
 pub mod kernels;
 mod model;
+/// The `.npy` input reader of `deepiot-run` (inputs arrive from outside: fuzzed).
+pub mod npy;
 pub mod plan;
 
 pub use deepiot_format as format;

@@ -1,6 +1,7 @@
 //! Input files: raw little-endian f32 or `.npy`, cut into examples of the model's input.
 use crate::prelude::*;
-use crate::{npy, shown, sys, Failure, Result};
+use crate::{shown, sys, Failure, Result};
+use deepiot_runtime::npy;
 
 /// The values of one input file and how many examples they hold.
 pub struct Examples {

@@ -27,7 +27,6 @@ mod args;
 mod bench;
 mod info;
 mod input;
-mod npy;
 mod run;
 mod sys;
 

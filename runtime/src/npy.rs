@@ -3,7 +3,9 @@
 //! anything other than `{'descr': '<f4', 'fortran_order': False, 'shape': (...)}` is
 //! rejected with a message that says how to save the array instead.
 
-use crate::prelude::*;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
 
 /// The 6-byte magic every `.npy` file starts with.
 pub const MAGIC: &[u8; 6] = b"\x93NUMPY";
@@ -292,13 +294,14 @@ pub fn write(shape: &[usize], data: &[f32]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec;
 
     fn with_header(h: &str, data_bytes: usize) -> Vec<u8> {
         let mut out = MAGIC.to_vec();
         out.extend_from_slice(&[1, 0]);
         out.extend_from_slice(&(h.len() as u16).to_le_bytes());
         out.extend_from_slice(h.as_bytes());
-        out.extend(std::iter::repeat_n(0u8, data_bytes));
+        out.extend(core::iter::repeat_n(0u8, data_bytes));
         out
     }
 
