@@ -94,7 +94,10 @@ pub fn parse_probe(out: &str) -> BoardState {
                         .flat_map(str::split_whitespace)
                         .collect();
                     if toks.len() >= 6 {
-                        st.avail_bytes = toks[toks.len() - 3].parse::<u64>().ok().map(|k| k * 1024);
+                        st.avail_bytes = toks[toks.len() - 3]
+                            .parse::<u64>()
+                            .ok()
+                            .and_then(|k| k.checked_mul(1024));
                         st.mount = toks.last().map(|s| s.to_string());
                     }
                 } else if name == "status" {
