@@ -2,26 +2,23 @@
 //! feedback. Byte flips, interesting values, insertions, deletions, truncation, chunk
 //! copies and splices between corpus files, and numbers in text (JSON headers, `.npy`
 //! dicts, probe lines) replaced by hostile ones.
+use deepiot_format::rng::SplitMix64;
 
-/// SplitMix64: seeded, so a run is repeatable from its seed.
-pub struct Rng(u64);
+/// The project's one seeded generator, so a run is repeatable from its seed.
+pub struct Rng(SplitMix64);
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Rng(seed)
+        Rng(SplitMix64::new(seed))
     }
 
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+    pub fn next_u64(&mut self) -> u64 {
+        self.0.next_u64()
     }
 
     /// Uniform in `0..n` (`n > 0`).
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
+        (self.next_u64() % n.max(1) as u64) as usize
     }
 }
 
@@ -65,12 +62,12 @@ fn mutate_once(rng: &mut Rng, v: &mut Vec<u8>, corpus: &[Vec<u8>]) {
         }
         2 if len > 0 => {
             let i = rng.below(len);
-            v[i] = rng.next() as u8;
+            v[i] = rng.next_u64() as u8;
         }
         3 => {
             let i = rng.below(len + 1);
             let n = 1 + rng.below(16);
-            let bytes: Vec<u8> = (0..n).map(|_| rng.next() as u8).collect();
+            let bytes: Vec<u8> = (0..n).map(|_| rng.next_u64() as u8).collect();
             v.splice(i..i, bytes);
         }
         4 if len > 0 => {
