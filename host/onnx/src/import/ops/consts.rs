@@ -2,7 +2,7 @@
 //! input's `Shape`, a `Gather` of the batch size, `Unsqueeze`, `Concat`, arithmetic)
 //! and `Constant` / `ConstantOfShape` / `Cast`, all computed here so that only layers
 //! remain.
-use super::{need, value, Builder, Ctx, ImportError, Value};
+use super::{need, size, value, Builder, Ctx, ImportError, Value};
 use crate::import::tensor::{decode, Const, Data, Dim};
 use crate::proto::DataType;
 
@@ -76,7 +76,7 @@ fn filled(shape: &[Dim], fill: &Const) -> Result<Value, String> {
         .iter()
         .map(|&d| usize::try_from(d).map_err(|_| format!("negative size {d}")))
         .collect::<Result<_, _>>()?;
-    let n: usize = shape.iter().product();
+    let n: usize = size(shape.iter().copied());
     if n > deepiot_format::MAX_ELEMENTS {
         return Err(format!("shape {shape:?} is too large"));
     }
@@ -208,8 +208,8 @@ pub fn arithmetic(b: &Builder, ctx: &Ctx<'_>) -> Result<Value, ImportError> {
 /// `Gather` along `axis` of a constant.
 pub fn gather(c: &Const, axis: usize, idx: &[i64], idx_shape: &[usize]) -> Result<Const, String> {
     let dim = c.shape[axis];
-    let outer: usize = c.shape[..axis].iter().product();
-    let inner: usize = c.shape[axis + 1..].iter().product();
+    let outer: usize = size(c.shape[..axis].iter().copied());
+    let inner: usize = size(c.shape[axis + 1..].iter().copied());
     let mut picks = Vec::with_capacity(outer * idx.len() * inner);
     for o in 0..outer {
         for &i in idx {

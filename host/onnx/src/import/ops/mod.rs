@@ -209,3 +209,9 @@ fn layer_base(ctx: &Ctx<'_>, weight: Option<&str>) -> String {
         trimmed.to_string()
     }
 }
+
+/// The number of elements of a shape whose sizes come from the file: saturating, so that
+/// hostile sizes give a count no real tensor has (and are refused) instead of overflowing.
+pub fn size(dims: impl IntoIterator<Item = usize>) -> usize {
+    dims.into_iter().fold(1usize, usize::saturating_mul)
+}

@@ -4,8 +4,8 @@
 //! become views (no layer) whenever the row-major order of each example stays the same,
 //! and a `permute` or `concat` layer otherwise.
 use super::{
-    act, axes, consts, derived, fresh_act, known_ints, konst, need, own_name, rnn, value, Builder,
-    Ctx, ImportError, Value,
+    act, axes, consts, derived, fresh_act, known_ints, konst, need, own_name, rnn, size, value,
+    Builder, Ctx, ImportError, Value,
 };
 use crate::import::builder::{norm_axis, Act, Part};
 use crate::import::tensor::{Const, Dim};
@@ -30,11 +30,11 @@ pub fn reshape(b: &mut Builder, ctx: &Ctx<'_>) -> Result<Value, ImportError> {
                     shape.push(1);
                 }
             }
-            let p: usize = shape.iter().product();
+            let p: usize = size(shape.iter().copied());
             if let Some(m) = minus {
                 shape[m] = c.len().checked_div(p).unwrap_or(0);
             }
-            if shape.iter().product::<usize>() != c.len() {
+            if size(shape.iter().copied()) != c.len() {
                 return Err(ctx.refuse(format!(
                     "cannot reshape a constant of shape {:?} to {shape:?}",
                     c.shape
@@ -65,7 +65,7 @@ fn reshape_target(
     allowzero: bool,
 ) -> Result<(Vec<usize>, usize), String> {
     let bs = b.batch;
-    let n: usize = a.per.iter().product();
+    let n: usize = size(a.per.iter().copied());
     let full: Vec<Dim> = {
         let mut f: Vec<Dim> = a.per.iter().map(|&d| Dim::Known(d as i64)).collect();
         f.insert(
@@ -91,12 +91,12 @@ fn reshape_target(
     if minus.len() > 1 {
         return Err("more than one -1".into());
     }
-    let known_product: usize = dims
+    let known_product = dims
         .iter()
         .filter_map(|d| d.known())
         .filter(|&v| v >= 0)
-        .map(|v| v as usize)
-        .product();
+        .map(|v| v as usize);
+    let known_product = size(known_product);
     let resolve = |dims: &mut Vec<Dim>, total: usize| -> Result<(), String> {
         if let Some(&m) = minus.first() {
             if known_product == 0 || !total.is_multiple_of(known_product) {
@@ -111,14 +111,10 @@ fn reshape_target(
         k
     } else if let Some(bs) = bs {
         resolve(&mut dims, n * bs)?;
-        let prefix: usize = a.per[..a.batch].iter().product();
+        let prefix: usize = size(a.per[..a.batch].iter().copied());
         let fits = |k: usize| {
             dims[k] == Dim::Known(bs as i64)
-                && dims[..k]
-                    .iter()
-                    .map(|d| d.known().unwrap_or(0) as usize)
-                    .product::<usize>()
-                    == prefix
+                && size(dims[..k].iter().map(|d| d.known().unwrap_or(0) as usize)) == prefix
         };
         (0..dims.len())
             .find(|&k| fits(k))
@@ -140,11 +136,11 @@ fn reshape_target(
         .filter(|(i, _)| *i != k)
         .map(|(_, d)| d.known().unwrap_or(0) as usize)
         .collect();
-    if per.iter().product::<usize>() != n {
+    if size(per.iter().copied()) != n {
         return Err(format!("{n} values per example do not fit {per:?}"));
     }
-    let prefix_in: usize = a.per[..a.batch].iter().product();
-    let prefix_out: usize = per[..k].iter().product();
+    let prefix_in: usize = size(a.per[..a.batch].iter().copied());
+    let prefix_out: usize = size(per[..k].iter().copied());
     if prefix_in != prefix_out && bs != Some(1) {
         return Err("the batch axis would be merged with other axes".into());
     }
@@ -160,7 +156,7 @@ pub fn flatten(b: &mut Builder, ctx: &Ctx<'_>) -> Result<Value, ImportError> {
             let axis = if axis < 0 { axis + r } else { axis };
             // Every axis before `axis` other than the batch must have size 1.
             let full = a.full(1);
-            let before: usize = full[..(axis.clamp(0, r) as usize)].iter().product();
+            let before: usize = size(full[..(axis.clamp(0, r) as usize)].iter().copied());
             if axis < 1 || axis > r || a.batch >= axis as usize || before != 1 {
                 return Err(ctx.refuse(format!(
                     "flattening at axis {axis} merges the batch axis {} of {:?} with others",
@@ -168,12 +164,12 @@ pub fn flatten(b: &mut Builder, ctx: &Ctx<'_>) -> Result<Value, ImportError> {
                     a.full(1)
                 )));
             }
-            let rest: usize = a.per.iter().product();
+            let rest: usize = size(a.per.iter().copied());
             Ok(Value::Act(derived(b, ctx, 0, &a, vec![rest], 0)))
         }
         Value::Const(c) => {
             let axis = norm_axis(ctx, ctx.int("axis", 1), c.shape.len() + 1)?;
-            let first: usize = c.shape[..axis].iter().product();
+            let first: usize = size(c.shape[..axis].iter().copied());
             let n = c.len();
             Ok(Value::Const(c.reshaped(vec![first, n / first.max(1)])))
         }
