@@ -268,29 +268,6 @@ pub fn parse(bytes: &[u8]) -> Result<Array, String> {
     Ok(Array { shape, data })
 }
 
-/// Writes a float32 C-order `.npy` (version 1.0); used by the tests of this module.
-#[cfg(test)]
-pub fn write(shape: &[usize], data: &[f32]) -> Vec<u8> {
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let shape = match dims.len() {
-        1 => format!("({},)", dims[0]),
-        _ => format!("({})", dims.join(", ")),
-    };
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = MAGIC.to_vec();
-    out.extend_from_slice(&[1, 0]);
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    for v in data {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,10 +284,10 @@ mod tests {
 
     #[test]
     fn round_trips_what_numpy_writes() {
-        let a = parse(&write(&[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, -6.5])).unwrap();
+        let a = parse(&deepiot_format::testing::npy_bytes(&[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, -6.5])).unwrap();
         assert_eq!(a.shape, vec![2, 3]);
         assert_eq!(a.data, vec![1.0, 2.0, 3.0, 4.0, 5.0, -6.5]);
-        let a = parse(&write(&[4], &[0.0; 4])).unwrap();
+        let a = parse(&deepiot_format::testing::npy_bytes(&[4], &[0.0; 4])).unwrap();
         assert_eq!(a.shape, vec![4]);
     }
 
