@@ -284,7 +284,11 @@ mod tests {
 
     #[test]
     fn round_trips_what_numpy_writes() {
-        let a = parse(&deepiot_format::testing::npy_bytes(&[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, -6.5])).unwrap();
+        let a = parse(&deepiot_format::testing::npy_bytes(
+            &[2, 3],
+            &[1.0, 2.0, 3.0, 4.0, 5.0, -6.5],
+        ))
+        .unwrap();
         assert_eq!(a.shape, vec![2, 3]);
         assert_eq!(a.data, vec![1.0, 2.0, 3.0, 4.0, 5.0, -6.5]);
         let a = parse(&deepiot_format::testing::npy_bytes(&[4], &[0.0; 4])).unwrap();

@@ -366,3 +366,66 @@ fn a_failing_self_test_leaves_the_previous_image_active() {
     assert_eq!(s["last"]["error"], "self-test");
     assert!(s["slots"]["b"].is_null(), "the failed slot is removed: {s}");
 }
+
+/// The new slot passes its checks before the switch and fails the one after it (its
+/// `SLOT` file is damaged between the install and the switch, by an ssh wrapper that acts
+/// when the switch script goes out): the board switches back to the previous slot in one
+/// rename, the previous version still runs, and the host says so with exit 17.
+#[test]
+fn a_slot_that_fails_after_the_switch_is_rolled_back() {
+    let Some(board) =
+        StandinBoard::start_or_skip("a_slot_that_fails_after_the_switch_is_rolled_back")
+    else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    install_v1(&board, work.path());
+    let v1_slot = status(&board)["active"].as_str().unwrap().to_string();
+    let img2 = work.path().join("v2.img");
+    let m2 = write(work.path(), "har.safetensors", &gru_model(2));
+    deepiot_owned(&[
+        "image".into(),
+        "build".into(),
+        m2.display().to_string(),
+        "--runtime".into(),
+        i686_runtime().display().to_string(),
+        "--image-version".into(),
+        "v2".into(),
+        "-o".into(),
+        img2.display().to_string(),
+        "-q".into(),
+    ])
+    .expect_code(0);
+    let d = board.install_dir.display().to_string();
+    let breaker = script(
+        &work.path().join("ssh-break-after-switch"),
+        &format!(
+            "#!/bin/sh\n\
+             case \"$*\" in\n\
+             *'does not run through the new pointer'*)\n\
+               act=$(cat '{d}/active/SLOT')\n\
+               for s in '{d}'/slots/*/; do\n\
+                 n=$(basename \"$s\"); [ \"$n\" = \"$act\" ] || echo broken > \"$s/SLOT\"\n\
+               done ;;\n\
+             esac\n\
+             exec ssh \"$@\"\n"
+        ),
+    );
+    let mut args = with_board(&["flash", img2.to_str().unwrap()], &board);
+    args.extend(["--ssh-command".into(), breaker.display().to_string()]);
+    let r = deepiot_owned(&args);
+    r.expect_code(17);
+    assert!(
+        r.stderr.contains("does not run through the new pointer"),
+        "{}",
+        r.stderr
+    );
+    assert_on_v1(&board, work.path());
+    let s = status(&board);
+    assert_eq!(s["active"], v1_slot.as_str(), "{s}");
+    assert_eq!(s["last"]["op"], "flash", "{s}");
+    // `active` is a symlink to the v1 slot, and no half-made pointer is left.
+    let (_, out) = board.sh(&format!("readlink {d}/active; ls -a {d}"));
+    assert!(out.starts_with(&format!("slots/{v1_slot}")), "{out}");
+    assert!(!out.contains("active.new"), "{out}");
+}

@@ -169,16 +169,19 @@ R="$D/slots/$S/deepiot-run"
 
 /// Switches `active` to slot `$S`, checks the runtime runs through the new pointer, and
 /// switches back to `$PREV` if it does not. Then records `$STATUS` and clears staging.
+///
+/// Each switch is one rename(2), done by the runtime itself (`deepiot-run point`): the
+/// new slot's runtime to switch to it (a runtime that cannot run leaves `active` as it
+/// was), the previous slot's to switch back. No `mv -T` is needed (busybox lacks it), and
+/// there is no fallback that removes `active` before replacing it.
 pub const SWITCH: &str = r#"
 cd "$D" || exit 44
 point() {
-  rm -f active.new
-  ln -s "slots/$1" active.new || return 1
-  mv -T active.new active 2>/dev/null || { rm -f active && mv active.new active; }
+  "$D/slots/$1/deepiot-run" point active "slots/$1"
 }
 point "$S" || exit 44
 if test "$(cat active/SLOT 2>/dev/null)" != "$S" || ! "$D/active/deepiot-run" --version > /dev/null 2>&1; then
-  echo "the runtime does not run through the new pointer" >&2
+  echo "the runtime does not run through the new pointer; switching back" >&2
   if test -n "$PREV" && test -f "slots/$PREV/SLOT"; then point "$PREV"; else rm -f active; fi
   exit 46
 fi

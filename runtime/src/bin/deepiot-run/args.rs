@@ -15,6 +15,11 @@ pub enum Command {
     Run(RunOpts),
     Bench(BenchOpts),
     Info(InfoOpts),
+    /// `point LINK TARGET`: make the symlink LINK point to TARGET in one rename(2).
+    Point {
+        link: Arg,
+        target: Arg,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +62,7 @@ USAGE:
     deepiot-run MODEL --input FILE [--input FILE2 ...] [--json] [--allow-nonfinite]
     deepiot-run bench MODEL [--iterations N] [--warmup K] [--seed S] [--json]
     deepiot-run info MODEL [--json]
+    deepiot-run point LINK TARGET
     deepiot-run --help | help [run|bench|info]
     deepiot-run --version
 
@@ -66,6 +72,9 @@ COMMANDS:
     bench    Time inference: load once, warm up, time each call, report latency
              percentiles, memory and heap allocations (which must be 0).
     info     List the layers with their shapes, parameters and multiply-accumulates.
+    point    Make the symlink LINK point to TARGET atomically: a new link LINK.new,
+             then rename(2) over LINK, so LINK always names the old or the new target
+             (the board's slot switch; it needs no `mv -T`).
 
 EXAMPLES:
     deepiot-run lenet.safetensors --input digit.npy
@@ -272,6 +281,20 @@ pub fn parse(argv: &[Arg]) -> Result<Command> {
             .and_then(|s| core::str::from_utf8(s).ok())
     };
     let first = word(0);
+    if first == Some("point") && !raw.help {
+        if !raw.seen.is_empty() || raw.version {
+            return Err(Failure::usage(
+                "`point` takes no options: deepiot-run point LINK TARGET",
+            ));
+        }
+        return match &raw.positional[1..] {
+            [link, target] => Ok(Command::Point {
+                link: link.clone(),
+                target: target.clone(),
+            }),
+            _ => Err(Failure::usage("usage: deepiot-run point LINK TARGET")),
+        };
+    }
     let (topic, rest_start) = match first {
         Some("bench") => (Topic::Bench, 1),
         Some("info") => (Topic::Info, 1),

@@ -138,6 +138,13 @@ fn cli(argv: &[Vec<u8>]) -> i32 {
         args::Command::Run(opts) => run::main(&opts),
         args::Command::Bench(opts) => bench::main(&opts),
         args::Command::Info(opts) => info::main(&opts),
+        args::Command::Point { link, target } => sys::point(&link, &target).map_err(|e| {
+            Failure::runtime(format!(
+                "cannot point {} to {}: {e}",
+                shown(&link),
+                shown(&target)
+            ))
+        }),
     });
     match result {
         Ok(()) => 0,

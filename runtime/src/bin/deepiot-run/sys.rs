@@ -212,3 +212,44 @@ unsafe impl core::alloc::GlobalAlloc for Malloc {
         unsafe { libc::free(ptr.cast()) }
     }
 }
+
+/// A NUL-terminated copy of a path.
+fn c_path(path: &[u8]) -> Result<Vec<u8>, String> {
+    if path.contains(&0) {
+        return Err("the path contains a NUL byte".into());
+    }
+    let mut c = Vec::with_capacity(path.len() + 1);
+    c.extend_from_slice(path);
+    c.push(0);
+    Ok(c)
+}
+
+/// Makes the symlink `link` point to `target`: a fresh symlink `link.new`, then one
+/// rename(2) over `link`, which replaces it atomically (a power cut leaves the old link
+/// or the new one, never none). `link` must not be a directory.
+pub fn point(link: &[u8], target: &[u8]) -> Result<(), String> {
+    let mut fresh = link.to_vec();
+    fresh.extend_from_slice(b".new");
+    let (link, target, fresh) = (c_path(link)?, c_path(target)?, c_path(&fresh)?);
+    // SAFETY: all three are NUL-terminated; a missing `fresh` is fine (ENOENT ignored).
+    unsafe {
+        libc::unlink(fresh.as_ptr().cast::<c_char>());
+        if libc::symlink(
+            target.as_ptr().cast::<c_char>(),
+            fresh.as_ptr().cast::<c_char>(),
+        ) != 0
+        {
+            return Err(last_error());
+        }
+        if libc::rename(
+            fresh.as_ptr().cast::<c_char>(),
+            link.as_ptr().cast::<c_char>(),
+        ) != 0
+        {
+            let e = last_error();
+            libc::unlink(fresh.as_ptr().cast::<c_char>());
+            return Err(e);
+        }
+    }
+    Ok(())
+}
