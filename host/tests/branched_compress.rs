@@ -24,7 +24,7 @@ fn windows(n: usize, seed: u64) -> (Vec<f32>, Vec<u32>) {
     let mut y = Vec::with_capacity(n);
     for _ in 0..n {
         let label = rng.below(2) as u32;
-        let phase = rng.uniform(0.0, 6.28);
+        let phase = rng.uniform(0.0, std::f32::consts::TAU);
         for c in 0..CH {
             for t in 0..T {
                 let signal = if c == 0 && label == 1 {
