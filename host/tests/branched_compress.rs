@@ -4,15 +4,15 @@
 //! convolution, dense layers and the classifier. It is trained, searched by the
 //! compressor-critic, and cut; the cut model gives the masked model's outputs in the
 //! board runtime, and both branches lost the same filters.
+mod common;
+
 use deepiot::compress::search::{search, SearchConfig};
 use deepiot::compress::{cut, mask_weights, SiteMap};
 use deepiot::data::{Dataset, Standardization};
-use deepiot::models::{Net, Weights};
+use deepiot::models::Net;
 use deepiot::rng::Rng;
-use deepiot::train::{self, FitOptions, Hyper};
-use deepiot_format::{write, Graph, Op, TensorData};
-use deepiot_runtime::Model;
-use std::collections::BTreeMap;
+use deepiot::train;
+use deepiot_format::{Graph, Op};
 
 const CH: usize = 4;
 const T: usize = 24;
@@ -55,26 +55,6 @@ fn branched() -> Graph {
     g
 }
 
-fn runtime_outputs(g: &Graph, w: &Weights, xs: &[f32]) -> Vec<f32> {
-    let t: Vec<TensorData> = w
-        .iter()
-        .map(|(n, (s, v))| TensorData {
-            name: n,
-            shape: s,
-            values: v,
-        })
-        .collect();
-    let mut m = Model::load(&write(g, &BTreeMap::new(), &t).unwrap()).unwrap();
-    let n_in = m.input_len(0);
-    let mut out = Vec::new();
-    for x in xs.chunks(n_in) {
-        let mut y = vec![0.0; m.output_len(0)];
-        m.run(x, &mut y).unwrap();
-        out.extend(y);
-    }
-    out
-}
-
 #[test]
 fn a_branched_model_is_searched_cut_and_keeps_the_masked_outputs() {
     let (train_x, train_y) = windows(2000, 1);
@@ -112,46 +92,15 @@ fn a_branched_model_is_searched_cut_and_keeps_the_masked_outputs() {
     );
 
     let net = Net::new(&g, 5).unwrap();
-    let fit = FitOptions {
-        hyper: Hyper {
-            epochs: 5,
-            batch: 32,
-            lr: 3e-3,
-            lr_decay: 0.8,
-            weight_decay: 0.0,
-            patience: 5,
-        },
-        seed: 5,
-        progress: false,
-        verbose: false,
-        checkpoint: None,
-        resume: false,
-        augment: None,
-        max_steps_per_epoch: None,
-        val_fraction: 0.1,
-        model: "branched".into(),
-        data: "branched".into(),
-        distill: None,
-        average_from: None,
-        mixup: None,
-    };
+    let fit = common::quick_fit("branched", 5, 5);
     train::fit(&net, &ds, &fit).unwrap();
     let test_idx: Vec<usize> = (0..400).collect();
     let before = train::accuracy(&net, &ds.test_x, &ds.test_y, &test_idx).unwrap();
     assert!(before > 0.9, "the branched model did not learn: {before}");
 
     let cfg = SearchConfig {
-        target_kept: 0.3,
         max_drop: 5.0,
-        period: 20,
-        delta: 0.05,
-        eval_every: 50,
-        max_iterations: 1500,
-        critic_lr: 1e-3,
-        compressor_lr: 3e-3,
-        hidden: 16,
-        val_examples: 200,
-        ..SearchConfig::default()
+        ..common::quick_search(0.3, 1500, 200)
     };
     let (tr, val) = train::split_validation(2000, 0.1, 5);
     let outcome = search(&net, &ds, &tr, &val, &cfg, None, false).unwrap();
@@ -176,8 +125,8 @@ fn a_branched_model_is_searched_cut_and_keeps_the_masked_outputs() {
         small as f64 <= 0.3 * full as f64,
         "kept {small} of {full} parameters"
     );
-    let a = runtime_outputs(&g, &masked, &ds.test_x);
-    let b = runtime_outputs(&small_g, &small_w, &ds.test_x);
+    let a = common::runtime_outputs(&g, &masked, &ds.test_x);
+    let b = common::runtime_outputs(&small_g, &small_w, &ds.test_x);
     let worst = a
         .iter()
         .zip(&b)

@@ -1,11 +1,13 @@
 //! A short compression run on a tiny model: the compressor-critic shrinks it and the cut
 //! model keeps its accuracy.
+mod common;
+
 use deepiot::compress::search::{masked_accuracy, search, SearchConfig, SearchLimit};
 use deepiot::compress::surgery::cut;
 use deepiot::data::{Dataset, Standardization};
 use deepiot::models::Net;
 use deepiot::rng::Rng;
-use deepiot::train::{self, FitOptions, Hyper};
+use deepiot::train;
 use deepiot_format::{Graph, Op};
 
 /// Two classes decided by the first two of 12 features; the others are noise.
@@ -46,47 +48,13 @@ fn a_short_search_shrinks_a_tiny_model_and_keeps_its_accuracy() {
     g.push("a2", Op::Relu);
     g.push("fc3", Op::Dense { units: 2 });
     let net = Net::new(&g, 3).unwrap();
-    let fit = FitOptions {
-        hyper: Hyper {
-            epochs: 6,
-            batch: 32,
-            lr: 3e-3,
-            lr_decay: 0.8,
-            weight_decay: 0.0,
-            patience: 6,
-        },
-        seed: 3,
-        progress: false,
-        verbose: false,
-        checkpoint: None,
-        resume: false,
-        augment: None,
-        max_steps_per_epoch: None,
-        val_fraction: 0.1,
-        model: "toy".into(),
-        data: "toy".into(),
-        distill: None,
-        average_from: None,
-        mixup: None,
-    };
+    let fit = common::quick_fit("toy", 3, 6);
     train::fit(&net, &ds, &fit).unwrap();
     let test_idx: Vec<usize> = (0..1000).collect();
     let before = train::accuracy(&net, &ds.test_x, &ds.test_y, &test_idx).unwrap();
     assert!(before > 0.95, "the toy model did not learn: {before}");
 
-    let cfg = SearchConfig {
-        target_kept: 0.25,
-        max_drop: 2.0,
-        period: 20,
-        delta: 0.05,
-        eval_every: 50,
-        max_iterations: 600,
-        critic_lr: 1e-3,
-        compressor_lr: 3e-3,
-        hidden: 16,
-        val_examples: 300,
-        ..SearchConfig::default()
-    };
+    let cfg = common::quick_search(0.25, 600, 300);
     let (tr, val) = train::split_validation(3000, 0.1, 3);
     let outcome = search(&net, &ds, &tr, &val, &cfg, None, false).unwrap();
     let (small_g, small_w) = cut(net.graph(), &net.weights().unwrap(), &outcome.keep).unwrap();
