@@ -13,8 +13,10 @@ fn main() {
             .position(|a| a == flag)
             .and_then(|i| args.get(i + 1))
             .map(|v| {
-                v.parse()
-                    .unwrap_or_else(|_| panic!("{flag} takes a number"))
+                v.parse().unwrap_or_else(|_| {
+                    eprintln!("error: {flag} takes a whole number, got `{v}`");
+                    std::process::exit(2)
+                })
             })
             .unwrap_or(default)
     };
