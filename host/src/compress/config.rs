@@ -119,7 +119,7 @@ pub struct CompressConfig {
     pub finetune_augment: String,
     pub finetune_dropout: f32,
     /// Epochs without a better held-out accuracy before fine-tuning stops (`None`: the
-    /// recipe's, see [`super::finetune::Selection`]).
+    /// recipe's, see [`super::finetune::Schedule`]).
     pub finetune_patience: Option<usize>,
     /// Mixup's Beta(ALPHA, ALPHA) during fine-tuning.
     pub finetune_mixup: Option<f32>,
