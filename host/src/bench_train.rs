@@ -10,9 +10,9 @@
 //!    ([`crate::models::recurrence`]) — with the tuned allocator: what `deepiot train` runs.
 use crate::models::{zoo, ConvImpl, Net};
 use crate::rng::Rng;
+use crate::train::{AdamParams, AdamW};
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use serde::Serialize;
 use std::time::Instant;
 
@@ -88,13 +88,13 @@ pub fn time_steps(
     warmup: usize,
     iterations: usize,
 ) -> Result<StepTime> {
-    let mut opt = AdamW::new(
-        net.vars(),
-        ParamsAdamW {
+    let mut opt = AdamW::for_net(
+        net,
+        AdamParams {
             lr: 1e-4,
-            ..ParamsAdamW::default()
+            ..AdamParams::default()
         },
-    )?;
+    );
     for _ in 0..warmup {
         crate::train::train_step(net, &mut opt, x, y, None, None)?;
     }

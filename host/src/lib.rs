@@ -1,5 +1,6 @@
 //! The `deepiot` host library: data sets, models, training, compression and export.
 pub mod bench_train;
+pub mod checkpoint_file;
 pub mod cli;
 pub mod compare;
 pub mod compress;

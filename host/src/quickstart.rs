@@ -124,7 +124,8 @@ pub fn run(args: &QuickstartConfig) -> Result<()> {
     let ds = data::load("mnist", &root)?;
     let inputs = args.out.join("test-images.f32");
     let bytes: Vec<u8> = ds.test_x.iter().flat_map(|v| v.to_le_bytes()).collect();
-    std::fs::write(&inputs, bytes).with_context(|| format!("cannot write {}", inputs.display()))?;
+    crate::paths::write_atomic(&inputs, &bytes)
+        .with_context(|| format!("cannot write {}", inputs.display()))?;
     let a = on_board(&bin, &original, &inputs, &ds.test_y)?;
     let b = on_board(&bin, &small, &inputs, &ds.test_y)?;
 

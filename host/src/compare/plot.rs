@@ -5,7 +5,7 @@
 //! Text is drawn with a font compiled into the binary (DejaVu Sans, through ab_glyph),
 //! so the PNGs have labels on a machine without fontconfig or any system font.
 use super::{Comparison, Entry};
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
@@ -455,12 +455,25 @@ fn layers<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Comparison) -> 
 
 type Draw<'a> = &'a dyn Fn(&Comparison, &Path, bool) -> Result<()>;
 
+/// Draws `stem.svg` and `stem.png`, each under a temporary name renamed when complete, so
+/// an interrupted run never leaves half a figure. (The temporary name keeps the extension:
+/// the bitmap backend picks its encoder by it.)
 fn both(c: &Comparison, dir: &Path, stem: &str, draw: Draw) -> Result<Vec<PathBuf>> {
-    let svg = dir.join(format!("{stem}.svg"));
-    let png = dir.join(format!("{stem}.png"));
-    draw(c, &svg, true)?;
-    draw(c, &png, false)?;
-    Ok(vec![svg, png])
+    let mut files = Vec::with_capacity(2);
+    for (ext, svg) in [("svg", true), ("png", false)] {
+        let dest = dir.join(format!("{stem}.{ext}"));
+        let tmp = dir.join(format!(".{stem}.tmp{}.{ext}", std::process::id()));
+        draw(c, &tmp, svg)
+            .and_then(|()| {
+                std::fs::rename(&tmp, &dest)
+                    .with_context(|| format!("cannot write {}", dest.display()))
+            })
+            .inspect_err(|_| {
+                let _ = std::fs::remove_file(&tmp);
+            })?;
+        files.push(dest);
+    }
+    Ok(files)
 }
 
 macro_rules! on_backend {

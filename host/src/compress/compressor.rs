@@ -121,31 +121,40 @@ impl Compressor {
         v
     }
 
-    /// Writes the compressor's parameters (not the optimiser's running averages).
-    pub fn save(&self, path: &std::path::Path) -> Result<()> {
-        let map: std::collections::HashMap<String, Tensor> = self
-            .named()
-            .into_iter()
-            .map(|(n, v)| (n, v.as_tensor().clone()))
-            .collect();
-        candle_core::safetensors::save(&map, path)
+    /// The parameters by name, and RMSProp's running mean squares as `rms.NAME`: all a
+    /// checkpoint needs to continue exactly.
+    pub fn state(&self) -> Result<std::collections::HashMap<String, Tensor>> {
+        let mut map = std::collections::HashMap::new();
+        for ((n, v), sq) in self.named().into_iter().zip(&self.rms.sq) {
+            map.insert(format!("rms.{n}"), sq.copy()?);
+            map.insert(n, v.as_tensor().copy()?);
+        }
+        Ok(map)
     }
 
-    /// Restores parameters written by [`Compressor::save`] for the same layer shapes.
-    pub fn load(&mut self, path: &std::path::Path) -> Result<()> {
-        let map = candle_core::safetensors::load(path, &Device::Cpu)?;
-        for (n, v) in self.named() {
-            let t = map.get(&n).ok_or_else(|| {
+    /// Puts back what [`Compressor::state`] saved, for the same layer shapes.
+    pub fn restore(&mut self, map: &std::collections::HashMap<String, Tensor>) -> Result<()> {
+        let get = |n: &str, dims: &[usize]| -> Result<Tensor> {
+            let t = map.get(n).ok_or_else(|| {
                 candle_core::Error::Msg(format!("compressor checkpoint lacks `{n}`"))
             })?;
-            if t.dims() != v.dims() {
+            if t.dims() != dims {
                 candle_core::bail!(
                     "compressor checkpoint `{n}` has shape {:?}, expected {:?}",
                     t.dims(),
-                    v.dims()
+                    dims
                 );
             }
-            v.set(t)?;
+            Ok(t.clone())
+        };
+        let named: Vec<(String, Var)> = self
+            .named()
+            .into_iter()
+            .map(|(n, v)| (n, v.clone()))
+            .collect();
+        for ((n, v), sq) in named.iter().zip(self.rms.sq.iter_mut()) {
+            v.set(&get(n, v.dims())?)?;
+            *sq = get(&format!("rms.{n}"), v.dims())?;
         }
         Ok(())
     }

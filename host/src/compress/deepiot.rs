@@ -5,11 +5,11 @@
 use super::config::CompressConfig;
 use super::method::{CompressionMethod, Found};
 use super::report::Counting;
-use super::search::{checkpoint_dir, search, SearchConfig};
+use super::search::{search, SearchConfig};
 use super::setup::Setup;
 use super::surgery::cut;
 use crate::models::Net;
-use crate::train;
+use crate::train::{self, checkpoint_dir};
 use anyhow::Result;
 
 /// `deepiot compress --method deepiot`.

@@ -111,13 +111,15 @@ pub fn finetune(cfg: &CompressConfig, setup: &Setup, net: &Net, method: Method) 
     }
     net.set_dropout(cfg.finetune_dropout, cfg.seed);
     let augment = train::augment_named(finetune_augment(cfg, data)?)?;
+    let ck = finetune_checkpoint(&cfg.out);
     let fit = train::FitOptions {
         hyper,
         seed: cfg.seed,
         progress: true,
         verbose: true,
-        checkpoint: None,
-        resume: false,
+        checkpoint: Some(ck.clone()),
+        // A run resumed after its search finished may have no fine-tuning checkpoint yet.
+        resume: cfg.resume && ck.file.exists(),
         augment,
         max_steps_per_epoch: None,
         val_fraction: schedule.val_fraction,
@@ -129,6 +131,13 @@ pub fn finetune(cfg: &CompressConfig, setup: &Setup, net: &Net, method: Method) 
     };
     train::fit(net, &setup.ds, &fit)?;
     Ok(t.elapsed().as_secs_f64())
+}
+
+/// Fine-tuning's checkpoint, beside the search's in the run's `OUT.ckpt/`.
+pub fn finetune_checkpoint(out: &std::path::Path) -> train::Checkpoint {
+    train::Checkpoint {
+        file: train::checkpoint_dir(out).join("finetune.safetensors"),
+    }
 }
 
 /// The fine-tuning augmentation `cfg.finetune_augment` means for the data task `data`:

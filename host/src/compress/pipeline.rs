@@ -96,6 +96,9 @@ pub fn run(cfg: &CompressConfig) -> Result<CompressReport> {
     crate::paths::write_atomic(&path, &serde_json::to_vec_pretty(&json)?)
         .with_context(|| format!("cannot write {}", path.display()))?;
     print_summary(&report, &cfg.out, &path);
+    // The run is complete: its checkpoints go (a kill before this line leaves them, and
+    // `--resume` then writes the same files again).
+    let _ = std::fs::remove_dir_all(crate::train::checkpoint_dir(&cfg.out));
     if let (true, Some(gap)) = (cfg.strict, &report.search.missed) {
         bail!("--strict: {gap}; the model and report were written all the same");
     }

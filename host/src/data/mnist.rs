@@ -189,11 +189,11 @@ pub fn write_mnist_subset(src: &DataRoot, dst: &Path, n_train: usize, n_test: us
             .write(Vec::new(), flate2::Compression::best());
         gz.write_all(&raw).map_err(werr)?;
         let gz = gz.finish().map_err(werr)?;
-        std::fs::write(&out_path, &gz).map_err(werr)?;
+        crate::paths::write_atomic(&out_path, &gz).map_err(werr)?;
         sums.push_str(&format!("{}  ./{name}\n", super::sha256_hex(&gz)));
     }
     let sums_path = dst.join(super::SUMS_FILE);
-    std::fs::write(&sums_path, sums).map_err(|e| DataError::Write {
+    crate::paths::write_atomic(&sums_path, sums.as_bytes()).map_err(|e| DataError::Write {
         path: sums_path,
         error: e,
     })

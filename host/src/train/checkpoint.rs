@@ -1,14 +1,12 @@
 //! Training's bookkeeping that outlives one process: what a checkpoint must agree on to be
-//! resumed, and the files in `OUT.ckpt/` that carry a run across an interruption.
+//! resumed, and the file in `OUT.ckpt/` that carries a run across an interruption.
+use super::adamw::AdamW;
 use super::history::History;
-use crate::models::Net;
-use anyhow::{Context, Result};
-use candle_core::{Device, Tensor};
+use crate::checkpoint_file::{self, prefixed, with_prefix};
+use crate::models::{Net, Tensors};
+use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-
-use crate::models::Tensors;
 
 /// What must agree for a checkpoint to be resumed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,87 +31,110 @@ pub struct RunKey {
     pub mixup: Option<f32>,
 }
 
-/// `OUT.ckpt/state.json`.
+/// The state saved beside the tensors of a training checkpoint.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckpointState {
     pub key: RunKey,
     /// Epochs finished.
     pub epochs_done: usize,
     pub history: History,
+    /// AdamW's step count (its moments are tensors of the same file).
+    pub optimizer_steps: u64,
+    /// The loss curve's partial window: its sum and its number of steps.
+    pub loss_window: (f64, usize),
 }
 
-/// Where a run keeps its checkpoint.
+/// What a run continues from: the state, the last epoch's weights, the best (or
+/// averaged) ones, and AdamW's moments ([`AdamW::state`]).
+pub struct Resumed {
+    pub state: CheckpointState,
+    pub last: Tensors,
+    pub best: Tensors,
+    pub optimizer: Tensors,
+}
+
+/// Where a run keeps its checkpoint: one file (see [`crate::checkpoint_file`]).
 #[derive(Debug, Clone)]
 pub struct Checkpoint {
-    pub dir: PathBuf,
+    pub file: PathBuf,
 }
 
+const LAST: &str = "last.";
+const BEST: &str = "best.";
+const OPTIMIZER: &str = "adamw.";
+
 impl Checkpoint {
-    /// `OUT.ckpt/` for the output `OUT`.
+    /// `OUT.ckpt/train.safetensors` for the output `OUT`.
     pub fn beside(out: &Path) -> Checkpoint {
-        let mut name = out
-            .file_name()
-            .map(|n| n.to_os_string())
-            .unwrap_or_default();
-        name.push(".ckpt");
         Checkpoint {
-            dir: out.with_file_name(name),
+            file: checkpoint_dir(out).join("train.safetensors"),
         }
     }
-    fn state(&self) -> PathBuf {
-        self.dir.join("state.json")
-    }
-    fn last(&self) -> PathBuf {
-        self.dir.join("last.safetensors")
-    }
-    fn best(&self) -> PathBuf {
-        self.dir.join("best.safetensors")
-    }
 
+    /// After every epoch: everything the next epoch starts from.
     pub(super) fn save(
         &self,
         net: &Net,
-        best: &HashMap<String, Tensor>,
+        best: &Tensors,
+        optimizer: &AdamW,
         state: &CheckpointState,
     ) -> Result<()> {
-        std::fs::create_dir_all(&self.dir)
-            .with_context(|| format!("cannot create {}", self.dir.display()))?;
-        // Write to temporary names and rename, so a crash mid-write leaves the old one.
-        let tmp = |p: PathBuf| p.with_extension("tmp");
-        let last: HashMap<String, Tensor> = net
-            .vars()
-            .into_iter()
-            .zip(net.info().params.iter().flatten())
-            .map(|(v, s)| (s.name.clone(), v.as_tensor().clone()))
-            .collect();
-        candle_core::safetensors::save(&last, tmp(self.last()))?;
-        candle_core::safetensors::save(best, tmp(self.best()))?;
-        std::fs::write(tmp(self.state()), serde_json::to_vec_pretty(state)?)?;
-        for p in [self.last(), self.best(), self.state()] {
-            std::fs::rename(tmp(p.clone()), &p)
-                .with_context(|| format!("cannot write {}", p.display()))?;
-        }
-        Ok(())
+        let mut tensors = prefixed(&net.snapshot()?, LAST);
+        tensors.extend(prefixed(best, BEST));
+        tensors.extend(optimizer.state(OPTIMIZER)?);
+        checkpoint_file::save(&self.file, &tensors, state)
     }
 
-    /// The saved state, the last epoch's weights and the best (or averaged) ones.
-    pub fn load(&self, device: &Device) -> Result<(CheckpointState, Tensors, Tensors)> {
-        let text = std::fs::read_to_string(self.state()).with_context(|| {
-            format!(
+    /// What [`Checkpoint::save`] wrote.
+    pub fn load(&self) -> Result<Resumed> {
+        if !self.file.exists() {
+            bail!(
                 "--resume: no checkpoint at {} (train without --resume to start)",
-                self.state().display()
-            )
-        })?;
-        let state: CheckpointState = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a checkpoint state", self.state().display()))?;
-        let last = candle_core::safetensors::load(self.last(), device)
-            .with_context(|| format!("cannot read {}", self.last().display()))?;
-        let best = candle_core::safetensors::load(self.best(), device)
-            .with_context(|| format!("cannot read {}", self.best().display()))?;
-        Ok((state, last, best))
+                self.file.display()
+            );
+        }
+        let (tensors, state) = checkpoint_file::load::<CheckpointState>(&self.file)?;
+        Ok(Resumed {
+            state,
+            last: with_prefix(&tensors, LAST),
+            best: with_prefix(&tensors, BEST),
+            optimizer: tensors
+                .into_iter()
+                .filter(|(k, _)| k.starts_with(OPTIMIZER))
+                .collect(),
+        })
     }
 
-    pub fn remove(&self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+    /// The prefix [`AdamW::restore`] reads the moments under.
+    pub fn optimizer_prefix() -> &'static str {
+        OPTIMIZER
     }
+
+    /// Deletes the checkpoint, any temporary copy a killed run left beside it, and its
+    /// folder once empty (the run is complete).
+    pub fn remove(&self) {
+        let _ = std::fs::remove_file(&self.file);
+        let (Some(dir), Some(name)) = (self.file.parent(), self.file.file_name()) else {
+            return;
+        };
+        let temporary = format!(".{}.tmp", name.to_string_lossy());
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().starts_with(&temporary) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        let _ = std::fs::remove_dir(dir);
+    }
+}
+
+/// The checkpoint folder `OUT.ckpt/` of a run writing `out`.
+pub fn checkpoint_dir(out: &Path) -> PathBuf {
+    let mut name = out
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".ckpt");
+    out.with_file_name(name)
 }

@@ -1,6 +1,7 @@
 //! The training loop: epochs of seeded batches through AdamW, validation after each
 //! epoch for the best weights and early stopping, optional weight averaging, and a
 //! checkpoint per epoch that a later process can resume from.
+use super::adamw::{AdamParams, AdamW};
 use super::batch::{accuracy, gather, gather_augmented, gather_labels};
 use super::checkpoint::{Checkpoint, CheckpointState, RunKey};
 use super::config::Hyper;
@@ -15,7 +16,6 @@ use crate::models::Tensors;
 use crate::rng::Rng;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Tensor, D};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use std::io::IsTerminal;
 use std::time::Instant;
 
@@ -59,7 +59,7 @@ pub fn train_step(
     y: &Tensor,
     distill: Option<&Distill>,
     mixing: Option<&Mixing>,
-) -> candle_core::Result<(f32, usize)> {
+) -> Result<(f32, usize)> {
     let logits = net.logits(&[x], true)?;
     let hard = candle_nn::loss::cross_entropy(&logits, y)?;
     let hard = match mixing {
@@ -150,24 +150,39 @@ pub fn fit(net: &Net, ds: &Dataset, opts: &FitOptions) -> Result<History> {
     };
     let mut best = net.snapshot()?;
     let mut start_epoch = 0;
+    let mut opt = AdamW::for_net(
+        net,
+        AdamParams {
+            lr: h.lr,
+            weight_decay: h.weight_decay,
+            ..AdamParams::default()
+        },
+    );
+    let mut window = (0.0f64, 0usize);
     if opts.resume {
         let ck = opts
             .checkpoint
             .as_ref()
             .context("--resume needs a checkpoint folder")?;
-        let (state, last, best_w) = ck.load(&device)?;
-        if state.key != key {
+        let saved = ck.load()?;
+        if saved.state.key != key {
             bail!(
-                "the checkpoint in {} was made with other settings ({:?}); resume with the same \
+                "the checkpoint {} was made with other settings ({:?}); resume with the same \
                  task, seed, batch, learning rate and data, or delete it to start over",
-                ck.dir.display(),
-                state.key
+                ck.file.display(),
+                saved.state.key
             );
         }
-        net.set_tensors(&last)?;
-        best = best_w;
-        start_epoch = state.epochs_done;
-        history = state.history;
+        net.set_tensors(&saved.last)?;
+        best = saved.best;
+        opt.restore(
+            &saved.optimizer,
+            Checkpoint::optimizer_prefix(),
+            saved.state.optimizer_steps,
+        )?;
+        window = saved.state.loss_window;
+        start_epoch = saved.state.epochs_done;
+        history = saved.state.history;
         history.resumed_after = Some(start_epoch);
         if opts.verbose {
             eprintln!(
@@ -177,18 +192,9 @@ pub fn fit(net: &Net, ds: &Dataset, opts: &FitOptions) -> Result<History> {
         }
     }
     let done_already = history.stopped_early || start_epoch >= h.epochs;
-    let mut opt = AdamW::new(
-        net.vars(),
-        ParamsAdamW {
-            lr: h.lr_at(start_epoch),
-            weight_decay: h.weight_decay,
-            ..ParamsAdamW::default()
-        },
-    )?;
     let show_bar = opts.progress && std::io::stderr().is_terminal();
     let shape = ds.shape.clone();
     let mut since_best = history.epochs.len().saturating_sub(history.best_epoch);
-    let mut window = (0.0f64, 0usize);
     for epoch in start_epoch..h.epochs {
         if done_already {
             break;
@@ -333,8 +339,10 @@ pub fn fit(net: &Net, ds: &Dataset, opts: &FitOptions) -> Result<History> {
                 key: key.clone(),
                 epochs_done: epoch + 1,
                 history: history.clone(),
+                optimizer_steps: opt.steps(),
+                loss_window: window,
             };
-            ck.save(net, &best, &state)?;
+            ck.save(net, &best, &opt, &state)?;
         }
         if history.stopped_early {
             if opts.verbose {

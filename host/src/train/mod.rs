@@ -1,6 +1,7 @@
 //! `deepiot train` and `deepiot eval`: training the zoo's models on candle.
 //!
-//! - AdamW (candle-nn) with a learning rate that decays by a constant factor per epoch.
+//! - AdamW ([`AdamW`]: its moments are plain buffers a checkpoint holds) with a learning
+//!   rate that decays by a constant factor per epoch.
 //! - Batches in an order drawn from `Rng::derive(seed, epoch)`, so every epoch's order
 //!   depends only on the seed and the epoch number (a resumed run draws the same).
 //! - A validation split (`--val-fraction`, default 10 % of the training split, at most
@@ -10,11 +11,13 @@
 //!   split trains and the last epoch is kept.
 //! - Training-time dropout ([`Net::set_dropout`](crate::models::Net::set_dropout)) and
 //!   augmentation (`--augment`), both seeded; neither changes the exported graph.
-//! - After every epoch: a checkpoint in `OUT.ckpt/` (last and best weights as
-//!   safetensors, and `state.json` with the epoch, best accuracy, history and the settings
-//!   it must be resumed with). `--resume` continues from it. The optimiser's moments are
-//!   not saved: a resumed run restarts AdamW's moment estimates at the epoch boundary, so
-//!   it is deterministic but not bit-identical to a run that was never interrupted.
+//! - After every epoch: a checkpoint, one file `OUT.ckpt/train.safetensors` written
+//!   atomically, with the last and best weights, AdamW's moments and step count, and (in
+//!   its metadata) the epoch, best accuracy, history and the settings it must be resumed
+//!   with. The generators need no saved state: each epoch's batch order, augmentation,
+//!   mixup and dropout are drawn from the seed and the epoch number. So `--resume`
+//!   continues as if never stopped: the final file is byte-identical to an uninterrupted
+//!   run's with the same seed and threads (`host/tests/kill_resume.rs`).
 //! - At the end: the best weights exported to `OUT` and a JSON report beside it
 //!   (`OUT` with extension `.report.json`).
 //!
@@ -27,13 +30,15 @@
 //! the last bits of gemm's sums. No thread setting is forced: candle uses all cores
 //! unless `RAYON_NUM_THREADS` says otherwise.
 //!
-//! Layout: `config.rs` (what a run is told), `fit.rs` (the loop), `checkpoint.rs`,
+//! Layout: `config.rs` (what a run is told), `fit.rs` (the loop), `adamw.rs`,
+//! `checkpoint.rs`,
 //! `distill.rs` and `mixup.rs` (what the loss can add), `recipe.rs` (a zoo task's data and
 //! settings, or a user data folder's), `batch.rs` and `validation.rs`
 //! (which examples go where), `run.rs` and `eval.rs` (the library side of the two
 //! commands; their flags are in [`crate::cli::train`]), `malloc.rs`. The augmentations
 //! live with the data ([`crate::data::augment`]). Every item is re-exported here, so
 //! callers keep one path: `train::fit`, `train::Hyper`, `train::accuracy`, ...
+mod adamw;
 mod batch;
 mod checkpoint;
 mod config;
@@ -47,8 +52,9 @@ mod recipe;
 mod run;
 mod validation;
 
+pub use self::adamw::{AdamParams, AdamW};
 pub use self::batch::{accuracy, gather, gather_augmented, gather_labels, predict};
-pub use self::checkpoint::{Checkpoint, CheckpointState, RunKey};
+pub use self::checkpoint::{checkpoint_dir, Checkpoint, CheckpointState, Resumed, RunKey};
 pub use self::config::{EvalConfig, Hyper, TrainConfig};
 pub use self::distill::Distill;
 pub use self::eval::eval;

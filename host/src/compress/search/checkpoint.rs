@@ -1,10 +1,14 @@
-//! The search's checkpoint: the critic's weights, the compressor and the loop's state,
-//! written at every evaluation so that `--resume` continues after an interruption.
+//! The search's checkpoint, written at every evaluation so that `--resume` continues as
+//! if never stopped: one file `OUT.ckpt/search.safetensors` ([`crate::checkpoint_file`])
+//! with the critic's weights and its AdamW moments, the compressor's weights and its
+//! RMSProp state, and the loop's [`State`] in the metadata. The generators need no
+//! saved state: iteration `i` draws from `Rng::derive(seed, i + 1)`.
 use super::outcome::{Evaluation, SearchConfig};
+use crate::checkpoint_file::{self, prefixed, with_prefix};
 use crate::compress::compressor::{Baseline, Compressor, SoftDeletion};
 use crate::models::Net;
-use anyhow::{Context, Result};
-use candle_core::Tensor;
+use crate::train::AdamW;
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -27,6 +31,22 @@ pub(super) struct State {
     /// The weight of the parameter cost (0 until the search stalls above the target).
     #[serde(default)]
     pub size_weight: f64,
+    /// The critic optimiser's step count.
+    pub critic_steps: u64,
+    /// The keep probabilities the last iteration used (the final mask is read from them).
+    pub last_probabilities: Vec<Vec<f32>>,
+    /// Why the search ended, once it has: a resumed run with the same stopping rule goes
+    /// straight to the result.
+    pub ended: Option<Ended>,
+}
+
+/// How a search ended before its iteration limit.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(super) enum Ended {
+    /// The mask met the target within the allowed drop.
+    RuleMet,
+    /// The critic had its recovery time at the target's size and did not recover.
+    HoldEnded,
 }
 
 /// The threshold and keep probabilities of the first mask under the target, used from
@@ -42,37 +62,45 @@ pub(super) struct Hold {
     pub probabilities: Vec<Vec<f32>>,
 }
 
-/// The checkpoint folder of a compression run writing `out`.
-pub fn checkpoint_dir(out: &Path) -> PathBuf {
-    let mut name = out
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(".ckpt");
-    out.with_file_name(name)
+/// The file of the search's checkpoint, in the run's checkpoint folder `dir`.
+pub fn search_checkpoint(dir: &Path) -> PathBuf {
+    dir.join("search.safetensors")
 }
 
+const CRITIC: &str = "critic.";
+const CRITIC_OPTIMIZER: &str = "critic_adamw.";
+const COMPRESSOR: &str = "compressor.";
+
 pub(super) fn save_checkpoint(
-    dir: &Path,
+    file: &Path,
     net: &Net,
+    opt: &AdamW,
     comp: &Compressor,
     state: &State,
 ) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let critic: std::collections::HashMap<String, Tensor> = net
-        .vars()
-        .into_iter()
-        .zip(net.info().params.iter().flatten())
-        .map(|(v, s)| (s.name.clone(), v.as_tensor().clone()))
-        .collect();
-    // Temporary names, then renames: a crash mid-write leaves the previous checkpoint.
-    let tmp = |n: &str| dir.join(format!("{n}.tmp"));
-    candle_core::safetensors::save(&critic, tmp("critic.safetensors"))?;
-    comp.save(&tmp("compressor.safetensors"))?;
-    std::fs::write(tmp("state.json"), serde_json::to_vec_pretty(state)?)?;
-    for n in ["critic.safetensors", "compressor.safetensors", "state.json"] {
-        std::fs::rename(tmp(n), dir.join(n))
-            .with_context(|| format!("cannot write {}", dir.join(n).display()))?;
+    let mut tensors = prefixed(&net.snapshot()?, CRITIC);
+    tensors.extend(opt.state(CRITIC_OPTIMIZER)?);
+    tensors.extend(prefixed(&comp.state()?, COMPRESSOR));
+    checkpoint_file::save(file, &tensors, state)
+}
+
+/// Restores the critic, its optimiser and the compressor from `file`, and returns the
+/// loop's state.
+pub(super) fn load_checkpoint(
+    file: &Path,
+    net: &Net,
+    opt: &mut AdamW,
+    comp: &mut Compressor,
+) -> Result<State> {
+    if !file.exists() {
+        anyhow::bail!(
+            "--resume: no search checkpoint at {} (compress without --resume to start)",
+            file.display()
+        );
     }
-    Ok(())
+    let (tensors, state) = checkpoint_file::load::<State>(file)?;
+    net.set_tensors(&with_prefix(&tensors, CRITIC))?;
+    opt.restore(&tensors, CRITIC_OPTIMIZER, state.critic_steps)?;
+    comp.restore(&with_prefix(&tensors, COMPRESSOR))?;
+    Ok(state)
 }

@@ -20,12 +20,11 @@ use crate::data::Dataset;
 use crate::models::Weights;
 use crate::models::{Net, NodeMasks};
 use crate::rng::Rng;
-use crate::train::{gather, gather_augmented, gather_labels};
+use crate::train::{gather, gather_augmented, gather_labels, AdamParams, AdamW};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor, D};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
-pub use checkpoint::checkpoint_dir;
-use checkpoint::{save_checkpoint, Hold, State};
+pub use checkpoint::search_checkpoint;
+use checkpoint::{load_checkpoint, save_checkpoint, Ended, Hold, State};
 use deepiot_format::{Graph, Op};
 pub use outcome::{Evaluation, RuleGap, SearchConfig, SearchLimit, SearchOutcome, SizePressure};
 
@@ -160,16 +159,16 @@ pub fn search(
         cfg.compressor_lr,
         cfg.seed,
     )?;
-    let mut opt = AdamW::new(
-        net.vars(),
-        ParamsAdamW {
+    let mut opt = AdamW::for_net(
+        net,
+        AdamParams {
             lr: cfg.critic_lr,
             beta1: 0.5,
             beta2: 0.9,
             weight_decay: cfg.weight_decay,
-            ..Default::default()
+            ..AdamParams::default()
         },
-    )?;
+    );
     let original_weights = net.weights()?;
     let total_params: usize = original_weights
         .values()
@@ -186,13 +185,16 @@ pub fn search(
         seconds: 0.0,
         hold: None,
         size_weight: 0.0,
+        critic_steps: 0,
+        last_probabilities: Vec::new(),
+        ended: None,
     };
+    let checkpoint = checkpoint.map(search_checkpoint);
     if resume {
-        let dir = checkpoint.context("--resume needs a checkpoint folder")?;
-        let text = std::fs::read_to_string(dir.join("state.json"))
-            .with_context(|| format!("--resume: no search checkpoint in {}", dir.display()))?;
-        let saved: State =
-            serde_json::from_str(&text).context("the search checkpoint is unreadable")?;
+        let file = checkpoint
+            .as_deref()
+            .context("--resume needs a checkpoint folder")?;
+        let saved = load_checkpoint(file, net, &mut opt, &mut comp)?;
         // The stopping rule (iteration budget, target, allowed drop) may change on resume,
         // to stop a long search early or let it run longer; what shapes the path must not.
         let same = SearchConfig {
@@ -203,13 +205,18 @@ pub fn search(
             ..saved.config.clone()
         } == *cfg;
         if !same {
-            bail!("the checkpoint in {} was made with other settings; use the same flags or start over", dir.display());
+            bail!(
+                "the checkpoint {} was made with other settings; use the same flags or start over",
+                file.display()
+            );
         }
-        let critic = candle_core::safetensors::load(dir.join("critic.safetensors"), &dev)?;
-        net.set_tensors(&critic)?;
-        comp.load(&dir.join("compressor.safetensors"))?;
+        // A search that ended goes on only if its stopping rule has changed.
+        let rule_changed = saved.config != *cfg;
         state = saved;
         state.config = cfg.clone();
+        if rule_changed {
+            state.ended = None;
+        }
         if let Some(h) = state.hold.as_mut() {
             h.since.get_or_insert(state.iteration);
         }
@@ -254,9 +261,14 @@ pub fn search(
             .as_ref()
             .map_or(0, |h| state.iteration - h.since.unwrap_or(state.iteration))
     };
-    let mut last_p: Vec<Vec<f32>> = Vec::new();
+    let mut last_p: Vec<Vec<f32>> = state.last_probabilities.clone();
     let mut last_widths: Vec<usize> = Vec::new();
-    while state.iteration < cfg.max_iterations {
+    match state.ended {
+        Some(Ended::RuleMet) => stopped = true,
+        Some(Ended::HoldEnded) => hold_ended = true,
+        None => {}
+    }
+    while state.iteration < cfg.max_iterations && state.ended.is_none() {
         let it = state.iteration;
         let tau = state
             .hold
@@ -446,15 +458,19 @@ pub fn search(
                 }
             }
             state.evaluations.push(e);
-            if let Some(dir) = checkpoint {
-                save_checkpoint(dir, net, &comp, &state)?;
-            }
             if done {
                 stopped = true;
-                break;
-            }
-            if held_for(&state) >= hold_iterations {
+                state.ended = Some(Ended::RuleMet);
+            } else if held_for(&state) >= hold_iterations {
                 hold_ended = true;
+                state.ended = Some(Ended::HoldEnded);
+            }
+            if let Some(file) = &checkpoint {
+                state.critic_steps = opt.steps();
+                state.last_probabilities = last_p.clone();
+                save_checkpoint(file, net, &opt, &comp, &state)?;
+            }
+            if state.ended.is_some() {
                 break;
             }
         }
