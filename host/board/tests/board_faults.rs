@@ -429,3 +429,279 @@ fn a_slot_that_fails_after_the_switch_is_rolled_back() {
     assert!(out.starts_with(&format!("slots/{v1_slot}")), "{out}");
     assert!(!out.contains("active.new"), "{out}");
 }
+
+/// Where a board-side session dies during `deploy` or `flash`, and what the board must
+/// look like afterwards.
+#[derive(Clone, Copy)]
+struct Boundary {
+    name: &'static str,
+    /// A line of the install/switch script the kill goes next to.
+    mark: &'static str,
+    /// Kill before `mark` (else right after it).
+    before: bool,
+    /// Extra damage done just before the kill (a new slot that will not run).
+    damage: &'static str,
+    /// The version the board must run afterwards.
+    runs: &'static str,
+    /// The last operation's result the board records.
+    result: &'static str,
+}
+
+/// The board-side shell of a deploy, and of a flash, is killed (SIGKILL) at each step
+/// boundary: after the upload, after the install, after the switch but before its check
+/// (with a new slot that runs, and with one that does not), and after the check. Every
+/// time the board is left on a verified version, the old one or the new one once fully
+/// checked, and `board status` says which and why; no `switching` note is left behind.
+#[test]
+fn a_session_killed_at_each_step_boundary_leaves_a_verified_version() {
+    let Some(board) = StandinBoard::start_or_skip(
+        "a_session_killed_at_each_step_boundary_leaves_a_verified_version",
+    ) else {
+        return;
+    };
+    let boundaries = [
+        Boundary {
+            name: "after the upload",
+            mark: "N=\"slots/$S.new\"",
+            before: true,
+            damage: "",
+            runs: "v1",
+            result: "failed",
+        },
+        Boundary {
+            name: "after the install, before the switch",
+            mark: "point() {",
+            before: true,
+            damage: "",
+            runs: "v1",
+            result: "failed",
+        },
+        Boundary {
+            name: "after the switch, before the check",
+            mark: "point \"$S\" || { rm -f switching; exit 44; }",
+            before: false,
+            damage: "",
+            runs: "v2",
+            result: "failed",
+        },
+        Boundary {
+            name: "after the switch, before the check, the new slot broken",
+            mark: "point \"$S\" || { rm -f switching; exit 44; }",
+            before: false,
+            damage: "echo broken > \"slots/$S/SLOT\"",
+            runs: "v1",
+            result: "failed",
+        },
+        Boundary {
+            name: "after the check",
+            mark: "rm -f switching\nrm -rf staging",
+            before: false,
+            damage: "",
+            runs: "v2",
+            result: "ok",
+        },
+    ];
+    let d = board.install_dir.display().to_string();
+    let rt = i686_runtime().display().to_string();
+    let cases = boundaries
+        .iter()
+        .flat_map(|b| ["deploy", "flash"].map(|op| (op, b)));
+    for (op, b) in cases {
+        let work = tempfile::tempdir().unwrap();
+        board.sh(&format!("rm -rf {d}"));
+        install_v1(&board, work.path());
+        let kill = if b.damage.is_empty() {
+            "kill -9 $$".to_string()
+        } else {
+            format!("{}; kill -9 $$", b.damage)
+        };
+        std::fs::write(work.path().join("mark"), b.mark).unwrap();
+        std::fs::write(work.path().join("kill"), &kill).unwrap();
+        let killer = script(
+            &work.path().join("ssh-kill"),
+            &format!(
+                "#!/bin/bash\n\
+                 w='{w}'\n\
+                 mark=$(cat \"$w/mark\"); kill=$(cat \"$w/kill\")\n\
+                 args=()\n\
+                 for a in \"$@\"; do\n\
+                   if [ ! -e \"$w/fired\" ] && [[ \"$a\" == *\"$mark\"* ]]; then\n\
+                     touch \"$w/fired\"\n\
+                     if [ {before} = 1 ]; then a=\"${{a/\"$mark\"/\"$kill\"$'\\n'\"$mark\"}}\";\n\
+                     else a=\"${{a/\"$mark\"/\"$mark\"$'\\n'\"$kill\"}}\"; fi\n\
+                   fi\n\
+                   args+=(\"$a\")\n\
+                 done\n\
+                 exec ssh \"${{args[@]}}\"\n",
+                w = work.path().display(),
+                before = if b.before { 1 } else { 0 },
+            ),
+        );
+        let m2 = write(work.path(), "har.safetensors", &gru_model(2));
+        let mut args = if op == "deploy" {
+            with_board(
+                &[
+                    "deploy",
+                    m2.to_str().unwrap(),
+                    "--runtime",
+                    &rt,
+                    "--label",
+                    "v2",
+                    "-q",
+                ],
+                &board,
+            )
+        } else {
+            let img = work.path().join("v2.img");
+            deepiot_owned(&[
+                "image".into(),
+                "build".into(),
+                m2.display().to_string(),
+                "--runtime".into(),
+                rt.clone(),
+                "--image-version".into(),
+                "v2".into(),
+                "-o".into(),
+                img.display().to_string(),
+                "-q".into(),
+            ])
+            .expect_code(0);
+            with_board(&["flash", img.to_str().unwrap()], &board)
+        };
+        args.extend(["--ssh-command".into(), killer.display().to_string()]);
+        let r = deepiot_owned(&args);
+        let b_name = format!("{op} {}", b.name);
+        let b = Boundary {
+            name: Box::leak(b_name.into_boxed_str()),
+            ..*b
+        };
+        assert!(
+            work.path().join("fired").exists(),
+            "{}: the kill was never inserted",
+            b.name
+        );
+        assert_ne!(r.code, 0, "{}: a killed deploy reported success", b.name);
+        // The host says where the board stands.
+        assert!(r.stderr.contains("is active"), "{}: {}", b.name, r.stderr);
+        if b.name.contains("before the check") {
+            assert!(
+                r.stderr.contains("cut short before its check"),
+                "{}",
+                r.stderr
+            );
+        }
+        if b.name.ends_with("after the check") {
+            assert!(
+                r.stderr.contains("had finished on the board"),
+                "{}",
+                r.stderr
+            );
+        }
+
+        // Straight after the failed deploy, before anything else touches the board.
+        let (_, raw) = board.sh(&format!("ls -a {d}; cat {d}/status"));
+        assert!(
+            !raw.lines().any(|l| l.starts_with("switching")),
+            "{}: an unsettled switch was left\n{raw}",
+            b.name
+        );
+        let s = status(&board);
+        let active = s["active"].as_str().expect("an active slot");
+        assert_eq!(
+            s["slots"][active]["info"]["version"], b.runs,
+            "{}: {s}",
+            b.name
+        );
+        assert_eq!(s["last"]["op"], op, "{}: {s}", b.name);
+        assert_eq!(s["last"]["result"], b.result, "{}: {s}", b.name);
+        if b.name.contains("before the check") {
+            let settled = s["last"]["settled"].as_str().unwrap_or_default();
+            assert!(
+                settled.contains("cut short before its check"),
+                "{}: the status does not say why: {s}",
+                b.name
+            );
+        }
+        // The version the board claims is the one that runs.
+        let x = random_input(3, 20 * 60);
+        let input = write(work.path(), "x.f32", &raw_f32_bytes(&x));
+        let got = run_on_board(&board, "har", &input);
+        let model = if b.runs == "v1" {
+            gru_model(1)
+        } else {
+            gru_model(2)
+        };
+        let want = host_scores(&model, &x);
+        assert!(
+            (got[0][0] - want[0][0]).abs() <= 1e-5,
+            "{}: the active slot does not compute {}",
+            b.name,
+            b.runs
+        );
+        eprintln!(
+            "{}: exit {}, board on {} ({}), as required; the host said: {}",
+            b.name,
+            r.code,
+            b.runs,
+            b.result,
+            r.stderr
+                .trim()
+                .lines()
+                .rev()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" / ")
+        );
+    }
+}
+
+/// A switch left unchecked by a session the host could not follow up (the connection
+/// gone for good) is settled by the next command that reaches the board, even `board
+/// status`: here the new slot does not run, so the board goes back to v1 and says why.
+#[test]
+fn the_next_command_settles_a_switch_left_unchecked() {
+    let Some(board) =
+        StandinBoard::start_or_skip("the_next_command_settles_a_switch_left_unchecked")
+    else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    install_v1(&board, work.path());
+    let v1 = status(&board)["active"].as_str().unwrap().to_string();
+    let m2 = write(work.path(), "har.safetensors", &gru_model(2));
+    let rt = i686_runtime().display().to_string();
+    deepiot_owned(&with_board(
+        &[
+            "deploy",
+            m2.to_str().unwrap(),
+            "--runtime",
+            &rt,
+            "--label",
+            "v2",
+            "-q",
+        ],
+        &board,
+    ))
+    .expect_code(0);
+    let v2 = status(&board)["active"].as_str().unwrap().to_string();
+    // What a session killed right after the pointer moved leaves, with a new slot that
+    // then does not run.
+    let d = board.install_dir.display().to_string();
+    board.sh(&format!(
+        "echo '{v2} {v1}' > {d}/switching; echo broken > {d}/slots/{v2}/SLOT"
+    ));
+    let r = deepiot_owned(&with_board(&["board", "status"], &board));
+    r.expect_code(0);
+    assert!(
+        r.stderr.contains("cut short before its check"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.contains("settle rolled_back"), "{}", r.stdout);
+    let s = status(&board);
+    assert_eq!(s["active"], v1.as_str(), "{s}");
+    assert_eq!(s["last"]["op"], "settle", "{s}");
+    assert_on_v1(&board, work.path());
+    let (_, ls) = board.sh(&format!("ls {d}"));
+    assert!(!ls.lines().any(|l| l == "switching"), "{ls}");
+}

@@ -26,6 +26,9 @@ pub struct BoardState {
     pub no_dir: bool,
     /// Commands the board-side scripts need that the board does not have.
     pub missing_tools: Vec<String>,
+    /// What this session found and settled: a switch an earlier session left unchecked
+    /// (`remote::SETTLE`).
+    pub settled: Option<String>,
 }
 
 impl BoardState {
@@ -127,6 +130,8 @@ pub fn parse_probe(out: &str) -> BoardState {
             st.missing_tools.push(t.trim().to_string());
         } else if line == "@nodir" {
             st.no_dir = true;
+        } else if let Some(s) = line.strip_prefix("@settled ") {
+            st.settled = Some(s.trim().to_string());
         } else if let Some(s) = line.strip_prefix("@staged ") {
             st.staged.insert(s.trim().to_string());
         } else if line == "@df" || line == "@status" {

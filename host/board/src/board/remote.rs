@@ -1,7 +1,8 @@
 //! Every command that runs on the board, in one place.
 //!
 //! The board is a small Yocto Linux with busybox: the scripts use only POSIX `sh` and
-//! `mkdir`, `mv`, `ln`, `rm`, `cat`, `chmod`, `sha256sum`, `df`, `uname` and `test`.
+//! `mkdir`, `mv`, `ln`, `rm`, `cat`, `chmod`, `sha256sum`, `df`, `uname` and `test` (and
+//! `date`, where its absence only leaves a time out).
 //! Each script starts with `NAME='value'` assignments made by [`render`] (values are
 //! shell-quoted), so the templates below read as plain shell.
 //!
@@ -19,7 +20,15 @@
 //! $D/staging/SHA256           verified uploads, named by content; SHA256.c/NNNNN are the
 //!                             verified pieces of a large file (a cut transfer resumes)
 //! $D/status                   key=value: the last operation and its result
+//! $D/switching                "S PREV" while a switch to slot S is not yet checked
 //! ```
+//!
+//! A session can die at any step (a killed shell, a dropped connection, a power cut).
+//! Before the switch the active slot is untouched. The switch itself is one rename.
+//! Between the switch and its check, `switching` records what was going on, and the next
+//! session, whatever the command (even `board status`), settles it first ([`SETTLE`]):
+//! it checks the active slot and keeps it, or switches back to the previous one, and
+//! says which and why in `status`.
 //!
 //! Exit codes of the scripts (the host maps them to its own, see `error.rs`):
 //! 0 ok, 41 cannot write (usually disk full; stderr says), 42 sha256 mismatch,
@@ -47,7 +56,8 @@ pub fn render(template: &str, vars: &[(&str, &str)]) -> String {
 
 /// Looks at the board: architecture, free space, slots, staged uploads, last status.
 /// Stops before changing anything if `uname -m` is not one of `$ARCHES`; with `LOOK=1`
-/// it only looks (no architecture check, creates nothing). With
+/// it only looks (no architecture check, creates nothing; the one change it may make is
+/// to settle an interrupted switch, [`SETTLE`]). With
 /// `PREPARE=1` (deploy, flash) it then readies the inactive slot's place: files whose
 /// sha256 is in `$WANT` are hard-linked from either slot into staging (so they need no
 /// upload), and the inactive slot is removed to make room.
@@ -62,8 +72,10 @@ if test "$LOOK" != 1; then
   mkdir -p "$D/staging" "$D/slots" || exit 41
 fi
 cd "$D" 2>/dev/null || { echo "@nodir"; exit 0; }
-# A pointer switch cut short between `rm active` and `mv` (old mv without -T): finish it.
+# A pointer switch cut between `rm active` and `mv` by an older deepiot (its fallback for
+# a `mv` without -T): finish it.
 if ! test -e active && test -L active.new; then mv active.new active; fi
+@@SETTLE@@
 active=
 if test -f active/SLOT; then active=$(cat active/SLOT); fi
 echo "@active $active"
@@ -179,29 +191,83 @@ cd "$D" || exit 44
 point() {
   "$D/slots/$1/deepiot-run" point active "slots/$1"
 }
-point "$S" || exit 44
+{ echo "$S $PREV" > switching.tmp && mv -f switching.tmp switching; } || exit 41
+point "$S" || { rm -f switching; exit 44; }
 if test "$(cat active/SLOT 2>/dev/null)" != "$S" || ! "$D/active/deepiot-run" --version > /dev/null 2>&1; then
   echo "the runtime does not run through the new pointer; switching back" >&2
   if test -n "$PREV" && test -f "slots/$PREV/SLOT"; then point "$PREV"; else rm -f active; fi
+  rm -f switching
   exit 46
 fi
 { cat > status.tmp <<'DEEPIOT_EOF'
 @@STATUS@@
 DEEPIOT_EOF
 } && mv -f status.tmp status
+rm -f switching
 rm -rf staging
 exit 0
 "#;
 
+/// Settles a switch whose session ended between moving the pointer and checking it
+/// (`$D/switching` holds `S PREV`): if slot S is active and its runtime runs through the
+/// pointer, it stays; otherwise the previous slot's runtime points `active` back at it.
+/// The outcome goes to `status` (`op=settle`) and, as `@settled WHAT`, to the host.
+/// Runs in the install directory, first thing in every session that looks at the board.
+pub const SETTLE: &str = r#"
+if test -f switching; then
+  read -r sw_new sw_prev < switching || true
+  sw_new=${sw_new:-?}
+  sw_prev=${sw_prev:-}
+  if test "$(cat active/SLOT 2>/dev/null)" = "$sw_new" && "$D/active/deepiot-run" --version > /dev/null 2>&1; then
+    sw_result=kept
+    sw_what="the switch to slot $sw_new was cut short before its check; checked afterwards, slot $sw_new runs and stays active"
+  elif test -n "$sw_prev" && test -f "slots/$sw_prev/SLOT" && "$D/slots/$sw_prev/deepiot-run" point active "slots/$sw_prev"; then
+    sw_result=rolled_back
+    sw_what="the switch to slot $sw_new was cut short before its check and slot $sw_new does not run through the pointer; slot $sw_prev is active again"
+  else
+    sw_result=none
+    sw_what="the switch to slot $sw_new was cut short, slot $sw_new does not run and there is no previous slot to return to"
+  fi
+  { echo "op=settle"
+    echo "result=$sw_result"
+    echo "slot=$(cat active/SLOT 2>/dev/null)"
+    echo "at=$(date -u +%Y-%m-%dT%H:%M:%SZ 2>/dev/null)"
+    echo "message=$sw_what"
+  } > status.tmp && mv -f status.tmp status
+  rm -f switching
+  echo "@settled $sw_what"
+fi
+"#;
+
 /// Records the result of a failed operation, and removes a slot that failed its test
 /// (`$DROP`, may be empty) unless it is the active one.
+///
+/// When the operation had in fact finished on the board before its session died (the
+/// status already records it, for the slot now active), that status stays. When a switch
+/// had to be settled ([`SETTLE`]), the recorded failure says how (`settled=`).
 pub const FAILED: &str = r#"
 cd "$D" 2>/dev/null || exit 0
+@@SETTLE@@
+done_ok=; done_slot=
+if test -f status; then
+  while IFS= read -r line; do
+    case "$line" in result=ok) done_ok=1 ;; "slot=$DROP") done_slot=1 ;; esac
+  done < status
+fi
+if test -n "$DROP" && test "$(cat active/SLOT 2>/dev/null)" = "$DROP" && test -z "${sw_what:-}" \
+  && test -n "$done_ok" && test -n "$done_slot"; then
+  echo "@completed"
+  echo "@active_after $DROP"
+  exit 0
+fi
 if test -n "$DROP" && test "$(cat active/SLOT 2>/dev/null)" != "$DROP"; then rm -rf "slots/$DROP" "slots/$DROP.new"; fi
-{ cat > status.tmp <<'DEEPIOT_EOF'
+{ cat <<'DEEPIOT_EOF'
 @@STATUS@@
 DEEPIOT_EOF
-} && mv -f status.tmp status
+  if test -n "${sw_what:-}"; then echo "settled=$sw_what"; fi
+  echo "active_after=$(cat active/SLOT 2>/dev/null)"
+} > status.tmp && mv -f status.tmp status
+echo "@active_after $(cat active/SLOT 2>/dev/null)"
 exit 0
 "#;
 

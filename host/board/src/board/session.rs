@@ -137,8 +137,9 @@ impl Session {
     ) -> Result<(BoardState, Output)> {
         let arches = self.target.arch.join(" ");
         let want = want.join(" ");
+        let probe = remote::PROBE.replace("@@SETTLE@@", remote::SETTLE);
         let script = self.script(
-            remote::PROBE,
+            &probe,
             &[
                 ("ARCHES", &arches),
                 ("LOOK", if look { "1" } else { "0" }),
@@ -148,6 +149,9 @@ impl Session {
         );
         let out = self.ssh.run(&script, "looking at the board")?;
         let st = parse_probe(&out.stdout);
+        if let Some(what) = &st.settled {
+            eprintln!("{}: {what}", self.board());
+        }
         if st.arch.is_empty() {
             return Err(self.script_error(&out, "looking at the board"));
         }
@@ -422,9 +426,33 @@ impl Session {
         ];
         pairs.extend(extra.iter().cloned());
         let status = render_kv(&pairs);
-        let body = remote::FAILED.replace("@@STATUS@@", &remote::heredoc_safe(status.trim_end()));
+        let body = remote::FAILED
+            .replace("@@SETTLE@@", remote::SETTLE)
+            .replace("@@STATUS@@", &remote::heredoc_safe(status.trim_end()));
         let script = self.script(&body, &[("DROP", drop.unwrap_or(""))]);
-        let _ = self.ssh.run(&script, "recording the failure");
+        let Ok(out) = self.ssh.run(&script, "recording the failure") else {
+            return;
+        };
+        // Say where the board stands: the user's next step depends on it.
+        let board = self.board();
+        let line = |tag: &str| {
+            out.stdout
+                .lines()
+                .find_map(|l| l.strip_prefix(tag))
+                .map(str::trim)
+        };
+        if out.stdout.lines().any(|l| l == "@completed") {
+            eprintln!(
+                "{board}: the {op} had finished on the board, checked, before the session ended"
+            );
+        } else if let Some(what) = line("@settled ") {
+            eprintln!("{board}: {what}");
+        }
+        match line("@active_after ") {
+            Some(a) if !a.is_empty() => eprintln!("{board}: slot {a} is active"),
+            Some(_) => eprintln!("{board}: no slot is active"),
+            None => {}
+        }
     }
 
     /// Maps a board script's non-zero exit to an error.

@@ -39,6 +39,7 @@ pub fn state_json(board: &str, dir: &str, st: &BoardState) -> serde_json::Value 
         "active": st.active,
         "slots": slots,
         "last": st.status,
+        "settled_now": st.settled,
     })
 }
 
@@ -106,6 +107,9 @@ pub fn run(a: &StatusConfig) -> Result<()> {
             );
             if let Some(m) = s.get("message") {
                 println!("    {m}");
+            }
+            if let Some(m) = s.get("settled") {
+                println!("    then: {m}");
             }
         }
         None => println!("last operation: none recorded"),
