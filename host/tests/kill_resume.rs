@@ -181,6 +181,46 @@ fn report_without_timings(path: &Path) -> serde_json::Value {
     v
 }
 
+/// Runs `args(OUT)` once straight through, then again with five kills and resumes, and
+/// checks that both runs end with the same model, byte for byte, and the same report
+/// but for timings, and that no checkpoint is left. `resume_from(OUT)` is the file whose
+/// presence means there is something to resume; `report(OUT)` the report's path.
+fn check_kill_and_resume(
+    name: &str,
+    args: impl Fn(&Path) -> Vec<String>,
+    resume_from: impl Fn(&Path) -> std::path::PathBuf,
+    report: impl Fn(&Path) -> std::path::PathBuf,
+    max_lines: usize,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let straight = dir.path().join("straight.safetensors");
+    run_straight(&args(&straight));
+
+    let out = dir.path().join("killed.safetensors");
+    let ckpt_dir = deepiot::train::checkpoint_dir(&out);
+    let landed = run_with_kills(
+        &args(&out),
+        &resume_from(&out),
+        &ckpt_dir,
+        &out,
+        &kill_points(name, 5, max_lines),
+    );
+    assert!(
+        landed >= 3,
+        "only {landed} of 5 kills landed before the end"
+    );
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(&straight).unwrap(),
+        "after {landed} kills the model differs from the uninterrupted run's"
+    );
+    assert_eq!(
+        report_without_timings(&report(&out)),
+        report_without_timings(&report(&straight))
+    );
+    assert!(!ckpt_dir.exists(), "the checkpoints are removed at the end");
+}
+
 #[test]
 fn train_killed_at_random_times_resumes_to_the_same_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -210,33 +250,13 @@ fn train_killed_at_random_times_resumes_to_the_same_file() {
         .map(String::from)
         .to_vec()
     };
-    let straight = dir.path().join("straight.safetensors");
-    run_straight(&args(&straight));
-
-    let out = dir.path().join("killed.safetensors");
-    let ckpt = deepiot::train::Checkpoint::beside(&out);
-    let ckpt_dir = deepiot::train::checkpoint_dir(&out);
-    let landed = run_with_kills(
-        &args(&out),
-        &ckpt.file,
-        &ckpt_dir,
-        &out,
-        &kill_points("train", 5, 6),
+    check_kill_and_resume(
+        "train",
+        args,
+        |out| deepiot::train::Checkpoint::beside(out).file,
+        deepiot::train::report_path,
+        6,
     );
-    assert!(
-        landed >= 3,
-        "only {landed} of 5 kills landed before the end"
-    );
-    assert_eq!(
-        std::fs::read(&out).unwrap(),
-        std::fs::read(&straight).unwrap(),
-        "after {landed} kills the model differs from the uninterrupted run's"
-    );
-    assert_eq!(
-        report_without_timings(&deepiot::train::report_path(&out)),
-        report_without_timings(&deepiot::train::report_path(&straight))
-    );
-    assert!(!ckpt_dir.exists(), "the checkpoint is removed at the end");
 }
 
 #[test]
@@ -271,28 +291,11 @@ fn compress_killed_at_random_times_resumes_to_the_same_file() {
         .map(String::from)
         .to_vec()
     };
-    let straight = dir.path().join("straight.safetensors");
-    run_straight(&args(&straight));
-
-    let out = dir.path().join("killed.safetensors");
-    let ckpt_dir = deepiot::train::checkpoint_dir(&out);
-    let landed = run_with_kills(
-        &args(&out),
-        &deepiot::compress::search::search_checkpoint(&ckpt_dir),
-        &ckpt_dir,
-        &out,
-        &kill_points("compress", 5, 8),
+    check_kill_and_resume(
+        "compress",
+        args,
+        |out| deepiot::compress::search::search_checkpoint(&deepiot::train::checkpoint_dir(out)),
+        deepiot::compress::report::report_path,
+        8,
     );
-    assert!(
-        landed >= 3,
-        "only {landed} of 5 kills landed before the end"
-    );
-    assert_eq!(
-        std::fs::read(&out).unwrap(),
-        std::fs::read(&straight).unwrap(),
-        "after {landed} kills the model differs from the uninterrupted run's"
-    );
-    let report = |p: &Path| report_without_timings(&deepiot::compress::report::report_path(p));
-    assert_eq!(report(&out), report(&straight));
-    assert!(!ckpt_dir.exists(), "the checkpoints are removed at the end");
 }

@@ -12,23 +12,49 @@ use support::board::{
 };
 use support::{gru_model, host_scores, i686_runtime, lenet5_random, random_input, raw_f32_bytes};
 
-/// Deploys `gru_model(1)` as "har" (label v1) and returns the board's status.
-fn install_v1(board: &StandinBoard, work: &Path) -> serde_json::Value {
-    let m = write(work, "har.safetensors", &gru_model(1));
+/// `deploy MODEL --runtime R --label LABEL -q` against `board`.
+fn deploy_args(board: &StandinBoard, model: &Path, label: &str) -> Vec<String> {
     let rt = i686_runtime().display().to_string();
-    deepiot_owned(&with_board(
+    with_board(
         &[
             "deploy",
-            m.to_str().unwrap(),
+            model.to_str().unwrap(),
             "--runtime",
             &rt,
             "--label",
-            "v1",
+            label,
             "-q",
         ],
         board,
-    ))
-    .expect_code(0);
+    )
+}
+
+/// Builds `work/VERSION.img` from `model` (plus `extra` flags) and returns its path.
+fn build_image(work: &Path, model: &Path, version: &str, extra: &[String]) -> std::path::PathBuf {
+    let img = work.join(format!("{version}.img"));
+    let mut args: Vec<String> = [
+        "image",
+        "build",
+        model.to_str().unwrap(),
+        "--runtime",
+        &i686_runtime().display().to_string(),
+        "--image-version",
+        version,
+        "-o",
+        img.to_str().unwrap(),
+        "-q",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(extra.iter().cloned());
+    deepiot_owned(&args).expect_code(0);
+    img
+}
+
+/// Deploys `gru_model(1)` as "har" (label v1) and returns the board's status.
+fn install_v1(board: &StandinBoard, work: &Path) -> serde_json::Value {
+    let m = write(work, "har.safetensors", &gru_model(1));
+    deepiot_owned(&deploy_args(board, &m, "v1")).expect_code(0);
     let s = status(board);
     assert_eq!(
         s["slots"][s["active"].as_str().unwrap()]["info"]["version"],
@@ -295,22 +321,8 @@ fn a_failing_self_test_leaves_the_previous_image_active() {
         return;
     };
     let work = tempfile::tempdir().unwrap();
-    let rt = i686_runtime().display().to_string();
     let m1 = write(work.path(), "har.safetensors", &gru_model(1));
-    let img1 = work.path().join("v1.img");
-    deepiot_owned(&[
-        "image".into(),
-        "build".into(),
-        m1.display().to_string(),
-        "--runtime".into(),
-        rt.clone(),
-        "--image-version".into(),
-        "v1".into(),
-        "-o".into(),
-        img1.display().to_string(),
-        "-q".into(),
-    ])
-    .expect_code(0);
+    let img1 = build_image(work.path(), &m1, "v1", &[]);
     deepiot_owned(&with_board(
         &["flash", img1.to_str().unwrap(), "-q"],
         &board,
@@ -330,22 +342,12 @@ fn a_failing_self_test_leaves_the_previous_image_active() {
         "wrong.json",
         format!("{{\"examples\":[{}]}}", wrong.join(",")).as_bytes(),
     );
-    let img2 = work.path().join("v2.img");
-    deepiot_owned(&[
-        "image".into(),
-        "build".into(),
-        m2.display().to_string(),
-        "--runtime".into(),
-        rt.clone(),
-        "--image-version".into(),
-        "v2".into(),
-        "--golden".into(),
-        format!("har={}", golden.display()),
-        "-o".into(),
-        img2.display().to_string(),
-        "-q".into(),
-    ])
-    .expect_code(0);
+    let img2 = build_image(
+        work.path(),
+        &m2,
+        "v2",
+        &["--golden".into(), format!("har={}", golden.display())],
+    );
     let r = deepiot_owned(&with_board(&["flash", img2.to_str().unwrap()], &board));
     r.expect_code(17);
     assert!(r.stderr.contains("self-test failed"), "{}", r.stderr);
@@ -381,21 +383,8 @@ fn a_slot_that_fails_after_the_switch_is_rolled_back() {
     let work = tempfile::tempdir().unwrap();
     install_v1(&board, work.path());
     let v1_slot = status(&board)["active"].as_str().unwrap().to_string();
-    let img2 = work.path().join("v2.img");
     let m2 = write(work.path(), "har.safetensors", &gru_model(2));
-    deepiot_owned(&[
-        "image".into(),
-        "build".into(),
-        m2.display().to_string(),
-        "--runtime".into(),
-        i686_runtime().display().to_string(),
-        "--image-version".into(),
-        "v2".into(),
-        "-o".into(),
-        img2.display().to_string(),
-        "-q".into(),
-    ])
-    .expect_code(0);
+    let img2 = build_image(work.path(), &m2, "v2", &[]);
     let d = board.install_dir.display().to_string();
     let breaker = script(
         &work.path().join("ssh-break-after-switch"),
@@ -502,7 +491,6 @@ fn a_session_killed_at_each_step_boundary_leaves_a_verified_version() {
         },
     ];
     let d = board.install_dir.display().to_string();
-    let rt = i686_runtime().display().to_string();
     let cases = boundaries
         .iter()
         .flat_map(|b| ["deploy", "flash"].map(|op| (op, b)));
@@ -539,33 +527,9 @@ fn a_session_killed_at_each_step_boundary_leaves_a_verified_version() {
         );
         let m2 = write(work.path(), "har.safetensors", &gru_model(2));
         let mut args = if op == "deploy" {
-            with_board(
-                &[
-                    "deploy",
-                    m2.to_str().unwrap(),
-                    "--runtime",
-                    &rt,
-                    "--label",
-                    "v2",
-                    "-q",
-                ],
-                &board,
-            )
+            deploy_args(&board, &m2, "v2")
         } else {
-            let img = work.path().join("v2.img");
-            deepiot_owned(&[
-                "image".into(),
-                "build".into(),
-                m2.display().to_string(),
-                "--runtime".into(),
-                rt.clone(),
-                "--image-version".into(),
-                "v2".into(),
-                "-o".into(),
-                img.display().to_string(),
-                "-q".into(),
-            ])
-            .expect_code(0);
+            let img = build_image(work.path(), &m2, "v2", &[]);
             with_board(&["flash", img.to_str().unwrap()], &board)
         };
         args.extend(["--ssh-command".into(), killer.display().to_string()]);
@@ -669,20 +633,7 @@ fn the_next_command_settles_a_switch_left_unchecked() {
     install_v1(&board, work.path());
     let v1 = status(&board)["active"].as_str().unwrap().to_string();
     let m2 = write(work.path(), "har.safetensors", &gru_model(2));
-    let rt = i686_runtime().display().to_string();
-    deepiot_owned(&with_board(
-        &[
-            "deploy",
-            m2.to_str().unwrap(),
-            "--runtime",
-            &rt,
-            "--label",
-            "v2",
-            "-q",
-        ],
-        &board,
-    ))
-    .expect_code(0);
+    deepiot_owned(&deploy_args(&board, &m2, "v2")).expect_code(0);
     let v2 = status(&board)["active"].as_str().unwrap().to_string();
     // What a session killed right after the pointer moved leaves, with a new slot that
     // then does not run.
