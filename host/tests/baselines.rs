@@ -108,7 +108,7 @@ fn magnitude_reaches_the_target_with_exact_zeros_in_conv_dense_and_recurrent_lay
     let mut evals = 0;
     let mut eval = |_: &Net| {
         evals += 1;
-        Ok(0.5)
+        Ok(Some(0.5))
     };
     let out = prune(&net, &ds, &idx, &cfg, None, &mut eval).unwrap();
     assert_eq!(evals, 1);

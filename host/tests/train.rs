@@ -74,6 +74,7 @@ fn opts(
         distill: None,
         average_from: None,
         mixup: None,
+        print_test: false,
     }
 }
 
@@ -236,6 +237,7 @@ fn lenet_config(out: &std::path::Path) -> train::TrainConfig {
         data: Some(bundled_dir()),
         label_column: "label".into(),
         resume: false,
+        print_test: false,
         max_train: Some(640),
         max_steps: Some(10),
         init: None,
@@ -263,6 +265,14 @@ fn train_and_eval_commands_on_the_bundled_subset() {
         report.test_accuracy > 0.3,
         "10 steps of LeNet-5 should beat chance: {}",
         report.test_accuracy
+    );
+    assert!(
+        report
+            .history
+            .epochs
+            .iter()
+            .all(|e| e.test_accuracy.is_none()),
+        "the test split was scored per epoch without --print-test"
     );
     assert!(out.exists() && train::report_path(&out).exists());
     assert!(
@@ -515,4 +525,20 @@ fn accelerometer_validation_is_the_tail_of_every_run() {
     ds.name = "mnist".into();
     let (t2, v2) = train::validation_split(&ds, 0.1, 1);
     assert_eq!((t2.len(), v2.len()), (36, 4));
+}
+
+/// The test split is scored per epoch only with `--print-test`, and it changes nothing
+/// else: the same epochs, the same weights.
+#[test]
+fn print_test_only_adds_the_test_scores() {
+    let quiet_net = Net::new(&graph(), 1).unwrap();
+    let quiet = fit(&quiet_net, &data(), &opts(3, 1e-2, 10, None, false)).unwrap();
+    let loud_net = Net::new(&graph(), 1).unwrap();
+    let mut o = opts(3, 1e-2, 10, None, false);
+    o.print_test = true;
+    let loud = fit(&loud_net, &data(), &o).unwrap();
+    assert!(quiet.epochs.iter().all(|e| e.test_accuracy.is_none()));
+    assert!(loud.epochs.iter().all(|e| e.test_accuracy.is_some()));
+    assert_eq!(loud.best_epoch, quiet.best_epoch);
+    assert_eq!(loud_net.tensors().unwrap(), quiet_net.tensors().unwrap());
 }

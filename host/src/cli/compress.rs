@@ -132,9 +132,15 @@ pub struct CompressArgs {
     pub max_train: Option<usize>,
     #[arg(long, default_value_t = CompressConfig::default().seed)]
     pub seed: u64,
-    /// Continue the search from OUT.ckpt/ after an interruption.
+    /// Continue from OUT.ckpt/ (the search, then fine-tuning) after an interruption,
+    /// exactly where it stopped (the final model is the one an uninterrupted run writes).
     #[arg(long)]
     pub resume: bool,
+    /// Also score the test split right after the cut and after every fine-tuning epoch,
+    /// for exploration. Nothing chooses by it; without this flag the test split is scored
+    /// once, for the model written (and once for the original).
+    #[arg(long)]
+    pub print_test: bool,
     /// The compressed model; the report goes beside it (.report.json).
     #[arg(short, long)]
     pub out: PathBuf,
@@ -224,6 +230,7 @@ impl From<CompressArgs> for CompressConfig {
             max_train: a.max_train,
             seed: a.seed,
             resume: a.resume,
+            print_test: a.print_test,
             magnitude: a.magnitude.into(),
         }
     }

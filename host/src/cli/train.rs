@@ -55,9 +55,15 @@ pub struct TrainArgs {
     /// The label column of a user data folder's CSV files.
     #[arg(long, default_value_t = TrainConfig::default().label_column)]
     pub label_column: String,
-    /// Continue from the checkpoint in OUT.ckpt/ after an interruption.
+    /// Continue from the checkpoint in OUT.ckpt/ after an interruption, exactly where it
+    /// stopped (the final model is the one an uninterrupted run writes).
     #[arg(long)]
     pub resume: bool,
+    /// Also score the test split after every epoch, for exploration. Nothing chooses by
+    /// it: the best epoch and early stopping use the validation split, and without this
+    /// flag the test split is scored once, for the model written.
+    #[arg(long)]
+    pub print_test: bool,
     /// Use at most this many training examples (quick runs).
     #[arg(long)]
     pub max_train: Option<usize>,
@@ -137,6 +143,7 @@ impl From<TrainArgs> for TrainConfig {
             data: a.data,
             label_column: a.label_column,
             resume: a.resume,
+            print_test: a.print_test,
             max_train: a.max_train,
             max_steps: a.max_steps,
             init: a.init,

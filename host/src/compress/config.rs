@@ -130,8 +130,12 @@ pub struct CompressConfig {
     /// Use at most this many training examples (quick runs).
     pub max_train: Option<usize>,
     pub seed: u64,
-    /// Continue the search from OUT.ckpt/ after an interruption.
+    /// Continue from OUT.ckpt/ (the search, then fine-tuning) after an interruption,
+    /// exactly where it stopped.
     pub resume: bool,
+    /// Score the test split during fine-tuning and right after the cut too (exploration
+    /// only: nothing chooses by it; otherwise the test split is scored once, at the end).
+    pub print_test: bool,
     pub magnitude: MagnitudeSettings,
 }
 
@@ -173,6 +177,7 @@ impl Default for CompressConfig {
             max_train: None,
             seed: 1,
             resume: false,
+            print_test: false,
             magnitude: MagnitudeSettings::default(),
         }
     }

@@ -128,6 +128,7 @@ pub fn finetune(cfg: &CompressConfig, setup: &Setup, net: &Net, method: Method) 
         distill: distill(cfg, recipe)?,
         average_from: None,
         mixup: cfg.finetune_mixup,
+        print_test: cfg.print_test,
     };
     train::fit(net, &setup.ds, &fit)?;
     Ok(t.elapsed().as_secs_f64())

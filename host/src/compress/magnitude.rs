@@ -91,8 +91,10 @@ pub struct MagnitudeOutcome {
     pub mask_updates: usize,
     pub prune_seconds: f64,
     pub retrain_seconds: f64,
-    /// Test-set (or caller-chosen) accuracy right after pruning, before retraining.
-    pub accuracy_pruned: f64,
+    /// The caller's score right after pruning, before retraining (the test split's with
+    /// `--print-test`, else none: the test split is scored once, for the final model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accuracy_pruned: Option<f64>,
 }
 
 /// SGD with momentum on plain tensors (the shadow weights are not the network's
@@ -357,7 +359,7 @@ pub fn prune(
     train_idx: &[usize],
     cfg: &MagnitudeConfig,
     distill: Option<&Distill>,
-    eval: &mut dyn FnMut(&Net) -> Result<f64>,
+    eval: &mut dyn FnMut(&Net) -> Result<Option<f64>>,
 ) -> Result<MagnitudeOutcome> {
     if train_idx.is_empty() || cfg.batch == 0 {
         bail!("magnitude pruning needs training examples and a batch of at least 1");
@@ -414,11 +416,14 @@ pub fn prune(
     let prune_seconds = t0.elapsed().as_secs_f64();
     let accuracy_pruned = eval(net)?;
     eprintln!(
-        "magnitude: pruned to {} of {} weights in {:.0} s, accuracy {:.2} % before retraining",
+        "magnitude: pruned to {} of {} weights in {:.0} s{}",
         tr.densities().iter().map(|d| d.kept).sum::<usize>(),
         prunable,
         prune_seconds,
-        100.0 * accuracy_pruned
+        accuracy_pruned.map_or(String::new(), |a| format!(
+            ", test accuracy {:.2} % before retraining",
+            100.0 * a
+        ))
     );
 
     let t1 = Instant::now();
@@ -482,7 +487,12 @@ impl CompressionMethod for MagnitudePruning {
         let distill = distill(cfg, &setup.recipe)?;
         // Pruned in place: a copy, so that the original stays as it is.
         let net = Net::from_weights(setup.net.graph(), &setup.net.weights()?)?;
-        let mut eval = |n: &Net| setup.test_accuracy(n);
+        let mut eval = |n: &Net| -> Result<Option<f64>> {
+            match cfg.print_test {
+                true => Ok(Some(setup.test_accuracy(n)?)),
+                false => Ok(None),
+            }
+        };
         let outcome = prune(
             &net,
             &setup.ds,

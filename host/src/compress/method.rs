@@ -38,7 +38,7 @@ pub struct Found {
 
 /// A method's own retraining.
 pub struct Retrained {
-    /// Test accuracy before it.
-    pub accuracy_before: f64,
+    /// Test accuracy before it (with `--print-test` only).
+    pub accuracy_before: Option<f64>,
     pub seconds: f64,
 }

@@ -34,10 +34,15 @@ pub fn run(cfg: &CompressConfig) -> Result<CompressReport> {
     let graph = setup.net.graph();
     let found = method_of(cfg.method).compress(&setup, cfg)?;
 
+    // The test split is scored once, for the final model, unless --print-test asks for
+    // the cut network's score too.
     let (acc_cut, finetune_seconds) = match &found.retrained {
         Some(r) => (r.accuracy_before, r.seconds),
         None => {
-            let acc_cut = setup.test_accuracy(&found.net)?;
+            let acc_cut = match cfg.print_test {
+                true => Some(setup.test_accuracy(&found.net)?),
+                false => None,
+            };
             (acc_cut, finetune(cfg, &setup, &found.net, cfg.method)?)
         }
     };
@@ -78,6 +83,7 @@ pub fn run(cfg: &CompressConfig) -> Result<CompressReport> {
         macs_after: total_macs(result_graph, &result, found.counting)?,
         test_accuracy_before: setup.acc_before,
         test_accuracy_after_cut: acc_cut,
+        held_out_accuracy_after_cut: found.search.evaluations.last().map(|e| e.val_accuracy),
         test_accuracy_after: acc_after,
         stopping_rule_met: found.search.missed.is_none(),
         layers: layer_reports(graph, &original, result_graph, &result, found.counting)?,

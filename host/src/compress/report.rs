@@ -33,7 +33,13 @@ pub struct CompressReport {
     pub macs_before: u64,
     pub macs_after: u64,
     pub test_accuracy_before: f64,
-    pub test_accuracy_after_cut: f64,
+    /// Right after the cut, before fine-tuning: with `--print-test` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_accuracy_after_cut: Option<f64>,
+    /// The cut network's accuracy on the held-out training examples (the search's last
+    /// evaluation; none for the baselines).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_out_accuracy_after_cut: Option<f64>,
     pub test_accuracy_after: f64,
     /// Whether the search met its stopping rule (target and allowed drop); when not,
     /// `search.missed` holds the figures.
@@ -263,11 +269,22 @@ pub fn print_summary(r: &CompressReport, out: &Path, report: &Path) {
         r.macs_before,
         r.macs_after
     );
+    let mut cut = Vec::new();
+    if let Some(a) = r.held_out_accuracy_after_cut {
+        cut.push(format!("held-out {:.2} %", 100.0 * a));
+    }
+    if let Some(a) = r.test_accuracy_after_cut {
+        cut.push(format!("test {:.2} %", 100.0 * a));
+    }
     println!(
-        "test accuracy {:.2} % -> {:.2} % before fine-tuning, {:.2} % fine-tuned",
+        "test accuracy {:.2} % -> {:.2} % fine-tuned{}",
         100.0 * r.test_accuracy_before,
-        100.0 * r.test_accuracy_after_cut,
-        100.0 * r.test_accuracy_after
+        100.0 * r.test_accuracy_after,
+        if cut.is_empty() {
+            String::new()
+        } else {
+            format!(" (right after the cut: {})", cut.join(", "))
+        }
     );
     println!(
         "{}: {} iterations in {:.0} s ({:.1} ms each), fine-tuning {:.0} s",

@@ -104,6 +104,9 @@ pub struct TrainConfig {
     pub label_column: String,
     /// Continue from the checkpoint beside `out` after an interruption.
     pub resume: bool,
+    /// Score the test split after every epoch too (exploration only: every choice is made
+    /// on the validation split, and the test split is otherwise scored once, at the end).
+    pub print_test: bool,
     pub max_train: Option<usize>,
     pub max_steps: Option<usize>,
     /// Start from this model file's layers and weights instead of a fresh zoo network.
@@ -142,6 +145,7 @@ impl Default for TrainConfig {
             data: None,
             label_column: crate::data::user::DEFAULT_LABEL_COLUMN.to_string(),
             resume: false,
+            print_test: false,
             max_train: None,
             max_steps: None,
             init: None,

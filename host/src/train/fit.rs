@@ -49,6 +49,9 @@ pub struct FitOptions {
     /// Blend every batch with a shuffled copy of itself, the weight drawn from
     /// Beta(alpha, alpha) ([`Mixing`]); `None` trains on the examples as they are.
     pub mixup: Option<f32>,
+    /// Score the test split after every epoch as well (`--print-test`, exploration only:
+    /// nothing here chooses by it).
+    pub print_test: bool,
 }
 
 /// One optimisation step on a batch; returns the loss and the number of correct argmaxes.
@@ -286,7 +289,11 @@ pub fn fit(net: &Net, ds: &Dataset, opts: &FitOptions) -> Result<History> {
             _ => None,
         };
         let val_accuracy = accuracy(net, &ds.train_x, &ds.train_y, &val_idx)?;
-        let test_accuracy = accuracy(net, &ds.test_x, &ds.test_y, &test_idx)?;
+        let test_accuracy = if opts.print_test {
+            Some(accuracy(net, &ds.test_x, &ds.test_y, &test_idx)?)
+        } else {
+            None
+        };
         if let Some(raw) = &averaged {
             net.set_tensors(raw)?;
         }
@@ -318,14 +325,14 @@ pub fn fit(net: &Net, ds: &Dataset, opts: &FitOptions) -> Result<History> {
         }
         if opts.verbose {
             eprintln!(
-                "epoch {:>3}/{}  lr {:.2e}  loss {:.4}  train {:.4}  val {:.4}  test {:.4}  {:.1}s{}",
+                "epoch {:>3}/{}  lr {:.2e}  loss {:.4}  train {:.4}  val {:.4}{}  {:.1}s{}",
                 rec.epoch,
                 h.epochs,
                 lr,
                 rec.train_loss,
                 rec.train_accuracy,
                 val_accuracy,
-                test_accuracy,
+                test_accuracy.map_or(String::new(), |t| format!("  test {t:.4}")),
                 seconds,
                 if better { "  *" } else { "" }
             );

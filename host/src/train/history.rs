@@ -10,7 +10,10 @@ pub struct EpochRecord {
     pub train_loss: f64,
     pub train_accuracy: f64,
     pub val_accuracy: f64,
-    pub test_accuracy: f64,
+    /// Only with `--print-test` (exploration): the test split is otherwise scored once,
+    /// for the final model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_accuracy: Option<f64>,
     pub seconds: f64,
 }
 
@@ -29,15 +32,4 @@ pub struct History {
     pub resumed_after: Option<usize>,
     /// Training time over all processes, seconds.
     pub seconds: f64,
-}
-
-impl History {
-    /// Test accuracy of the best epoch.
-    pub fn best_test_accuracy(&self) -> f64 {
-        self.epochs
-            .iter()
-            .find(|e| e.epoch == self.best_epoch)
-            .map(|e| e.test_accuracy)
-            .unwrap_or(0.0)
-    }
 }

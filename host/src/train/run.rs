@@ -214,6 +214,7 @@ pub fn run(cfg: &TrainConfig) -> Result<Report> {
         distill,
         average_from: cfg.average_from,
         mixup: cfg.mixup,
+        print_test: cfg.print_test,
     };
     let (train_idx, val_idx) = validation_split(&ds, opts.val_fraction, cfg.seed);
     eprintln!(
@@ -235,7 +236,9 @@ pub fn run(cfg: &TrainConfig) -> Result<Report> {
         }
     );
     let history = fit(&net, &ds, &opts)?;
-    let test_accuracy = history.best_test_accuracy();
+    // The test split, once, for the model that is written.
+    let test_idx: Vec<usize> = (0..ds.test_len()).collect();
+    let test_accuracy = super::batch::accuracy(&net, &ds.test_x, &ds.test_y, &test_idx)?;
     let mut prov = init_prov.unwrap_or_default();
     if recipe.is_user() {
         // Whatever zoo task an --init model came from, this one learnt the user's data.

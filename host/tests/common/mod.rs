@@ -63,6 +63,7 @@ pub fn quick_fit(name: &str, seed: u64, epochs: usize) -> deepiot::train::FitOpt
         distill: None,
         average_from: None,
         mixup: None,
+        print_test: false,
     }
 }
 
