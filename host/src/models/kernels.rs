@@ -30,7 +30,7 @@ impl Window {
 }
 
 /// The f32 values of a contiguous tensor's storage (every custom op's inputs).
-pub(super) fn f32s<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
+pub(crate) fn f32s<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
     let CpuStorage::F32(v) = s else {
         bail!("{what}: only f32 tensors are supported")
     };

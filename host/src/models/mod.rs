@@ -26,7 +26,7 @@ use crate::rng::Rng;
 use conv::Conv2d;
 use kernels::{PoolKind, Window};
 use layer::{build_layer, Layer};
-pub use masks::NodeMasks;
+pub use masks::{ElementMask, NodeMasks, Run as MaskRun};
 pub use weights::{Tensors, Weights};
 
 /// What can go wrong building or loading a network.
@@ -387,7 +387,7 @@ impl Net {
                 .apply(layer, &ins, train, masks.and_then(|m| m.rnn[i].as_deref()))
                 .map_err(|e| e.context(format!("in node `{}`", self.graph.nodes[i].name)))?;
             let y = match masks.and_then(|m| m.node[i].as_ref()) {
-                Some(m) => y.mul(m)?,
+                Some(m) => m.apply(&y)?,
                 None => y,
             };
             vals[i] = Some(y);
