@@ -79,6 +79,45 @@ fn reused_stem(e: &Entry) -> Option<String> {
         .map(|s| s.to_string_lossy().into_owned())
 }
 
+/// Each point's label at its offset ([`label_offsets`]), with a leader when moved.
+fn draw_point_labels<'a, DB, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    pts: &[(f64, f64, String, i32)],
+    col: RGBColor,
+) -> Result<()>
+where
+    DB: DrawingBackend + 'a,
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    chart
+        .draw_series(pts.iter().map(|(x, y, t, off)| {
+            EmptyElement::at((*x, *y))
+                + leader(*off, col)
+                + Text::new(t.clone(), (8, *off), (FAMILY, 14).into_font().color(&col))
+        }))
+        .map_err(pe)?;
+    Ok(())
+}
+
+/// The legend box at `position`, then the figure written out.
+fn legend_and_present<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    root: &DrawingArea<DB, Shift>,
+    position: SeriesLabelPosition,
+) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font((FAMILY, 16))
+        .draw()
+        .map_err(pe)?;
+    root.present().map_err(pe)?;
+    Ok(())
+}
+
 /// A thin line from a point to its label when the label had to move away from it
 /// (nothing when it sits in its usual place just above).
 fn leader(offset: i32, col: RGBColor) -> PathElement<(i32, i32)> {
@@ -229,24 +268,14 @@ fn tradeoff<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Comparison) -
             .label(m.clone())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], col.stroke_width(3)));
         chart
-            .draw_series(pts.iter().map(|(x, y, t, off)| {
-                EmptyElement::at((*x, *y))
-                    + Circle::new((0, 0), radius, style)
-                    + leader(*off, col)
-                    + Text::new(t.clone(), (8, *off), (FAMILY, 14).into_font().color(&col))
-            }))
+            .draw_series(
+                pts.iter()
+                    .map(|(x, y, _, _)| Circle::new((*x, *y), radius, style)),
+            )
             .map_err(pe)?;
+        draw_point_labels(&mut chart, &pts, col)?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .label_font((FAMILY, 16))
-        .draw()
-        .map_err(pe)?;
-    root.present().map_err(pe)?;
-    Ok(())
+    legend_and_present(&mut chart, root, SeriesLabelPosition::LowerRight)
 }
 
 fn latency<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Comparison) -> Result<()> {
@@ -326,24 +355,9 @@ fn latency<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Comparison) ->
             .map_err(pe)?
             .label(m.clone())
             .legend(move |(x, y)| Circle::new((x + 10, y), radius, style));
-        chart
-            .draw_series(pts.iter().map(|(x, y, t, off)| {
-                EmptyElement::at((*x, *y))
-                    + leader(*off, col)
-                    + Text::new(t.clone(), (8, *off), (FAMILY, 14).into_font().color(&col))
-            }))
-            .map_err(pe)?;
+        draw_point_labels(&mut chart, &pts, col)?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .label_font((FAMILY, 16))
-        .draw()
-        .map_err(pe)?;
-    root.present().map_err(pe)?;
-    Ok(())
+    legend_and_present(&mut chart, root, SeriesLabelPosition::LowerRight)
 }
 
 fn layers<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Comparison) -> Result<()> {
@@ -441,16 +455,7 @@ fn layers<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Comparison) -> 
                 .map_err(pe)?;
         }
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .label_font((FAMILY, 16))
-        .draw()
-        .map_err(pe)?;
-    root.present().map_err(pe)?;
-    Ok(())
+    legend_and_present(&mut chart, root, SeriesLabelPosition::UpperRight)
 }
 
 type Draw<'a> = &'a dyn Fn(&Comparison, &Path, bool) -> Result<()>;
