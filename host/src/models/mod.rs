@@ -19,6 +19,8 @@ mod layer;
 pub mod masks;
 pub mod recurrence;
 pub mod rnn;
+#[cfg(test)]
+mod test_util;
 pub mod weights;
 pub mod zoo;
 

@@ -371,18 +371,7 @@ mod tests {
         Var::from_tensor(&Tensor::from_vec(v, shape, &Device::Cpu).unwrap()).unwrap()
     }
 
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar()
-            .unwrap()
-    }
+    use crate::models::test_util::max_diff;
 
     /// The fused loop and its BPTT against the same recurrence stepped in candle ops
     /// (which candle differentiates): outputs and every gradient, for GRU and LSTM, both
