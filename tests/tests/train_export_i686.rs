@@ -175,6 +175,7 @@ fn train_tiny(graph: &Graph, seed: u64) -> (Net, Dataset) {
         distill: None,
         average_from: None,
         mixup: None,
+        print_test: false,
         val_fraction: 0.0,
         model: "tiny".into(),
         data: "synthetic".into(),

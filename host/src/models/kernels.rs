@@ -8,7 +8,7 @@
 //! each window, as in PyTorch. Planes run in parallel (rayon).
 //!
 //! Everything is NCHW f32; 1-d layers use these with `H = 1`.
-use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
+use candle_core::{bail, CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 /// A sliding window over the two spatial axes: kernel, stride and zero padding.
@@ -120,17 +120,22 @@ impl CustomOp1 for Pool {
         Ok((CpuStorage::F32(out), Shape::from((b, c, oh, ow))))
     }
 
-    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+    fn bwd(&self, arg: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         let x = arg.contiguous()?;
         let g = grad.contiguous()?;
-        Ok(Some(x.apply_op2_no_bwd(&g, &PoolBackward(*self))?))
+        let m = res.contiguous()?;
+        Ok(Some(x.apply_op3_no_bwd(&m, &g, &PoolBackward(*self))?))
     }
 }
 
-/// The input gradient of a [`Pool`], from its input and its output gradient.
+/// The input gradient of a [`Pool`], from its input, its output and its output gradient.
+/// Max pooling's gradient goes to the first element of each window equal to the window's
+/// output (the first NaN when it is NaN): the same element as a fresh argmax, found with
+/// one comparison per element and an early exit (recomputing the argmax was a seventh of
+/// a LeNet-5 training step).
 struct PoolBackward(Pool);
 
-impl CustomOp2 for PoolBackward {
+impl CustomOp3 for PoolBackward {
     fn name(&self) -> &'static str {
         "deepiot-pool-backward"
     }
@@ -141,13 +146,16 @@ impl CustomOp2 for PoolBackward {
         l1: &Layout,
         s2: &CpuStorage,
         l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let p = self.0;
         let x = f32s(s1, l1, "pool backward")?;
-        let g = f32s(s2, l2, "pool backward")?;
+        let res = f32s(s2, l2, "pool backward")?;
+        let g = f32s(s3, l3, "pool backward")?;
         let [b, c, h, w] = dims4(l1, "pool backward")?;
         let (oh, ow) = p.window().out(h, w);
-        if g.len() != b * c * oh * ow {
+        if g.len() != b * c * oh * ow || res.len() != g.len() {
             bail!(
                 "pool backward: gradient has {} values, expected {}",
                 g.len(),
@@ -163,6 +171,7 @@ impl CustomOp2 for PoolBackward {
             .for_each(|(plane, dst)| {
                 let src = &x[plane * h * w..(plane + 1) * h * w];
                 let gp = &g[plane * oh * ow..(plane + 1) * oh * ow];
+                let mp = &res[plane * oh * ow..(plane + 1) * oh * ow];
                 for y in 0..oh {
                     for xo in 0..ow {
                         let gv = gp[y * ow + xo];
@@ -176,18 +185,19 @@ impl CustomOp2 for PoolBackward {
                                 }
                             }
                             PoolKind::Max => {
-                                let mut best = (0usize, f32::NEG_INFINITY);
-                                let mut first = true;
-                                for i in 0..kh {
+                                let m = mp[y * ow + xo];
+                                let hit = |v: f32| if m.is_nan() { v.is_nan() } else { v == m };
+                                let mut at = (y * sh) * w + xo * sw;
+                                'window: for i in 0..kh {
                                     let o = (y * sh + i) * w + xo * sw;
                                     for (j, &v) in src[o..o + kw].iter().enumerate() {
-                                        if first || v > best.1 || (v.is_nan() && !best.1.is_nan()) {
-                                            best = (o + j, v);
-                                            first = false;
+                                        if hit(v) {
+                                            at = o + j;
+                                            break 'window;
                                         }
                                     }
                                 }
-                                dst[best.0] += gv;
+                                dst[at] += gv;
                             }
                         }
                     }
@@ -217,6 +227,47 @@ mod tests {
             .map(|i| ((i * 7919) % 23) as f32 / 7.0 - 1.5)
             .collect();
         Tensor::from_vec(v, shape, dev).unwrap()
+    }
+
+    /// The max-pool gradient lands on the first maximum of each window, the first NaN of
+    /// a window holding one, and the first element of an all `-inf` window; overlapping
+    /// windows (kernel 3, stride 2) add up.
+    #[test]
+    fn max_pool_gradient_goes_to_the_first_maximum() {
+        let dev = Device::Cpu;
+        let n = f32::NAN;
+        let ninf = f32::NEG_INFINITY;
+        // Four 2x2 windows of a 1x1x2x8 input: ties, a NaN, all -inf, a plain maximum.
+        let x = Tensor::new(
+            &[[[
+                [1f32, 3., 1., n, ninf, ninf, 0., 2.],
+                [3., 0., 5., n, ninf, ninf, -1., 1.],
+            ]]],
+            &dev,
+        )
+        .unwrap();
+        let x = Var::from_tensor(&x).unwrap();
+        let pool = |kernel, stride| Pool {
+            kind: PoolKind::Max,
+            kernel,
+            stride,
+        };
+        let y = x.as_tensor().apply_op1(pool([2, 2], [2, 2])).unwrap();
+        let g = y.sum_all().unwrap().backward().unwrap();
+        let gx: Vec<f32> = g.get(&x).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let mut want = vec![0f32; 16];
+        for i in [1, 3, 4, 7] {
+            want[i] = 1.0;
+        }
+        assert_eq!(gx, want);
+        // Overlapping windows on a 1x1x1x5 row: [1, 4, 2, 4, 0] with kernel 3 and stride 2
+        // has windows [1, 4, 2] and [2, 4, 0]: each sends its gradient to its first 4.
+        let r =
+            Var::from_tensor(&Tensor::new(&[[[[1f32, 4., 2., 4., 0.]]]], &dev).unwrap()).unwrap();
+        let y = r.as_tensor().apply_op1(pool([1, 3], [1, 2])).unwrap();
+        let g = y.sum_all().unwrap().backward().unwrap();
+        let gr: Vec<f32> = g.get(&r).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        assert_eq!(gr, [0., 1., 0., 1., 0.]);
     }
 
     #[test]
