@@ -80,6 +80,8 @@ enum Kernel {
 /// A compiled layer: its kernel and the arena ranges it reads, uses as scratch and writes.
 #[derive(Debug, Clone)]
 struct Step {
+    /// The graph node this step computes (views such as `flatten` have no step).
+    node: usize,
     kernel: Kernel,
     inputs: Vec<Range<usize>>,
     scratch: Range<usize>,
@@ -325,6 +327,7 @@ impl Model {
                 Op::Flatten | Op::Reshape { .. } => continue,
             };
             steps.push(Step {
+                node: k,
                 kernel,
                 inputs: info.node_inputs[k]
                     .iter()
@@ -425,6 +428,51 @@ impl Model {
         inputs: &[&[f32]],
         outputs: &mut [&mut [f32]],
     ) -> Result<(), RunError> {
+        self.load_inputs(inputs, outputs)?;
+        for step in &self.steps {
+            execute(step, &self.weights, &self.index, &mut self.arena);
+        }
+        self.store_outputs(outputs);
+        Ok(())
+    }
+
+    /// [`Model::run_multi`] with each step timed by `clock` (any monotonic nanosecond
+    /// counter: the library has no clock of its own). `nanos[s]` receives step `s`'s
+    /// time; [`Model::step_nodes`] says which layer each step is. Allocates nothing.
+    pub fn run_profiled(
+        &mut self,
+        inputs: &[&[f32]],
+        outputs: &mut [&mut [f32]],
+        clock: &mut dyn FnMut() -> u64,
+        nanos: &mut [u64],
+    ) -> Result<(), RunError> {
+        if nanos.len() != self.steps.len() {
+            return Err(RunError::Count {
+                what: "step timing",
+                expected: self.steps.len(),
+                found: nanos.len(),
+            });
+        }
+        self.load_inputs(inputs, outputs)?;
+        let mut t = clock();
+        for (step, n) in self.steps.iter().zip(nanos.iter_mut()) {
+            execute(step, &self.weights, &self.index, &mut self.arena);
+            let now = clock();
+            *n = now.saturating_sub(t);
+            t = now;
+        }
+        self.store_outputs(outputs);
+        Ok(())
+    }
+
+    /// The graph node of every step, in execution order. Views (`flatten`, `reshape`)
+    /// share their input's memory and have no step.
+    pub fn step_nodes(&self) -> impl ExactSizeIterator<Item = usize> + '_ {
+        self.steps.iter().map(|s| s.node)
+    }
+
+    /// Checks the lengths and copies the examples into the arena.
+    fn load_inputs(&mut self, inputs: &[&[f32]], outputs: &[&mut [f32]]) -> Result<(), RunError> {
         check_lengths(
             "input",
             &self.input_ranges,
@@ -440,13 +488,13 @@ impl Model {
         for (r, x) in self.input_ranges.iter().zip(inputs) {
             self.arena[r.clone()].copy_from_slice(x);
         }
-        for step in &self.steps {
-            execute(step, &self.weights, &self.index, &mut self.arena);
-        }
+        Ok(())
+    }
+
+    fn store_outputs(&self, outputs: &mut [&mut [f32]]) {
         for (r, y) in self.output_ranges.iter().zip(outputs.iter_mut()) {
             y.copy_from_slice(&self.arena[r.clone()]);
         }
-        Ok(())
     }
 
     pub fn graph(&self) -> &Graph {

@@ -4,9 +4,9 @@
 //! `deepiot bench` on boards, the end-to-end tests) deserialises the same structs, so a
 //! field cannot be renamed on one side only. Every field is required when reading: a
 //! missing or renamed one is an error that names it, never a silent 0 or `None`. Fields
-//! that can be `null` are still required to be present (see [`RunExample::class`]); the one
-//! field that may be absent is [`RunExample::other_outputs`], which only multi-output
-//! models have.
+//! that can be `null` are still required to be present (see [`RunExample::class`]); the
+//! fields that may be absent are [`RunExample::other_outputs`], which only multi-output
+//! models have, and [`BenchReport::layers`], which only `bench --per-layer` measures.
 //!
 //! Unknown fields are accepted, so a host keeps reading the reports of a newer runtime that
 //! added a figure; what it reads is checked.
@@ -69,6 +69,28 @@ pub struct BenchReport {
     pub allocated_bytes: u64,
     /// A debug build's timings are 10-50x slower; readers should not compare them.
     pub debug_build: bool,
+    /// Each layer's time, from a second timed loop (`bench --per-layer`); absent
+    /// otherwise, so the headline figures above are never measured with the per-layer
+    /// clock reads in the loop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<Vec<LayerTime>>,
+}
+
+/// One layer of [`BenchReport::layers`], in execution order (views such as `flatten`
+/// move no data and are not listed).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LayerTime {
+    pub name: String,
+    /// [`crate::Op::kind`], e.g. `conv2d`.
+    pub op: String,
+    /// Output shape per example.
+    pub shape: Vec<usize>,
+    /// Multiply-accumulates of a dense evaluation.
+    pub macs: u64,
+    pub p50_us: f64,
+    pub mean_us: f64,
+    /// This layer's mean over the sum of all layers' means.
+    pub share: f64,
 }
 
 /// `deepiot-run MODEL --input FILE... --json`: scores and class for every example.
@@ -281,13 +303,28 @@ mod tests {
         let text = serde_json::to_string(&info).unwrap();
         assert!(text.contains(r#""storage":"csr""#), "{text}");
         assert_eq!(InfoReport::parse(text.as_bytes()).unwrap(), info);
-        let bench = BenchReport {
+        let mut bench = BenchReport {
             unit: "us".to_string(),
             peak_rss_kib: Some(1234),
             ..BenchReport::default()
         };
         let text = serde_json::to_string(&bench).unwrap();
+        assert!(!text.contains("layers"), "{text}");
         assert_eq!(BenchReport::parse(text.as_bytes()).unwrap(), bench);
+        bench.layers = Some(vec![LayerTime {
+            name: "conv1".into(),
+            op: "conv2d".into(),
+            shape: vec![20, 24, 24],
+            macs: 288_000,
+            p50_us: 41.5,
+            mean_us: 42.0,
+            share: 0.25,
+        }]);
+        let text = serde_json::to_string(&bench).unwrap();
+        assert_eq!(BenchReport::parse(text.as_bytes()).unwrap(), bench);
+        let renamed = text.replace("\"share\"", "\"renamed\"");
+        let err = BenchReport::parse(renamed.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("share"), "{err}");
     }
 
     #[test]

@@ -319,6 +319,49 @@ fn bench_reports_zero_allocations() {
     }
 }
 
+#[test]
+fn bench_per_layer_names_every_computing_layer_and_its_share() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (name, bytes) in [("lenet5", lenet5_random(4)), ("bilstm", bilstm_model(4))] {
+        let model = write(dir.path(), &format!("{name}.safetensors"), &bytes);
+        let args = |extra: &'static str| {
+            let mut a = vec![Path::new("bench"), model.as_path()];
+            a.extend(["--iterations", "40", "--warmup", "3", extra].map(Path::new));
+            a
+        };
+        let json = json_of(native(
+            &[args("--per-layer"), vec![Path::new("--json")]].concat(),
+        ));
+        let report_json =
+            deepiot_runtime::format::report::BenchReport::parse(json.to_string().as_bytes())
+                .unwrap_or_else(|e| panic!("{name}: {e}: {json}"));
+        assert_eq!(report_json.allocations, 0, "{name}");
+        let layers = report_json.layers.expect("--per-layer reports layers");
+        // Every node that computes (views such as flatten share memory), in graph order.
+        let host = deepiot_runtime::Model::load(&bytes).unwrap();
+        let expected: Vec<&str> = host
+            .graph()
+            .nodes
+            .iter()
+            .filter(|n| !matches!(n.op.kind(), "flatten" | "reshape"))
+            .map(|n| n.name.as_str())
+            .collect();
+        let got: Vec<&str> = layers.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(got, expected, "{name}");
+        let share: f64 = layers.iter().map(|l| l.share).sum();
+        assert!((share - 1.0).abs() < 1e-4, "{name}: shares sum to {share}");
+        assert!(layers.iter().all(|l| l.p50_us >= 0.0 && l.mean_us >= 0.0));
+        assert_eq!(
+            layers.iter().map(|l| l.macs).sum::<u64>(),
+            host.macs(),
+            "{name}: the layers' MACs are the model's"
+        );
+        // Without the flag the report has no `layers` key at all.
+        let plain = json_of(native(&[args("--json")].concat()));
+        assert!(plain.get("layers").is_none(), "{plain}");
+    }
+}
+
 fn exit_code(cmd: Command) -> (i32, String) {
     let out = run(cmd);
     let code = out.status.code().unwrap_or_else(|| {

@@ -47,6 +47,8 @@ pub struct BenchOpts {
     pub warmup: usize,
     pub seed: u64,
     pub json: bool,
+    /// Also time each layer, in a second loop after the headline one.
+    pub per_layer: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +62,7 @@ deepiot-run: run a deepiot model on this board
 
 USAGE:
     deepiot-run MODEL --input FILE [--input FILE2 ...] [--json] [--allow-nonfinite]
-    deepiot-run bench MODEL [--iterations N] [--warmup K] [--seed S] [--json]
+    deepiot-run bench MODEL [--iterations N] [--warmup K] [--seed S] [--per-layer] [--json]
     deepiot-run info MODEL [--json]
     deepiot-run point LINK TARGET
     deepiot-run --help | help [run|bench|info]
@@ -124,7 +126,7 @@ Example:
 ";
 
 const BENCH_HELP: &str = "\
-deepiot-run bench MODEL [--iterations N] [--warmup K] [--seed S] [--json]
+deepiot-run bench MODEL [--iterations N] [--warmup K] [--seed S] [--per-layer] [--json]
 
 Loads MODEL once, runs it K times to warm caches, then times N single inferences one by
 one (monotonic clock) on deterministic pseudo-random inputs in [-1, 1). Prints latency
@@ -133,10 +135,15 @@ peak resident memory (VmHWM), parameters, multiply-accumulates, and the number o
 allocations during the timed loop. That number must be 0: if it is not, the command
 fails with exit code 1.
 
+With --per-layer, a second loop of N runs reads the clock between layers and prints each
+layer's p50 and mean and its share of the summed means, in execution order: where the
+time goes. The headline latency comes from the first loop, without those clock reads.
+
 OPTIONS:
     -n, --iterations N   Timed runs (default 1000, at most 1000000).
     -w, --warmup K       Untimed runs first (default 20).
         --seed S         Seed of the input values (default 42).
+        --per-layer      Also time every layer (a second loop of N runs).
         --json           One JSON object on stdout; latency fields end in `_us`.
     -h, --help           This text.
 
@@ -194,6 +201,7 @@ struct Raw {
     inputs: Vec<Arg>,
     json: bool,
     allow_nonfinite: bool,
+    per_layer: bool,
     iterations: Option<usize>,
     warmup: Option<usize>,
     seed: Option<u64>,
@@ -244,6 +252,11 @@ pub fn parse(argv: &[Arg]) -> Result<Command> {
                 flag_only(&name)?;
                 raw.json = true;
                 raw.seen.push("--json");
+            }
+            "--per-layer" => {
+                flag_only(&name)?;
+                raw.per_layer = true;
+                raw.seen.push("--per-layer");
             }
             "--allow-nonfinite" => {
                 flag_only(&name)?;
@@ -349,7 +362,13 @@ pub fn parse(argv: &[Arg]) -> Result<Command> {
     let model = rest[0].clone();
     let allowed: &[&str] = match topic {
         Topic::Run | Topic::Main => &["--input", "--json", "--allow-nonfinite"],
-        Topic::Bench => &["--iterations", "--warmup", "--seed", "--json"],
+        Topic::Bench => &[
+            "--iterations",
+            "--warmup",
+            "--seed",
+            "--per-layer",
+            "--json",
+        ],
         Topic::Info => &["--json"],
     };
     if let Some(bad) = raw.seen.iter().find(|o| !allowed.contains(o)) {
@@ -396,6 +415,7 @@ pub fn parse(argv: &[Arg]) -> Result<Command> {
                 warmup,
                 seed: raw.seed.unwrap_or(42),
                 json: raw.json,
+                per_layer: raw.per_layer,
             })
         }
         Topic::Info => Command::Info(InfoOpts {
@@ -440,7 +460,11 @@ mod tests {
         let Command::Bench(b) = p(&["bench", "m"]).unwrap() else {
             panic!()
         };
-        assert_eq!((b.iterations, b.warmup), (1000, 20));
+        assert_eq!((b.iterations, b.warmup, b.per_layer), (1000, 20, false));
+        let Command::Bench(b) = p(&["bench", "m", "--per-layer"]).unwrap() else {
+            panic!()
+        };
+        assert!(b.per_layer);
     }
 
     #[test]
@@ -453,6 +477,8 @@ mod tests {
             &["bench", "m", "--iterations", "0"],
             &["bench", "m", "--iterations", "-3"],
             &["bench", "m", "--input", "x"],
+            &["bench", "m", "--per-layer=yes"],
+            &["m", "--per-layer", "--input", "x"],
             &["info"],
             &["m", "n", "--input", "x"],
             &["m", "--json=yes", "--input", "x"],

@@ -5,7 +5,7 @@ use crate::prelude::*;
 use crate::{emit, load_model, shown, sys, Failure, Result};
 use core::fmt::Write;
 use core::hint::black_box;
-use deepiot_runtime::format::report::BenchReport;
+use deepiot_runtime::format::report::{BenchReport, LayerTime};
 
 /// Latency statistics in microseconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -72,6 +72,11 @@ pub fn main(opts: &BenchOpts) -> Result<()> {
     let (file_bytes, mut model) = load_model(&opts.model)?;
     let load_ms = sys::now_ns().saturating_sub(load_start) as f64 / 1e6;
     let file_len = file_bytes.len();
+    let layers = if opts.per_layer {
+        layer_rows(&file_bytes, &model)?
+    } else {
+        Vec::new()
+    };
     drop(file_bytes);
 
     let mut inputs: Vec<Vec<f32>> = (0..model.input_count())
@@ -87,6 +92,15 @@ pub fn main(opts: &BenchOpts) -> Result<()> {
     let ins: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
     let mut outs: Vec<&mut [f32]> = outputs.iter_mut().map(Vec::as_mut_slice).collect();
     let mut nanos: Vec<u64> = Vec::with_capacity(opts.iterations);
+    let steps = model.step_nodes().len();
+    let mut layer_nanos: Vec<u64> = vec![
+        0;
+        if opts.per_layer {
+            opts.iterations * steps
+        } else {
+            0
+        }
+    ];
 
     let mut once = |model: &mut deepiot_runtime::Model| -> Result<()> {
         let r = if single {
@@ -110,8 +124,22 @@ pub fn main(opts: &BenchOpts) -> Result<()> {
         nanos.push(dt);
     }
     let wall_s = sys::now_ns().saturating_sub(wall) as f64 / 1e9;
+    // The per-layer loop: the same runs with the clock read between steps.
+    for per_run in layer_nanos.chunks_exact_mut(steps.max(1)) {
+        model
+            .run_profiled(
+                black_box(&ins),
+                black_box(&mut outs),
+                &mut sys::now_ns,
+                per_run,
+            )
+            .map_err(|e| Failure::runtime(format!("inference failed: {e}")))?;
+    }
     let during = before.since(alloc_counter::snapshot());
     black_box(&outputs);
+    let layers = opts
+        .per_layer
+        .then(|| layer_times(layers, &layer_nanos, steps));
 
     let s = stats(&mut nanos);
     let rss = peak_rss_kib();
@@ -149,6 +177,16 @@ pub fn main(opts: &BenchOpts) -> Result<()> {
             allocations: during.allocations as u64,
             allocated_bytes: during.bytes as u64,
             debug_build: debug,
+            layers: layers.map(|ls| {
+                ls.into_iter()
+                    .map(|l| LayerTime {
+                        p50_us: round3(l.p50_us),
+                        mean_us: round3(l.mean_us),
+                        share: libm::round(l.share * 1e6) / 1e6,
+                        ..l
+                    })
+                    .collect()
+            }),
         };
         text = serde_json::to_string(&report)
             .map_err(|e| Failure::runtime(format!("cannot write the report: {e}")))?;
@@ -189,8 +227,9 @@ pub fn main(opts: &BenchOpts) -> Result<()> {
         let _ = writeln!(text, "load time    {load_ms:.2} ms");
         let _ = writeln!(
             text,
-            "allocations  {} during the timed loop ({} bytes){}",
+            "allocations  {} during the timed loop{} ({} bytes){}",
             during.allocations,
+            if opts.per_layer { "s" } else { "" },
             during.bytes,
             if during.allocations == 0 {
                 ""
@@ -198,6 +237,9 @@ pub fn main(opts: &BenchOpts) -> Result<()> {
                 "  <-- must be 0"
             }
         );
+        if let Some(ls) = &layers {
+            write_layer_table(&mut text, ls, s.mean);
+        }
     }
     emit(&text)?;
     if debug {
@@ -213,6 +255,88 @@ pub fn main(opts: &BenchOpts) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Each step's layer (name, op, output shape, MACs), with the timings still zero.
+fn layer_rows(file_bytes: &[u8], model: &deepiot_runtime::Model) -> Result<Vec<LayerTime>> {
+    let file =
+        deepiot_runtime::format::parse(file_bytes).map_err(|e| Failure::model(e.to_string()))?;
+    let graph = model.graph();
+    Ok(model
+        .step_nodes()
+        .map(|k| {
+            let node = &graph.nodes[k];
+            LayerTime {
+                name: node.name.clone(),
+                op: node.op.kind().into(),
+                shape: file.info.node_shapes[k].to_vec(),
+                macs: file.info.macs(graph, k),
+                ..LayerTime::default()
+            }
+        })
+        .collect())
+}
+
+/// Fills each layer's p50, mean and share from `nanos` (one row of `steps` per run).
+fn layer_times(mut layers: Vec<LayerTime>, nanos: &[u64], steps: usize) -> Vec<LayerTime> {
+    let mut column = Vec::with_capacity(nanos.len() / steps.max(1));
+    for (s, layer) in layers.iter_mut().enumerate() {
+        column.clear();
+        column.extend(nanos.chunks_exact(steps).map(|run| run[s]));
+        let st = stats(&mut column);
+        layer.p50_us = st.p50;
+        layer.mean_us = st.mean;
+    }
+    let total: f64 = layers.iter().map(|l| l.mean_us).sum();
+    for l in &mut layers {
+        l.share = if total > 0.0 { l.mean_us / total } else { 0.0 };
+    }
+    layers
+}
+
+/// The `--per-layer` table, in execution order, and how the layers add up against the
+/// whole-run mean of the first loop (the difference is the clock reads and the copies in
+/// and out).
+fn write_layer_table(text: &mut String, layers: &[LayerTime], run_mean: f64) {
+    let name_w = layers
+        .iter()
+        .map(|l| l.name.len())
+        .max()
+        .unwrap_or(0)
+        .max(5);
+    let shape = |s: &[usize]| {
+        s.iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join("x")
+    };
+    let _ = writeln!(
+        text,
+        "per layer    (second loop, clock read after every layer)"
+    );
+    let _ = writeln!(
+        text,
+        "  {:name_w$}  {:10}  {:>12}  {:>10}  {:>9}  {:>9}  {:>6}",
+        "layer", "op", "shape", "MACs", "p50 µs", "mean µs", "share"
+    );
+    for l in layers {
+        let _ = writeln!(
+            text,
+            "  {:name_w$}  {:10}  {:>12}  {:>10}  {:>9.1}  {:>9.1}  {:>5.1}%",
+            l.name,
+            l.op,
+            shape(&l.shape),
+            l.macs,
+            l.p50_us,
+            l.mean_us,
+            l.share * 100.0
+        );
+    }
+    let sum: f64 = layers.iter().map(|l| l.mean_us).sum();
+    let _ = writeln!(
+        text,
+        "  sum of layer means {sum:.1} µs; whole-run mean {run_mean:.1} µs (first loop)"
+    );
 }
 
 #[cfg(test)]
@@ -239,5 +363,16 @@ mod tests {
         assert!(a.iter().all(|v| (-1.0..1.0).contains(v)));
         fill_inputs(4, &mut b);
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn layer_shares_add_up_and_follow_the_columns() {
+        let rows = vec![LayerTime::default(), LayerTime::default()];
+        // Three runs of two steps: step 0 takes 1, 2, 3 µs; step 1 takes 3 µs each time.
+        let nanos = [1000, 3000, 2000, 3000, 3000, 3000];
+        let l = layer_times(rows, &nanos, 2);
+        assert_eq!((l[0].p50_us, l[0].mean_us), (2.0, 2.0));
+        assert_eq!((l[1].p50_us, l[1].mean_us), (3.0, 3.0));
+        assert!((l[0].share - 0.4).abs() < 1e-12 && (l[1].share - 0.6).abs() < 1e-12);
     }
 }
