@@ -1,10 +1,13 @@
 //! Shared helpers for the end-to-end tests: model generators ([`models`]), the board
-//! build of `deepiot-run` (built once per test binary), and small file writers.
+//! build of `deepiot-run` (built once per test binary), the runtime library on the host as
+//! the reference, and small file writers.
 pub mod models;
 
 // The stand-in board and the skip-or-fail checks moved to `deepiot-board` (feature
 // `testing`), whose board tests build without candle; the old paths keep working.
-pub use deepiot_board::testing::{build_i686_runtime, i686_runtime, require, standin as board};
+pub use deepiot_board::testing::{
+    build_i686_runtime, host_scores, i686_runtime, raw_f32_bytes, require, standin as board,
+};
 pub use deepiot_format::testing::npy_bytes;
 
 pub use models::{
@@ -22,25 +25,6 @@ pub fn workspace_root() -> PathBuf {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."))
-}
-
-/// Raw little-endian f32, the other input format of `deepiot-run`.
-pub fn raw_f32_bytes(data: &[f32]) -> Vec<u8> {
-    data.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
-/// Runs the x86-64 runtime library on each example of `inputs` (back to back).
-pub fn host_scores(model: &[u8], inputs: &[f32]) -> Vec<Vec<f32>> {
-    let mut m = deepiot_runtime::Model::load(model).expect("model loads on the host");
-    let n = m.input_len(0);
-    inputs
-        .chunks(n)
-        .map(|x| {
-            let mut y = vec![0.0; m.output_len(0)];
-            m.run(x, &mut y).expect("host inference");
-            y
-        })
-        .collect()
 }
 
 /// Index of the largest value (the first one on ties).

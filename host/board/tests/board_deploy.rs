@@ -2,6 +2,7 @@
 //! `deepiot_board::testing::standin`), with the real i686 runtime executing "on the board".
 mod support;
 
+use std::path::Path;
 use support::board::{
     deepiot, deepiot_owned, free_port, run_on_board, status, with_board, write, BoardOptions,
     StandinBoard,
@@ -56,13 +57,9 @@ fn deploy_installs_verifies_runs_and_keeps_the_previous_version() {
         ],
         &board,
     ));
-    r.expect_code(0);
-    assert!(r.stdout.contains("deployed v2"), "{}", r.stdout);
-    assert!(
-        r.stdout.contains("previous version deploy-"),
-        "{}",
-        r.stdout
-    );
+    r.expect_code(0)
+        .expect_stdout("deployed v2")
+        .expect_stdout("previous version deploy-");
     eprintln!("second deploy (one new model): {:.2} s", r.seconds);
     let s = status(&board);
     assert_eq!(s["active"], "b");
@@ -92,14 +89,10 @@ fn deploy_installs_verifies_runs_and_keeps_the_previous_version() {
     assert_eq!(status(&board)["active"], "b");
 
     // The human status names both slots and the last result.
-    let r = deepiot_owned(&with_board(&["board", "status"], &board));
-    r.expect_code(0);
-    assert!(
-        r.stdout.contains("slot b (active): version v2"),
-        "{}",
-        r.stdout
-    );
-    assert!(r.stdout.contains("slot a (previous)"), "{}", r.stdout);
+    deepiot_owned(&with_board(&["board", "status"], &board))
+        .expect_code(0)
+        .expect_stdout("slot b (active): version v2")
+        .expect_stdout("slot a (previous)");
 }
 
 #[test]
@@ -124,16 +117,35 @@ fn unreachable_refused_key_and_unknown_host_key_have_their_own_exit_codes() {
         "-F",
         "/dev/null",
     ]);
-    r.expect_code(10);
-    assert!(r.stderr.contains("cannot reach the board"), "{}", r.stderr);
+    r.expect_code(10).expect_stderr("cannot reach the board");
 
     let Some(board) = StandinBoard::start_or_skip(
         "unreachable_refused_key_and_unknown_host_key_have_their_own_exit_codes",
     ) else {
         return;
     };
-    let kh = format!("UserKnownHostsFile={}", board.known_hosts.display());
     let dir = board.install_dir.display().to_string();
+    // A deploy with this client key and known_hosts file, host keys checked strictly.
+    let deploy_with = |key: &Path, known_hosts: &Path| {
+        deepiot(&[
+            "deploy",
+            m,
+            "--runtime",
+            &rt,
+            "--board",
+            &board.address(),
+            "--dir",
+            &dir,
+            "-F",
+            "/dev/null",
+            "-i",
+            key.to_str().unwrap(),
+            "-o",
+            &format!("UserKnownHostsFile={}", known_hosts.display()),
+            "-o",
+            "StrictHostKeyChecking=yes",
+        ])
+    };
     // A key the board does not know: login refused (11).
     let other = work.path().join("other_key");
     let st = std::process::Command::new("ssh-keygen")
@@ -142,26 +154,9 @@ fn unreachable_refused_key_and_unknown_host_key_have_their_own_exit_codes() {
         .status()
         .unwrap();
     assert!(st.success());
-    let r = deepiot(&[
-        "deploy",
-        m,
-        "--runtime",
-        &rt,
-        "--board",
-        &board.address(),
-        "--dir",
-        &dir,
-        "-F",
-        "/dev/null",
-        "-i",
-        other.to_str().unwrap(),
-        "-o",
-        &kh,
-        "-o",
-        "StrictHostKeyChecking=yes",
-    ]);
-    r.expect_code(11);
-    assert!(r.stderr.contains("refused the login"), "{}", r.stderr);
+    deploy_with(&other, &board.known_hosts)
+        .expect_code(11)
+        .expect_stderr("refused the login");
 
     // A known_hosts entry with another key for this address: ssh refuses (12); host-key
     // checking is never turned off.
@@ -176,26 +171,9 @@ fn unreachable_refused_key_and_unknown_host_key_have_their_own_exit_codes() {
         "bad_known_hosts",
         format!("[127.0.0.1]:{} {key}\n", board.port).as_bytes(),
     );
-    let r = deepiot(&[
-        "deploy",
-        m,
-        "--runtime",
-        &rt,
-        "--board",
-        &board.address(),
-        "--dir",
-        &dir,
-        "-F",
-        "/dev/null",
-        "-i",
-        board.key.to_str().unwrap(),
-        "-o",
-        &format!("UserKnownHostsFile={}", bad_kh.display()),
-        "-o",
-        "StrictHostKeyChecking=yes",
-    ]);
-    r.expect_code(12);
-    assert!(r.stderr.contains("host key"), "{}", r.stderr);
+    deploy_with(&board.key, &bad_kh)
+        .expect_code(12)
+        .expect_stderr("host key");
     assert!(!board.install_dir.exists(), "nothing may be created");
 }
 
@@ -217,9 +195,9 @@ fn wrong_architecture_is_refused_before_anything_changes() {
         &["deploy", m.to_str().unwrap(), "--runtime", &rt],
         &board,
     ));
-    r.expect_code(13);
-    assert!(r.stderr.contains("armv7l"), "{}", r.stderr);
-    assert!(r.stderr.contains("i686"), "{}", r.stderr);
+    r.expect_code(13)
+        .expect_stderr("armv7l")
+        .expect_stderr("i686");
     assert!(
         !board.install_dir.exists(),
         "nothing may be created on the board"
@@ -230,13 +208,9 @@ fn wrong_architecture_is_refused_before_anything_changes() {
         &board,
     ));
     r.expect_code(13);
-    let r = deepiot_owned(&with_board(&["board", "status"], &board));
-    r.expect_code(0);
-    assert!(
-        r.stdout.contains("warning: `uname -m` = armv7l"),
-        "{}",
-        r.stdout
-    );
+    deepiot_owned(&with_board(&["board", "status"], &board))
+        .expect_code(0)
+        .expect_stdout("warning: `uname -m` = armv7l");
 }
 
 #[test]
@@ -254,12 +228,7 @@ fn local_problems_are_reported_before_connecting() {
         deepiot(&v)
     };
     let r = run(&["deploy", bad.to_str().unwrap(), "--runtime", &rt]);
-    r.expect_code(3);
-    assert!(
-        r.stderr.contains("not a usable deepiot model"),
-        "{}",
-        r.stderr
-    );
+    r.expect_code(3).expect_stderr("not a usable deepiot model");
     let r = run(&["deploy", "/nonexistent.safetensors", "--runtime", &rt]);
     r.expect_code(3);
     let r = run(&[
@@ -268,8 +237,7 @@ fn local_problems_are_reported_before_connecting() {
         "--runtime",
         not_elf.to_str().unwrap(),
     ]);
-    r.expect_code(3);
-    assert!(r.stderr.contains("not an ELF"), "{}", r.stderr);
+    r.expect_code(3).expect_stderr("not an ELF");
     let r = deepiot(&[
         "deploy",
         good.to_str().unwrap(),

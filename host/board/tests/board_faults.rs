@@ -11,22 +11,27 @@ use support::board::{
     slow_ssh, status, with_board, write, BoardOptions, StandinBoard,
 };
 use support::{gru_model, host_scores, i686_runtime, lenet5_random, random_input, raw_f32_bytes};
+use tempfile::TempDir;
 
-/// `deploy MODEL --runtime R --label LABEL -q` against `board`.
-fn deploy_args(board: &StandinBoard, model: &Path, label: &str) -> Vec<String> {
+/// `deploy MODEL --runtime R --label LABEL EXTRA...` against `board`.
+fn deploy_args(board: &StandinBoard, model: &Path, label: &str, extra: &[&str]) -> Vec<String> {
     let rt = i686_runtime().display().to_string();
-    with_board(
-        &[
-            "deploy",
-            model.to_str().unwrap(),
-            "--runtime",
-            &rt,
-            "--label",
-            label,
-            "-q",
-        ],
-        board,
-    )
+    let mut args = vec![
+        "deploy",
+        model.to_str().unwrap(),
+        "--runtime",
+        &rt,
+        "--label",
+        label,
+    ];
+    args.extend_from_slice(extra);
+    with_board(&args, board)
+}
+
+/// `args` with the ssh command replaced by the wrapper `ssh` (a faulty link).
+fn through(mut args: Vec<String>, ssh: &Path) -> Vec<String> {
+    args.extend(["--ssh-command".into(), ssh.display().to_string()]);
+    args
 }
 
 /// Builds `work/VERSION.img` from `model` (plus `extra` flags) and returns its path.
@@ -51,135 +56,117 @@ fn build_image(work: &Path, model: &Path, version: &str, extra: &[String]) -> st
     img
 }
 
+/// The version of the active slot in a `board status --json`.
+fn active_version(s: &serde_json::Value) -> &serde_json::Value {
+    &s["slots"][s["active"].as_str().expect("an active slot")]["info"]["version"]
+}
+
 /// Deploys `gru_model(1)` as "har" (label v1) and returns the board's status.
 fn install_v1(board: &StandinBoard, work: &Path) -> serde_json::Value {
     let m = write(work, "har.safetensors", &gru_model(1));
-    deepiot_owned(&deploy_args(board, &m, "v1")).expect_code(0);
+    deepiot_owned(&deploy_args(board, &m, "v1", &["-q"])).expect_code(0);
     let s = status(board);
-    assert_eq!(
-        s["slots"][s["active"].as_str().unwrap()]["info"]["version"],
-        "v1"
-    );
+    assert_eq!(active_version(&s), "v1");
     s
+}
+
+/// A stand-in board for `test` (with `opts`) with v1 installed, and a work folder; `None`
+/// when the test skips.
+#[track_caller]
+fn board_on_v1(test: &str, opts: BoardOptions) -> Option<(StandinBoard, TempDir)> {
+    let board = StandinBoard::start_with_or_skip(test, opts)?;
+    let work = tempfile::tempdir().unwrap();
+    install_v1(&board, work.path());
+    Some((board, work))
+}
+
+/// The board's active slot is `version` and runs it: v1 is `gru_model(1)`, v2
+/// `gru_model(2)`. `what` names the case in the messages.
+fn assert_runs(board: &StandinBoard, work: &Path, version: &str, what: &str) {
+    let s = status(board);
+    assert_eq!(active_version(&s), version, "{what}: {s}");
+    let model = match version {
+        "v1" => gru_model(1),
+        "v2" => gru_model(2),
+        other => panic!("no model for version {other}"),
+    };
+    let x = random_input(3, 20 * 60);
+    let input = write(work, "x.f32", &raw_f32_bytes(&x));
+    let got = run_on_board(board, "har", &input);
+    let want = host_scores(&model, &x);
+    assert!(
+        (got[0][0] - want[0][0]).abs() <= 1e-5,
+        "{what}: the active slot does not compute {version}"
+    );
 }
 
 /// The board is on v1 and v1 still runs.
 fn assert_on_v1(board: &StandinBoard, work: &Path) {
-    let s = status(board);
-    let active = s["active"].as_str().expect("an active slot");
-    assert_eq!(s["slots"][active]["info"]["version"], "v1", "{s}");
-    let x = random_input(3, 20 * 60);
-    let input = write(work, "x.f32", &raw_f32_bytes(&x));
-    let got = run_on_board(board, "har", &input);
-    let want = host_scores(&gru_model(1), &x);
-    assert!(
-        (got[0][0] - want[0][0]).abs() <= 1e-5,
-        "v1 no longer runs right"
-    );
+    assert_runs(board, work, "v1", "v1 no longer runs right");
+}
+
+/// No partial upload is left in the board's staging folder.
+fn assert_no_part_left(board: &StandinBoard) {
+    let (_, out) = board.sh(&format!(
+        "ls -R {}/staging 2>/dev/null",
+        board.install_dir.display()
+    ));
+    assert!(!out.contains(".part"), "{out}");
 }
 
 #[test]
 fn a_transfer_cut_in_the_middle_leaves_v1_and_resumes_later() {
-    let Some(board) =
-        StandinBoard::start_or_skip("a_transfer_cut_in_the_middle_leaves_v1_and_resumes_later")
-    else {
+    let Some((board, work)) = board_on_v1(
+        "a_transfer_cut_in_the_middle_leaves_v1_and_resumes_later",
+        BoardOptions::default(),
+    ) else {
         return;
     };
-    let work = tempfile::tempdir().unwrap();
-    install_v1(&board, work.path());
-    let rt = i686_runtime().display().to_string();
     // v2 carries a 1.7 MB model: 7 pieces of 256 KiB. The wrapper lets 3 uploads through
     // and cuts every later one after 100 000 bytes, as a dropped link would.
     let big = write(work.path(), "lenet.safetensors", &lenet5_random(1));
     let cut = cutting_ssh(work.path(), 3, 100_000);
-    let mut args = with_board(
-        &[
-            "deploy",
-            big.to_str().unwrap(),
-            "--runtime",
-            &rt,
-            "--label",
-            "v2",
-            "--chunk-size",
-            "262144",
-            "--retries",
-            "1",
-        ],
-        &board,
-    );
-    args.extend(["--ssh-command".into(), cut.display().to_string()]);
-    let r = deepiot_owned(&args);
-    r.expect_code(15);
-    assert!(r.stderr.contains("connection to"), "{}", r.stderr);
-    assert!(r.stderr.contains("lost"), "{}", r.stderr);
-    assert!(
-        r.stderr.contains("run the same command again to resume"),
-        "{}",
-        r.stderr
-    );
+    let chunked = |extra: &[&str]| {
+        let mut args = vec!["--chunk-size", "262144"];
+        args.extend_from_slice(extra);
+        deploy_args(&board, &big, "v2", &args)
+    };
+    let r = deepiot_owned(&through(chunked(&["--retries", "1"]), &cut));
+    r.expect_code(15)
+        .expect_stderr("connection to")
+        .expect_stderr("lost")
+        .expect_stderr("run the same command again to resume");
     assert_on_v1(&board, work.path());
     let s = status(&board);
     assert_eq!(s["last"]["result"], "failed", "{s}");
     assert_eq!(s["last"]["error"], "connection-lost", "{s}");
 
     // The same command over a good link resumes: the 3 pieces that arrived are not sent again.
-    let mut args = with_board(
-        &[
-            "deploy",
-            big.to_str().unwrap(),
-            "--runtime",
-            &rt,
-            "--label",
-            "v2",
-            "--chunk-size",
-            "262144",
-            "--json",
-        ],
-        &board,
-    );
-    args.push("-q".into());
-    let r = deepiot_owned(&args);
+    let r = deepiot_owned(&chunked(&["--json", "-q"]));
     r.expect_code(0);
     let j = r.json();
     assert_eq!(j["pieces_resumed"], 3, "{j}");
     let size = std::fs::metadata(&big).unwrap().len();
     assert_eq!(j["bytes_sent"], size - 3 * 262_144, "{j}");
-    let s = status(&board);
-    assert_eq!(
-        s["slots"][s["active"].as_str().unwrap()]["info"]["version"],
-        "v2"
-    );
+    assert_eq!(active_version(&status(&board)), "v2");
 }
 
 #[test]
 fn a_connection_dropped_by_the_board_mid_transfer_leaves_v1() {
-    let Some(board) =
-        StandinBoard::start_or_skip("a_connection_dropped_by_the_board_mid_transfer_leaves_v1")
-    else {
+    let Some((board, work)) = board_on_v1(
+        "a_connection_dropped_by_the_board_mid_transfer_leaves_v1",
+        BoardOptions::default(),
+    ) else {
         return;
     };
-    let work = tempfile::tempdir().unwrap();
-    install_v1(&board, work.path());
-    let rt = i686_runtime().display().to_string();
     let m2 = write(work.path(), "har2.safetensors", &gru_model(2));
     // A slow link: every upload stalls for 2 s after 100 000 bytes. While it stalls, the
     // board's side of the connection is killed (its sshd session processes, by PID).
     let slow = slow_ssh(work.path(), 100_000, 2);
-    let mut args = with_board(
-        &[
-            "deploy",
-            m2.to_str().unwrap(),
-            "--runtime",
-            &rt,
-            "--label",
-            "v2",
-            "--retries",
-            "0",
-        ],
-        &board,
-    );
-    args.extend(["--ssh-command".into(), slow.display().to_string()]);
-    let child = deepiot_spawn(&args);
+    let child = deepiot_spawn(&through(
+        deploy_args(&board, &m2, "v2", &["--retries", "0"]),
+        &slow,
+    ));
     let staging = board.install_dir.join("staging");
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut killed = 0;
@@ -200,54 +187,35 @@ fn a_connection_dropped_by_the_board_mid_transfer_leaves_v1() {
     }
     let r = finish(child);
     assert!(killed > 0, "the upload never started: {r:?}");
-    r.expect_code(15);
-    assert!(r.stderr.contains("was lost"), "{}", r.stderr);
+    r.expect_code(15).expect_stderr("was lost");
     assert_on_v1(&board, work.path());
 }
 
 #[test]
 fn data_corrupted_in_transit_is_caught_and_v1_stays() {
-    let Some(board) =
-        StandinBoard::start_or_skip("data_corrupted_in_transit_is_caught_and_v1_stays")
-    else {
+    let Some((board, work)) = board_on_v1(
+        "data_corrupted_in_transit_is_caught_and_v1_stays",
+        BoardOptions::default(),
+    ) else {
         return;
     };
-    let work = tempfile::tempdir().unwrap();
-    install_v1(&board, work.path());
-    let rt = i686_runtime().display().to_string();
     let m2 = write(work.path(), "har2.safetensors", &gru_model(2));
     let bad = corrupting_ssh(work.path(), 5000);
-    let mut args = with_board(
-        &[
-            "deploy",
-            m2.to_str().unwrap(),
-            "--runtime",
-            &rt,
-            "--label",
-            "v2",
-        ],
-        &board,
-    );
-    args.extend(["--ssh-command".into(), bad.display().to_string()]);
-    let r = deepiot_owned(&args);
-    r.expect_code(16);
-    assert!(r.stderr.contains("arrived corrupted"), "{}", r.stderr);
-    assert!(r.stderr.contains("sent 3 time(s)"), "{}", r.stderr);
+    let r = deepiot_owned(&through(deploy_args(&board, &m2, "v2", &[]), &bad));
+    r.expect_code(16)
+        .expect_stderr("arrived corrupted")
+        .expect_stderr("sent 3 time(s)");
     assert_on_v1(&board, work.path());
     let s = status(&board);
     assert_eq!(s["last"]["error"], "corrupt-transfer", "{s}");
     // Nothing damaged was kept.
-    let (_, out) = board.sh(&format!(
-        "ls -R {}/staging 2>/dev/null",
-        board.install_dir.display()
-    ));
-    assert!(!out.contains(".part"), "{out}");
+    assert_no_part_left(&board);
 }
 
 #[test]
 fn a_full_disk_is_reported_and_v1_stays() {
     // 1.5 MiB of storage: v1 (runtime 0.4 MiB + model 0.2 MiB) fits, v2 (+1.7 MiB) does not.
-    let Some(board) = StandinBoard::start_with_or_skip(
+    let Some((board, work)) = board_on_v1(
         "a_full_disk_is_reported_and_v1_stays",
         BoardOptions {
             tmpfs_kib: Some(1536),
@@ -256,24 +224,11 @@ fn a_full_disk_is_reported_and_v1_stays() {
     ) else {
         return;
     };
-    let work = tempfile::tempdir().unwrap();
-    install_v1(&board, work.path());
-    let rt = i686_runtime().display().to_string();
     let big = write(work.path(), "lenet.safetensors", &lenet5_random(2));
-    let r = deepiot_owned(&with_board(
-        &[
-            "deploy",
-            big.to_str().unwrap(),
-            "--runtime",
-            &rt,
-            "--label",
-            "v2",
-        ],
-        &board,
-    ));
-    r.expect_code(14);
-    assert!(r.stderr.contains("disk full"), "{}", r.stderr);
-    assert!(r.stderr.contains("KiB free"), "{}", r.stderr);
+    let r = deepiot_owned(&deploy_args(&board, &big, "v2", &[]));
+    r.expect_code(14)
+        .expect_stderr("disk full")
+        .expect_stderr("KiB free");
     assert_on_v1(&board, work.path());
     let s = status(&board);
     assert_eq!(s["last"]["error"], "disk-full", "{s}");
@@ -289,28 +244,11 @@ fn a_full_disk_is_reported_and_v1_stays() {
         ),
     );
     let m2 = write(work.path(), "har2.safetensors", &gru_model(2));
-    let mut args = with_board(
-        &[
-            "deploy",
-            m2.to_str().unwrap(),
-            "--runtime",
-            &rt,
-            "--label",
-            "v2",
-        ],
-        &board,
-    );
-    args.extend(["--ssh-command".into(), fill.display().to_string()]);
-    let r = deepiot_owned(&args);
+    let r = deepiot_owned(&through(deploy_args(&board, &m2, "v2", &[]), &fill));
     let _ = std::fs::remove_file(&filler);
-    r.expect_code(14);
-    assert!(r.stderr.contains("No space left on device"), "{}", r.stderr);
+    r.expect_code(14).expect_stderr("No space left on device");
     assert_on_v1(&board, work.path());
-    let (_, out) = board.sh(&format!(
-        "ls -R {}/staging 2>/dev/null",
-        board.install_dir.display()
-    ));
-    assert!(!out.contains(".part"), "{out}");
+    assert_no_part_left(&board);
 }
 
 #[test]
@@ -349,18 +287,10 @@ fn a_failing_self_test_leaves_the_previous_image_active() {
         &["--golden".into(), format!("har={}", golden.display())],
     );
     let r = deepiot_owned(&with_board(&["flash", img2.to_str().unwrap()], &board));
-    r.expect_code(17);
-    assert!(r.stderr.contains("self-test failed"), "{}", r.stderr);
-    assert!(
-        r.stderr.contains("does not reproduce its expected output"),
-        "{}",
-        r.stderr
-    );
-    assert!(
-        r.stderr.contains("stays on slot a (version v1)"),
-        "{}",
-        r.stderr
-    );
+    r.expect_code(17)
+        .expect_stderr("self-test failed")
+        .expect_stderr("does not reproduce its expected output")
+        .expect_stderr("stays on slot a (version v1)");
     assert_on_v1(&board, work.path());
     let s = status(&board);
     assert_eq!(s["active"], "a");
@@ -375,13 +305,12 @@ fn a_failing_self_test_leaves_the_previous_image_active() {
 /// rename, the previous version still runs, and the host says so with exit 17.
 #[test]
 fn a_slot_that_fails_after_the_switch_is_rolled_back() {
-    let Some(board) =
-        StandinBoard::start_or_skip("a_slot_that_fails_after_the_switch_is_rolled_back")
-    else {
+    let Some((board, work)) = board_on_v1(
+        "a_slot_that_fails_after_the_switch_is_rolled_back",
+        BoardOptions::default(),
+    ) else {
         return;
     };
-    let work = tempfile::tempdir().unwrap();
-    install_v1(&board, work.path());
     let v1_slot = status(&board)["active"].as_str().unwrap().to_string();
     let m2 = write(work.path(), "har.safetensors", &gru_model(2));
     let img2 = build_image(work.path(), &m2, "v2", &[]);
@@ -400,15 +329,10 @@ fn a_slot_that_fails_after_the_switch_is_rolled_back() {
              exec ssh \"$@\"\n"
         ),
     );
-    let mut args = with_board(&["flash", img2.to_str().unwrap()], &board);
-    args.extend(["--ssh-command".into(), breaker.display().to_string()]);
-    let r = deepiot_owned(&args);
-    r.expect_code(17);
-    assert!(
-        r.stderr.contains("does not run through the new pointer"),
-        "{}",
-        r.stderr
-    );
+    let flash = with_board(&["flash", img2.to_str().unwrap()], &board);
+    deepiot_owned(&through(flash, &breaker))
+        .expect_code(17)
+        .expect_stderr("does not run through the new pointer");
     assert_on_v1(&board, work.path());
     let s = status(&board);
     assert_eq!(s["active"], v1_slot.as_str(), "{s}");
@@ -526,14 +450,13 @@ fn a_session_killed_at_each_step_boundary_leaves_a_verified_version() {
             ),
         );
         let m2 = write(work.path(), "har.safetensors", &gru_model(2));
-        let mut args = if op == "deploy" {
-            deploy_args(&board, &m2, "v2")
+        let args = if op == "deploy" {
+            deploy_args(&board, &m2, "v2", &["-q"])
         } else {
             let img = build_image(work.path(), &m2, "v2", &[]);
             with_board(&["flash", img.to_str().unwrap()], &board)
         };
-        args.extend(["--ssh-command".into(), killer.display().to_string()]);
-        let r = deepiot_owned(&args);
+        let r = deepiot_owned(&through(args, &killer));
         let b_name = format!("{op} {}", b.name);
         let b = Boundary {
             name: Box::leak(b_name.into_boxed_str()),
@@ -548,18 +471,10 @@ fn a_session_killed_at_each_step_boundary_leaves_a_verified_version() {
         // The host says where the board stands.
         assert!(r.stderr.contains("is active"), "{}: {}", b.name, r.stderr);
         if b.name.contains("before the check") {
-            assert!(
-                r.stderr.contains("cut short before its check"),
-                "{}",
-                r.stderr
-            );
+            r.expect_stderr("cut short before its check");
         }
         if b.name.ends_with("after the check") {
-            assert!(
-                r.stderr.contains("had finished on the board"),
-                "{}",
-                r.stderr
-            );
+            r.expect_stderr("had finished on the board");
         }
 
         // Straight after the failed deploy, before anything else touches the board.
@@ -570,12 +485,7 @@ fn a_session_killed_at_each_step_boundary_leaves_a_verified_version() {
             b.name
         );
         let s = status(&board);
-        let active = s["active"].as_str().expect("an active slot");
-        assert_eq!(
-            s["slots"][active]["info"]["version"], b.runs,
-            "{}: {s}",
-            b.name
-        );
+        assert_eq!(active_version(&s), b.runs, "{}: {s}", b.name);
         assert_eq!(s["last"]["op"], op, "{}: {s}", b.name);
         assert_eq!(s["last"]["result"], b.result, "{}: {s}", b.name);
         if b.name.contains("before the check") {
@@ -587,21 +497,7 @@ fn a_session_killed_at_each_step_boundary_leaves_a_verified_version() {
             );
         }
         // The version the board claims is the one that runs.
-        let x = random_input(3, 20 * 60);
-        let input = write(work.path(), "x.f32", &raw_f32_bytes(&x));
-        let got = run_on_board(&board, "har", &input);
-        let model = if b.runs == "v1" {
-            gru_model(1)
-        } else {
-            gru_model(2)
-        };
-        let want = host_scores(&model, &x);
-        assert!(
-            (got[0][0] - want[0][0]).abs() <= 1e-5,
-            "{}: the active slot does not compute {}",
-            b.name,
-            b.runs
-        );
+        assert_runs(&board, work.path(), b.runs, b.name);
         eprintln!(
             "{}: exit {}, board on {} ({}), as required; the host said: {}",
             b.name,
@@ -633,7 +529,7 @@ fn the_next_command_settles_a_switch_left_unchecked() {
     install_v1(&board, work.path());
     let v1 = status(&board)["active"].as_str().unwrap().to_string();
     let m2 = write(work.path(), "har.safetensors", &gru_model(2));
-    deepiot_owned(&deploy_args(&board, &m2, "v2")).expect_code(0);
+    deepiot_owned(&deploy_args(&board, &m2, "v2", &["-q"])).expect_code(0);
     let v2 = status(&board)["active"].as_str().unwrap().to_string();
     // What a session killed right after the pointer moved leaves, with a new slot that
     // then does not run.
@@ -641,14 +537,10 @@ fn the_next_command_settles_a_switch_left_unchecked() {
     board.sh(&format!(
         "echo '{v2} {v1}' > {d}/switching; echo broken > {d}/slots/{v2}/SLOT"
     ));
-    let r = deepiot_owned(&with_board(&["board", "status"], &board));
-    r.expect_code(0);
-    assert!(
-        r.stderr.contains("cut short before its check"),
-        "{}",
-        r.stderr
-    );
-    assert!(r.stdout.contains("settle rolled_back"), "{}", r.stdout);
+    deepiot_owned(&with_board(&["board", "status"], &board))
+        .expect_code(0)
+        .expect_stderr("cut short before its check")
+        .expect_stdout("settle rolled_back");
     let s = status(&board);
     assert_eq!(s["active"], v1.as_str(), "{s}");
     assert_eq!(s["last"]["op"], "settle", "{s}");

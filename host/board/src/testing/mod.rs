@@ -1,6 +1,7 @@
 //! Test support for the board workflow (feature `testing`): a stand-in board ([`standin`],
 //! a real sshd on loopback), the skip-or-fail checks for tools and root ([`require`]),
-//! and the board's runtime binary as users get it.
+//! the board's runtime binary as users get it, and the runtime library on the host as the
+//! reference for what the board computes ([`host_scores`]).
 //!
 //! A library module rather than a `tests/common` folder because two crates use it: the
 //! board tests of this crate and the end-to-end tests crate (`deepiot-tests`). It panics
@@ -28,4 +29,23 @@ pub fn i686_runtime() -> &'static Path {
         Ok(p) => p,
         Err(e) => panic!("{e}"),
     }
+}
+
+/// Raw little-endian f32, the other input format of `deepiot-run`.
+pub fn raw_f32_bytes(data: &[f32]) -> Vec<u8> {
+    data.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Runs the x86-64 runtime library on each example of `inputs` (back to back).
+pub fn host_scores(model: &[u8], inputs: &[f32]) -> Vec<Vec<f32>> {
+    let mut m = deepiot_runtime::Model::load(model).expect("model loads on the host");
+    let n = m.input_len(0);
+    inputs
+        .chunks(n)
+        .map(|x| {
+            let mut y = vec![0.0; m.output_len(0)];
+            m.run(x, &mut y).expect("host inference");
+            y
+        })
+        .collect()
 }

@@ -465,6 +465,26 @@ impl Run {
         );
         self
     }
+
+    /// Panics with the stream unless stderr contains `text`.
+    pub fn expect_stderr(&self, text: &str) -> &Run {
+        assert!(
+            self.stderr.contains(text),
+            "stderr lacks {text:?}:\n{}",
+            self.stderr
+        );
+        self
+    }
+
+    /// Panics with the stream unless stdout contains `text`.
+    pub fn expect_stdout(&self, text: &str) -> &Run {
+        assert!(
+            self.stdout.contains(text),
+            "stdout lacks {text:?}:\n{}",
+            self.stdout
+        );
+        self
+    }
 }
 
 /// Runs `deepiot ARGS...` (the board CLI, see [`deepiot_bin`]) with no DEEPIOT_*
