@@ -11,8 +11,8 @@
 //! here (`../shared/data`, `$DEEPIOT_DATA` or the user's data folder), serving them
 //! through the same server to the real binary.
 use deepiot::data::fetch::{
-    self, code, Check, DataSet, FetchError, FileSpec, Invalid, Options, Origin, Outcome, Silent,
-    Source,
+    self, code, Check, DataSet, FetchError, FileSpec, Invalid, Options, Origin, Outcome, Report,
+    Silent, Source,
 };
 use deepiot::data::{self, sha256_hex, DataRoot};
 use std::collections::HashMap;
@@ -343,6 +343,27 @@ fn mirror(server: &Server) -> Source {
     Source::mirror(&server.base).unwrap()
 }
 
+/// Fetches `sets` into `dest` from `server` as the mirror, with [`opts`].
+fn fetch_from(server: &Server, sets: &[DataSet], dest: &Path) -> Result<Report, FetchError> {
+    fetch::fetch(sets, dest, &mirror(server), &opts(), &Silent)
+}
+
+/// `dest/path` holds exactly what the server serves for `path`.
+fn assert_fetched(fx: &Fixture, dest: &Path, path: &str) {
+    assert_eq!(
+        std::fs::read(dest.join(path)).unwrap(),
+        fx.served[path],
+        "{path}"
+    );
+}
+
+/// Leaves `bytes` in `dest` as the partial download of `path` (as a cut run does).
+fn plant_part(dest: &Path, path: &str, bytes: &[u8]) {
+    let part = fetch::part_path(dest, path);
+    std::fs::create_dir_all(part.parent().unwrap()).unwrap();
+    std::fs::write(&part, bytes).unwrap();
+}
+
 /// Every file under `dir`, relative, with `/` separators, sorted.
 fn tree(dir: &Path) -> Vec<String> {
     fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
@@ -380,7 +401,7 @@ fn good_download_is_verified_recorded_and_skipped_the_second_time() {
     let other = format!("{}  ./cifar10-jpeg/test.tar.gz\n", "ab".repeat(32));
     std::fs::write(dest.join(data::SUMS_FILE), &other).unwrap();
 
-    let report = fetch::fetch(&fx.sets, &dest, &mirror(&server), &opts(), &Silent).unwrap();
+    let report = fetch_from(&server, &fx.sets, &dest).unwrap();
     assert_eq!(report.downloaded(), 6);
     assert!(report.files.iter().all(|f| f.outcome
         == Outcome::Downloaded {
@@ -400,10 +421,7 @@ fn good_download_is_verified_recorded_and_skipped_the_second_time() {
     assert_eq!(tree(&dest), expected, "no .part or temporary file is left");
     for set in &fx.sets {
         for f in &set.files {
-            assert_eq!(
-                std::fs::read(dest.join(&f.path)).unwrap(),
-                fx.served[&f.path]
-            );
+            assert_fetched(&fx, &dest, &f.path);
             let line = format!("{}  ./{}\n", sha256_hex(&fx.served[&f.path]), f.path);
             assert!(sums(&dest).contains(&line), "{line} in\n{}", sums(&dest));
         }
@@ -419,7 +437,7 @@ fn good_download_is_verified_recorded_and_skipped_the_second_time() {
 
     // Second run: nothing is requested.
     let before = server.requests().len();
-    let again = fetch::fetch(&fx.sets, &dest, &mirror(&server), &opts(), &Silent).unwrap();
+    let again = fetch_from(&server, &fx.sets, &dest).unwrap();
     assert_eq!(again.downloaded(), 0);
     assert!(again
         .files
@@ -435,14 +453,7 @@ fn cut_download_resumes_with_a_range_request() {
     let (fx, server) = setup(faults);
     assert!(fx.served[TRAIN_IMAGES].len() > 2 * cut);
     let tmp = tempfile::tempdir().unwrap();
-    let report = fetch::fetch(
-        &fx.sets[..1],
-        tmp.path(),
-        &mirror(&server),
-        &opts(),
-        &Silent,
-    )
-    .unwrap();
+    let report = fetch_from(&server, &fx.sets[..1], tmp.path()).unwrap();
 
     let seen = server.requests_for(TRAIN_IMAGES);
     assert_eq!(seen.len(), 2, "{seen:?}");
@@ -463,10 +474,7 @@ fn cut_download_resumes_with_a_range_request() {
             resumed: true
         }
     );
-    assert_eq!(
-        std::fs::read(tmp.path().join(TRAIN_IMAGES)).unwrap(),
-        fx.served[TRAIN_IMAGES]
-    );
+    assert_fetched(&fx, tmp.path(), TRAIN_IMAGES);
     assert!(!fetch::part_path(tmp.path(), TRAIN_IMAGES).exists());
     data::load("mnist", &DataRoot::new(tmp.path())).unwrap();
 }
@@ -476,14 +484,7 @@ fn connection_that_keeps_dropping_keeps_the_part_for_the_next_run() {
     let faults = HashMap::from([(TRAIN_IMAGES.to_string(), Fault::CutAlways(100))]);
     let (fx, server) = setup(faults);
     let tmp = tempfile::tempdir().unwrap();
-    let err = fetch::fetch(
-        &fx.sets[..1],
-        tmp.path(),
-        &mirror(&server),
-        &opts(),
-        &Silent,
-    )
-    .unwrap_err();
+    let err = fetch_from(&server, &fx.sets[..1], tmp.path()).unwrap_err();
     assert!(matches!(err, FetchError::ConnectionLost { .. }), "{err:?}");
     assert_eq!(err.exit_code(), code::CONNECTION_LOST);
     assert!(err.to_string().contains("run the command again"), "{err}");
@@ -497,22 +498,12 @@ fn connection_that_keeps_dropping_keeps_the_part_for_the_next_run() {
 
     // The next run, on a good connection, carries on from there.
     let (fx, server) = setup(HashMap::new());
-    fetch::fetch(
-        &fx.sets[..1],
-        tmp.path(),
-        &mirror(&server),
-        &opts(),
-        &Silent,
-    )
-    .unwrap();
+    fetch_from(&server, &fx.sets[..1], tmp.path()).unwrap();
     assert_eq!(
         server.requests_for(TRAIN_IMAGES)[0].range.as_deref(),
         Some("bytes=400-")
     );
-    assert_eq!(
-        std::fs::read(tmp.path().join(TRAIN_IMAGES)).unwrap(),
-        fx.served[TRAIN_IMAGES]
-    );
+    assert_fetched(&fx, tmp.path(), TRAIN_IMAGES);
 }
 
 #[test]
@@ -536,10 +527,7 @@ fn stalled_transfer_times_out_and_resumes() {
     let seen = server.requests_for(TRAIN_IMAGES);
     assert_eq!(seen.len(), 2, "{seen:?}");
     assert_eq!(seen[1].range.as_deref(), Some("bytes=500-"));
-    assert_eq!(
-        std::fs::read(tmp.path().join(TRAIN_IMAGES)).unwrap(),
-        fx.served[TRAIN_IMAGES]
-    );
+    assert_fetched(&fx, tmp.path(), TRAIN_IMAGES);
 }
 
 #[test]
@@ -547,43 +535,22 @@ fn server_ignoring_the_range_restarts_the_file() {
     let faults = HashMap::from([(TRAIN_IMAGES.to_string(), Fault::IgnoreRange)]);
     let (fx, server) = setup(faults);
     let tmp = tempfile::tempdir().unwrap();
-    let part = fetch::part_path(tmp.path(), TRAIN_IMAGES);
-    std::fs::create_dir_all(part.parent().unwrap()).unwrap();
-    std::fs::write(&part, &fx.served[TRAIN_IMAGES][..700]).unwrap();
-    let report = fetch::fetch(
-        &fx.sets[..1],
-        tmp.path(),
-        &mirror(&server),
-        &opts(),
-        &Silent,
-    )
-    .unwrap();
+    plant_part(tmp.path(), TRAIN_IMAGES, &fx.served[TRAIN_IMAGES][..700]);
+    let report = fetch_from(&server, &fx.sets[..1], tmp.path()).unwrap();
     assert_eq!(server.requests_for(TRAIN_IMAGES).len(), 1);
     assert!(matches!(
         report.files[0].outcome,
         Outcome::Downloaded { resumed: false, .. }
     ));
-    assert_eq!(
-        std::fs::read(tmp.path().join(TRAIN_IMAGES)).unwrap(),
-        fx.served[TRAIN_IMAGES]
-    );
+    assert_fetched(&fx, tmp.path(), TRAIN_IMAGES);
 }
 
 #[test]
 fn part_left_by_an_earlier_run_is_resumed_and_a_foreign_one_restarted() {
     let (fx, server) = setup(HashMap::new());
     let tmp = tempfile::tempdir().unwrap();
-    let part = fetch::part_path(tmp.path(), TRAIN_IMAGES);
-    std::fs::create_dir_all(part.parent().unwrap()).unwrap();
-    std::fs::write(&part, &fx.served[TRAIN_IMAGES][..700]).unwrap();
-    let report = fetch::fetch(
-        &fx.sets[..1],
-        tmp.path(),
-        &mirror(&server),
-        &opts(),
-        &Silent,
-    )
-    .unwrap();
+    plant_part(tmp.path(), TRAIN_IMAGES, &fx.served[TRAIN_IMAGES][..700]);
+    let report = fetch_from(&server, &fx.sets[..1], tmp.path()).unwrap();
     let seen = server.requests_for(TRAIN_IMAGES);
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].range.as_deref(), Some("bytes=700-"));
@@ -591,34 +558,19 @@ fn part_left_by_an_earlier_run_is_resumed_and_a_foreign_one_restarted() {
         report.files[0].outcome,
         Outcome::Downloaded { resumed: true, .. }
     ));
-    assert_eq!(
-        std::fs::read(tmp.path().join(TRAIN_IMAGES)).unwrap(),
-        fx.served[TRAIN_IMAGES]
-    );
+    assert_fetched(&fx, tmp.path(), TRAIN_IMAGES);
 
     // A partial file from another version of the file fails verification once
     // resumed; the file is then downloaded again from the start.
     let tmp = tempfile::tempdir().unwrap();
-    let part = fetch::part_path(tmp.path(), TRAIN_IMAGES);
-    std::fs::create_dir_all(part.parent().unwrap()).unwrap();
-    std::fs::write(&part, noise(700, 99)).unwrap();
+    plant_part(tmp.path(), TRAIN_IMAGES, &noise(700, 99));
     let before = server.requests_for(TRAIN_IMAGES).len();
-    fetch::fetch(
-        &fx.sets[..1],
-        tmp.path(),
-        &mirror(&server),
-        &opts(),
-        &Silent,
-    )
-    .unwrap();
+    fetch_from(&server, &fx.sets[..1], tmp.path()).unwrap();
     let seen = &server.requests_for(TRAIN_IMAGES)[before..];
     assert_eq!(seen.len(), 2, "{seen:?}");
     assert_eq!(seen[0].range.as_deref(), Some("bytes=700-"));
     assert_eq!(seen[1].range, None);
-    assert_eq!(
-        std::fs::read(tmp.path().join(TRAIN_IMAGES)).unwrap(),
-        fx.served[TRAIN_IMAGES]
-    );
+    assert_fetched(&fx, tmp.path(), TRAIN_IMAGES);
 }
 
 #[test]
@@ -628,14 +580,7 @@ fn corrupted_file_fails_clearly_and_leaves_nothing() {
     let faults = HashMap::from([(NOTES_CSV.to_string(), Fault::Serve(gzip(&wrong, 6, None)))]);
     let (fx, server) = setup(faults);
     let tmp = tempfile::tempdir().unwrap();
-    let err = fetch::fetch(
-        &fx.sets[1..],
-        tmp.path(),
-        &mirror(&server),
-        &opts(),
-        &Silent,
-    )
-    .unwrap_err();
+    let err = fetch_from(&server, &fx.sets[1..], tmp.path()).unwrap_err();
     let msg = err.to_string();
     assert_eq!(err.exit_code(), code::CORRUPT, "{msg}");
     let pinned = &fx.sets[1].files[0].sha256;
@@ -662,14 +607,7 @@ fn corrupted_file_fails_clearly_and_leaves_nothing() {
     let faults = HashMap::from([(TRAIN_IMAGES.to_string(), Fault::Serve(damaged))]);
     let (fx, server) = setup(faults);
     let tmp = tempfile::tempdir().unwrap();
-    let err = fetch::fetch(
-        &fx.sets[..1],
-        tmp.path(),
-        &mirror(&server),
-        &opts(),
-        &Silent,
-    )
-    .unwrap_err();
+    let err = fetch_from(&server, &fx.sets[..1], tmp.path()).unwrap_err();
     assert_eq!(err.exit_code(), code::CORRUPT, "{err}");
     assert!(err.to_string().contains(TRAIN_IMAGES), "{err}");
     assert!(!tmp.path().join(TRAIN_IMAGES).exists());
@@ -683,14 +621,7 @@ fn present_file_that_does_not_verify_is_replaced() {
     let desc = tmp.path().join(NOTES_DESC);
     std::fs::create_dir_all(desc.parent().unwrap()).unwrap();
     std::fs::write(&desc, "changed by hand\n").unwrap();
-    fetch::fetch(
-        &fx.sets[1..],
-        tmp.path(),
-        &mirror(&server),
-        &opts(),
-        &Silent,
-    )
-    .unwrap();
+    fetch_from(&server, &fx.sets[1..], tmp.path()).unwrap();
     assert_eq!(std::fs::read(&desc).unwrap(), fx.served[NOTES_DESC]);
     let status = fetch::status(&fx.sets[1], tmp.path()).unwrap();
     assert_eq!(status, fetch::SetStatus::Verified);
@@ -728,14 +659,7 @@ fn missing_file_on_the_mirror_is_an_http_error() {
     let faults = HashMap::from([(NOTES_DESC.to_string(), Fault::NotFound)]);
     let (fx, server) = setup(faults);
     let tmp = tempfile::tempdir().unwrap();
-    let err = fetch::fetch(
-        &fx.sets[1..],
-        tmp.path(),
-        &mirror(&server),
-        &opts(),
-        &Silent,
-    )
-    .unwrap_err();
+    let err = fetch_from(&server, &fx.sets[1..], tmp.path()).unwrap_err();
     assert_eq!(err.exit_code(), code::HTTP, "{err}");
     assert!(
         err.to_string().contains("404") && err.to_string().contains(NOTES_DESC),
@@ -774,14 +698,7 @@ fn originals_serve_direct_sets_and_the_others_need_a_mirror() {
     assert!(!tmp.path().join("notes").exists());
 
     // Once the set is there (from a mirror), no mirror is needed any more.
-    fetch::fetch(
-        &fx.sets[1..],
-        tmp.path(),
-        &mirror(&server),
-        &opts(),
-        &Silent,
-    )
-    .unwrap();
+    fetch_from(&server, &fx.sets[1..], tmp.path()).unwrap();
     fetch::fetch(&fx.sets, tmp.path(), &Source::Originals, &opts(), &Silent).unwrap();
 }
 
