@@ -8,7 +8,7 @@
 //! counting on for itself (a const thread-local flag, which itself never allocates), and
 //! measurements take a lock so that only one thread counts at a time.
 use deepiot_format::{reference, testing};
-use deepiot_format::{Graph, Input, Op, Pool1d, Pool2d, Recurrent, SeqOutput};
+use deepiot_format::{Graph, Input, Op, Recurrent, SeqOutput};
 use deepiot_runtime::Model;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -68,13 +68,6 @@ fn counted<R>(f: impl FnOnce() -> R) -> (R, usize) {
 /// A model file with deterministic random weights for every tensor the graph declares.
 fn model_file(graph: &Graph) -> Vec<u8> {
     testing::random_model(graph, 1)
-}
-
-/// Like [`model_file`], with every weight matrix 90 % zeros and stored sparse (CSR).
-fn sparse_model_file(graph: &Graph) -> Vec<u8> {
-    let mut w = testing::random_weights(graph, 2);
-    testing::zero_fraction(&mut w, 0.9, 3);
-    testing::sparse_model_file(graph, &w)
 }
 
 /// Loads the model, runs once, then checks that ten more runs (single- and multi-input
@@ -150,63 +143,15 @@ fn loading_allocates_but_the_counter_sees_it() {
 #[test]
 fn convolutional_model_runs_without_allocating() {
     let mut g = Graph::new("x", &[2, 14, 13]);
-    g.push(
-        "c2",
-        Op::Conv2d {
-            out_channels: 5,
-            kernel: [3, 3],
-            stride: [1, 1],
-            padding: [1, 1],
-        },
-    );
-    g.push(
-        "pw",
-        Op::Conv2d {
-            out_channels: 4,
-            kernel: [1, 1],
-            stride: [1, 1],
-            padding: [0, 0],
-        },
-    );
-    g.push(
-        "mp2",
-        Op::MaxPool2d(Pool2d {
-            kernel: [2, 2],
-            stride: [2, 2],
-        }),
-    ); // [4, 7, 6]
-    g.push(
-        "ap2",
-        Op::AvgPool2d(Pool2d {
-            kernel: [2, 2],
-            stride: [1, 1],
-        }),
-    ); // [4, 6, 5]
+    g.push("c2", Op::conv2d(5, [3, 3], [1, 1], [1, 1]));
+    g.push("pw", Op::conv2d(4, [1, 1], [1, 1], [0, 0]));
+    g.push("mp2", Op::max_pool2d([2, 2], [2, 2])); // [4, 7, 6]
+    g.push("ap2", Op::avg_pool2d([2, 2], [1, 1])); // [4, 6, 5]
     g.push("relu", Op::Relu);
     g.push("r", Op::Reshape { shape: vec![4, 30] });
-    g.push(
-        "c1",
-        Op::Conv1d {
-            out_channels: 3,
-            kernel: 3,
-            stride: 2,
-            padding: 2,
-        },
-    ); // [3, 16]
-    g.push(
-        "mp1",
-        Op::MaxPool1d(Pool1d {
-            kernel: 2,
-            stride: 2,
-        }),
-    ); // [3, 8]
-    g.push(
-        "ap1",
-        Op::AvgPool1d(Pool1d {
-            kernel: 3,
-            stride: 1,
-        }),
-    ); // [3, 6]
+    g.push("c1", Op::conv1d(3, 3, 2, 2)); // [3, 16]
+    g.push("mp1", Op::max_pool1d(2, 2)); // [3, 8]
+    g.push("ap1", Op::avg_pool1d(3, 1)); // [3, 6]
     g.push("tanh", Op::Tanh);
     g.push("flat", Op::Flatten);
     g.push("fc", Op::Dense { units: 10 });
@@ -240,16 +185,7 @@ fn branched_multi_input_model_runs_without_allocating() {
         name: "gyro".into(),
         shape: vec![12, 3],
     });
-    g.push_from(
-        "ca",
-        &["acc"],
-        Op::Conv1d {
-            out_channels: 4,
-            kernel: 3,
-            stride: 1,
-            padding: 1,
-        },
-    ); // [4, 12]
+    g.push_from("ca", &["acc"], Op::conv1d(4, 3, 1, 1)); // [4, 12]
     g.push_from("gt", &["gyro"], Op::Permute { perm: vec![1, 0] }); // [3, 12]
     g.push_from("cat", &["ca", "gt", "acc"], Op::Concat { axis: 0 }); // [10, 12]
     g.push_from("seq", &["cat"], Op::Permute { perm: vec![1, 0] }); // [12, 10]
@@ -283,40 +219,17 @@ fn sparse_models_run_without_allocating() {
     // Every layer with a weight matrix, stored sparse: dense (one row and several),
     // convolutions (im2col and pointwise), GRU and LSTM in both directions.
     let mut g = Graph::new("x", &[2, 10, 9]);
-    g.push(
-        "c2",
-        Op::Conv2d {
-            out_channels: 5,
-            kernel: [3, 3],
-            stride: [1, 1],
-            padding: [1, 1],
-        },
-    );
-    g.push(
-        "pw",
-        Op::Conv2d {
-            out_channels: 4,
-            kernel: [1, 1],
-            stride: [1, 1],
-            padding: [0, 0],
-        },
-    ); // [4, 10, 9]
+    g.push("c2", Op::conv2d(5, [3, 3], [1, 1], [1, 1]));
+    g.push("pw", Op::conv2d(4, [1, 1], [1, 1], [0, 0])); // [4, 10, 9]
     g.push("r", Op::Reshape { shape: vec![4, 90] });
-    g.push(
-        "c1",
-        Op::Conv1d {
-            out_channels: 6,
-            kernel: 5,
-            stride: 3,
-            padding: 1,
-        },
-    ); // [6, 30]
+    g.push("c1", Op::conv1d(6, 5, 3, 1)); // [6, 30]
     g.push("seq", Op::Permute { perm: vec![1, 0] }); // [30, 6]
     g.push("rows", Op::Dense { units: 7 }); // [30, 7]
     g.push("gru", Op::Gru(Recurrent::new(5, true, SeqOutput::Sequence)));
     g.push("lstm", Op::Lstm(Recurrent::new(4, true, SeqOutput::Last)));
     g.push("fc", Op::Dense { units: 3 });
-    let bytes = sparse_model_file(&g);
+    // Every weight matrix 90 % zeros and stored sparse (CSR).
+    let bytes = testing::random_sparse_model(&g, 2, 0.9);
     let file = deepiot_format::parse(&bytes).expect("valid sparse file");
     assert_eq!(
         file.sparse_names().count(),

@@ -8,7 +8,7 @@
 //! The runs are deterministic (a fixed proptest seed) so that CI is repeatable; a failure
 //! is shrunk to a minimal list of mutations and printed.
 use deepiot_format::testing;
-use deepiot_format::{Graph, Op, Pool1d, Pool2d, Recurrent, SeqOutput};
+use deepiot_format::{Graph, Op, Recurrent, SeqOutput};
 use deepiot_runtime::Model;
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -44,23 +44,9 @@ fn model_file(graph: &Graph) -> Vec<u8> {
 
 fn conv_model() -> Vec<u8> {
     let mut g = Graph::new("x", &[2, 12, 10]);
-    g.push(
-        "conv",
-        Op::Conv2d {
-            out_channels: 3,
-            kernel: [3, 3],
-            stride: [1, 1],
-            padding: [1, 1],
-        },
-    );
+    g.push("conv", Op::conv2d(3, [3, 3], [1, 1], [1, 1]));
     g.push("relu", Op::Relu);
-    g.push(
-        "pool",
-        Op::MaxPool2d(Pool2d {
-            kernel: [2, 2],
-            stride: [2, 2],
-        }),
-    );
+    g.push("pool", Op::max_pool2d([2, 2], [2, 2]));
     g.push("flat", Op::Flatten);
     g.push("fc", Op::Dense { units: 4 });
     model_file(&g)
@@ -88,22 +74,11 @@ fn bilstm_model() -> Vec<u8> {
 
 fn concat_model() -> Vec<u8> {
     let mut g = Graph::new("x", &[3, 16]);
-    let conv = |o, k, p| Op::Conv1d {
-        out_channels: o,
-        kernel: k,
-        stride: 1,
-        padding: p,
-    };
+    let conv = |o, k, p| Op::conv1d(o, k, 1, p);
     g.push_from("a", &["x"], conv(4, 3, 1));
     g.push_from("b", &["x"], conv(2, 5, 2));
     g.push_from("cat", &["a", "b", "x"], Op::Concat { axis: 0 });
-    g.push(
-        "pool",
-        Op::AvgPool1d(Pool1d {
-            kernel: 2,
-            stride: 2,
-        }),
-    );
+    g.push("pool", Op::avg_pool1d(2, 2));
     g.push("perm", Op::Permute { perm: vec![1, 0] });
     g.push("sig", Op::Sigmoid);
     g.push("r", Op::Reshape { shape: vec![72] });
@@ -116,22 +91,12 @@ fn concat_model() -> Vec<u8> {
 /// out-of-bounds read.
 fn sparse_model() -> Vec<u8> {
     let mut g = Graph::new("x", &[2, 12]);
-    g.push(
-        "conv",
-        Op::Conv1d {
-            out_channels: 4,
-            kernel: 3,
-            stride: 1,
-            padding: 1,
-        },
-    ); // [4, 12]
+    g.push("conv", Op::conv1d(4, 3, 1, 1)); // [4, 12]
     g.push("perm", Op::Permute { perm: vec![1, 0] }); // [12, 4]
                                                       // Big enough that most of the file is data, as in the other models.
     g.push("gru", Op::Gru(Recurrent::new(16, true, SeqOutput::Last)));
     g.push("fc", Op::Dense { units: 3 });
-    let mut w = testing::random_weights(&g, 2);
-    testing::zero_fraction(&mut w, 0.8, 3);
-    testing::sparse_model_file(&g, &w)
+    testing::random_sparse_model(&g, 2, 0.8)
 }
 
 /// Loads `bytes`; if that succeeds, runs the model on zeros (when small enough) and checks

@@ -2,9 +2,7 @@
 //! nothing may panic. The files are built byte by byte with the small safetensors writer
 //! below (8-byte little-endian header length, JSON header, data), so they can lie in ways
 //! no well-behaved writer would.
-use deepiot_format::{
-    write, FormatError, Graph, Node, Op, Pool1d, Pool2d, Recurrent, SeqOutput, TensorData,
-};
+use deepiot_format::{write, FormatError, Graph, Node, Op, Recurrent, SeqOutput, TensorData};
 use deepiot_runtime::{LoadError, Model, RunError};
 use std::collections::BTreeMap;
 
@@ -787,44 +785,14 @@ fn zero_kernel_or_stride() {
             single(&[2, 9, 9], Op::conv2d(3, [3, 3], [1, 0], [0, 0])),
             "conv2d stride 0",
         ),
+        (single(&[2, 9], Op::max_pool1d(0, 1)), "max_pool1d kernel 0"),
+        (single(&[2, 9], Op::avg_pool1d(2, 0)), "avg_pool1d stride 0"),
         (
-            single(
-                &[2, 9],
-                Op::MaxPool1d(Pool1d {
-                    kernel: 0,
-                    stride: 1,
-                }),
-            ),
-            "max_pool1d kernel 0",
-        ),
-        (
-            single(
-                &[2, 9],
-                Op::AvgPool1d(Pool1d {
-                    kernel: 2,
-                    stride: 0,
-                }),
-            ),
-            "avg_pool1d stride 0",
-        ),
-        (
-            single(
-                &[2, 9, 9],
-                Op::MaxPool2d(Pool2d {
-                    kernel: [2, 0],
-                    stride: [1, 1],
-                }),
-            ),
+            single(&[2, 9, 9], Op::max_pool2d([2, 0], [1, 1])),
             "max_pool2d kernel 0",
         ),
         (
-            single(
-                &[2, 9, 9],
-                Op::AvgPool2d(Pool2d {
-                    kernel: [2, 2],
-                    stride: [0, 1],
-                }),
-            ),
+            single(&[2, 9, 9], Op::avg_pool2d([2, 2], [0, 1])),
             "avg_pool2d stride 0",
         ),
         (single(&[4], Op::Dense { units: 0 }), "dense units 0"),
@@ -881,24 +849,9 @@ fn kernel_larger_than_the_input() {
             single(&[2, 9, 9], Op::conv2d(3, [3, 10], [1, 1], [0, 0])),
             "conv2d",
         ),
+        (single(&[2, 9], Op::max_pool1d(10, 1)), "max_pool1d"),
         (
-            single(
-                &[2, 9],
-                Op::MaxPool1d(Pool1d {
-                    kernel: 10,
-                    stride: 1,
-                }),
-            ),
-            "max_pool1d",
-        ),
-        (
-            single(
-                &[2, 4, 9],
-                Op::AvgPool2d(Pool2d {
-                    kernel: [5, 2],
-                    stride: [1, 1],
-                }),
-            ),
+            single(&[2, 4, 9], Op::avg_pool2d([5, 2], [1, 1])),
             "avg_pool2d",
         ),
     ] {
@@ -916,16 +869,7 @@ fn input_of_the_wrong_rank() {
         ),
         (single(&[2, 2, 9], Op::Gru(rec(3))), "gru on rank 3"),
         (single(&[9], Op::Lstm(rec(3))), "lstm on rank 1"),
-        (
-            single(
-                &[9],
-                Op::MaxPool1d(Pool1d {
-                    kernel: 2,
-                    stride: 2,
-                }),
-            ),
-            "max_pool1d on [L]",
-        ),
+        (single(&[9], Op::max_pool1d(2, 2)), "max_pool1d on [L]"),
         (single(&[], Op::Relu), "rank-0 input"),
         (single(&[1, 2, 3, 4, 5], Op::Relu), "rank-5 input"),
         (single(&[3, 0], Op::Relu), "empty axis"),

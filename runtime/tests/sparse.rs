@@ -192,66 +192,18 @@ fn dense_layers() {
 #[test]
 fn conv1d_layers() {
     let mut g = Graph::new("x", &[3, 23]);
-    g.push(
-        "c1",
-        Op::Conv1d {
-            out_channels: 5,
-            kernel: 4,
-            stride: 1,
-            padding: 1,
-        },
-    ); // [5, 22]
-    g.push(
-        "c2",
-        Op::Conv1d {
-            out_channels: 2,
-            kernel: 3,
-            stride: 2,
-            padding: 0,
-        },
-    ); // [2, 10]
-    g.push(
-        "c3",
-        Op::Conv1d {
-            out_channels: 3,
-            kernel: 3,
-            stride: 2,
-            padding: 2,
-        },
-    ); // [3, 6]: padding on both sides with a stride
+    g.push("c1", Op::conv1d(5, 4, 1, 1)); // [5, 22]
+    g.push("c2", Op::conv1d(2, 3, 2, 0)); // [2, 10]
+    g.push("c3", Op::conv1d(3, 3, 2, 2)); // [3, 6]: padding on both sides with a stride
     check_model("conv1d", &g);
 }
 
 #[test]
 fn conv2d_layers() {
     let mut g = Graph::new("x", &[3, 9, 11]);
-    g.push(
-        "c1",
-        Op::Conv2d {
-            out_channels: 6,
-            kernel: [3, 3],
-            stride: [1, 1],
-            padding: [1, 1],
-        },
-    ); // [6, 9, 11]
-    g.push(
-        "pw",
-        Op::Conv2d {
-            out_channels: 5,
-            kernel: [1, 1],
-            stride: [1, 1],
-            padding: [0, 0],
-        },
-    ); // pointwise: the input is the column matrix
-    g.push(
-        "c2",
-        Op::Conv2d {
-            out_channels: 4,
-            kernel: [3, 2],
-            stride: [2, 2],
-            padding: [1, 0],
-        },
-    ); // [4, 5, 5]
+    g.push("c1", Op::conv2d(6, [3, 3], [1, 1], [1, 1])); // [6, 9, 11]
+    g.push("pw", Op::conv2d(5, [1, 1], [1, 1], [0, 0])); // pointwise: the input is the column matrix
+    g.push("c2", Op::conv2d(4, [3, 2], [2, 2], [1, 0])); // [4, 5, 5]
     g.push("flat", Op::Flatten);
     g.push("fc", Op::Dense { units: 3 });
     check_model("conv2d", &g);
@@ -475,31 +427,26 @@ struct T {
     data: Vec<u8>,
 }
 
-fn f32s(name: &'static str, v: &[f32]) -> T {
+/// A 1-d tensor of `dtype` holding `v`, each value as its 4 little-endian bytes.
+fn vector<X: Copy>(name: &'static str, dtype: &'static str, v: &[X], le: fn(X) -> [u8; 4]) -> T {
     T {
         name,
-        dtype: "F32",
+        dtype,
         shape: vec![v.len()],
-        data: v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        data: v.iter().flat_map(|&x| le(x)).collect(),
     }
+}
+
+fn f32s(name: &'static str, v: &[f32]) -> T {
+    vector(name, "F32", v, f32::to_le_bytes)
 }
 
 fn u32s(name: &'static str, v: &[u32]) -> T {
-    T {
-        name,
-        dtype: "U32",
-        shape: vec![v.len()],
-        data: v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-    }
+    vector(name, "U32", v, u32::to_le_bytes)
 }
 
 fn i32s(name: &'static str, v: &[i32]) -> T {
-    T {
-        name,
-        dtype: "I32",
-        shape: vec![v.len()],
-        data: v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-    }
+    vector(name, "I32", v, i32::to_le_bytes)
 }
 
 /// A safetensors container with the fc graph and `sparse` as the sparse list (raw JSON;

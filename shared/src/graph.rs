@@ -164,6 +164,26 @@ impl Op {
         }
     }
 
+    /// A 1-d max-pool, for graphs written in code.
+    pub const fn max_pool1d(kernel: usize, stride: usize) -> Op {
+        Op::MaxPool1d(Pool1d { kernel, stride })
+    }
+
+    /// A 1-d average-pool, for graphs written in code.
+    pub const fn avg_pool1d(kernel: usize, stride: usize) -> Op {
+        Op::AvgPool1d(Pool1d { kernel, stride })
+    }
+
+    /// A 2-d max-pool, for graphs written in code.
+    pub const fn max_pool2d(kernel: [usize; 2], stride: [usize; 2]) -> Op {
+        Op::MaxPool2d(Pool2d { kernel, stride })
+    }
+
+    /// A 2-d average-pool, for graphs written in code.
+    pub const fn avg_pool2d(kernel: [usize; 2], stride: [usize; 2]) -> Op {
+        Op::AvgPool2d(Pool2d { kernel, stride })
+    }
+
     /// The op's name as it appears in the file.
     pub fn kind(&self) -> &'static str {
         match self {

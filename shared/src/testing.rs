@@ -124,6 +124,14 @@ pub fn random_model(graph: &Graph, seed: u64) -> Vec<u8> {
     model_file(graph, &random_weights(graph, seed), &provenance)
 }
 
+/// `graph` with [`random_weights`] from `seed`, about `zeros` of every weight matrix set to
+/// zero ([`zero_fraction`], drawn from `seed + 1`), as a [`sparse_model_file`].
+pub fn random_sparse_model(graph: &Graph, seed: u64, zeros: f64) -> Vec<u8> {
+    let mut w = random_weights(graph, seed);
+    zero_fraction(&mut w, zeros, seed + 1);
+    sparse_model_file(graph, &w)
+}
+
 /// A float32 little-endian C-order `.npy` file (format 1.0), as `np.save` writes it.
 pub fn npy_bytes(shape: &[usize], data: &[f32]) -> Vec<u8> {
     assert_eq!(
