@@ -13,7 +13,6 @@ use deepiot::export;
 use deepiot::models::Net;
 use deepiot::rng::Rng;
 use deepiot_format::{Graph, Op, Recurrent, SeqOutput};
-use deepiot_runtime::Model;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -51,22 +50,16 @@ fn toy(shape: &[usize], classes: u32, n_train: usize, n_test: usize) -> Dataset 
 }
 
 fn rec(hidden: usize) -> Recurrent {
-    Recurrent {
-        hidden,
-        bidirectional: false,
-        output: SeqOutput::Sequence,
-    }
+    Recurrent::new(hidden, false, SeqOutput::Sequence)
 }
 
 /// The runtime and the host network agree on the file's outputs for some test inputs.
 fn runtime_agrees(net: &Net, bytes: &[u8], ds: &Dataset) {
-    let mut m = Model::load(bytes).expect("the runtime loads the file");
-    let len = ds.example_len();
-    let xs: Vec<f32> = ds.test_x[..8 * len].to_vec();
+    let xs: Vec<f32> = ds.test_x[..8 * ds.example_len()].to_vec();
     let host = deepiot::train::predict(net, &xs, 8).unwrap();
-    for (i, h) in host.iter().enumerate() {
-        let mut y = vec![0.0; m.output_len(0)];
-        m.run(&xs[i * len..(i + 1) * len], &mut y).unwrap();
+    let runtime = common::host_scores(bytes, &xs);
+    assert_eq!(runtime.len(), host.len());
+    for (y, h) in runtime.iter().zip(&host) {
         for (a, b) in y.iter().zip(h) {
             assert!((a - b).abs() < 1e-4, "runtime {a} vs host {b}");
         }
@@ -76,15 +69,7 @@ fn runtime_agrees(net: &Net, bytes: &[u8], ds: &Dataset) {
 #[test]
 fn magnitude_reaches_the_target_with_exact_zeros_in_conv_dense_and_recurrent_layers() {
     let mut g = Graph::new("x", &[6, 8]);
-    g.push(
-        "conv1",
-        Op::Conv1d {
-            out_channels: 8,
-            kernel: 3,
-            stride: 1,
-            padding: 1,
-        },
-    );
+    g.push("conv1", Op::conv1d(8, 3, 1, 1));
     g.push("a1", Op::Relu);
     g.push("perm", Op::Permute { perm: vec![1, 0] });
     g.push("gru1", Op::Gru(rec(10)));
@@ -146,12 +131,7 @@ fn magnitude_reaches_the_target_with_exact_zeros_in_conv_dense_and_recurrent_lay
 fn l1_keeps_coupled_sites_together_and_meets_the_target() {
     // Two branches joined along time must keep the same channels (one group).
     let mut g = Graph::new("x", &[2, 12]);
-    let conv = |k, p| Op::Conv1d {
-        out_channels: 6,
-        kernel: k,
-        stride: 1,
-        padding: p,
-    };
+    let conv = |k, p| Op::conv1d(6, k, 1, p);
     g.push_from("a", &["x"], conv(3, 0));
     g.push_from("b", &["x"], conv(5, 1));
     g.push_from("join", &["a", "b"], Op::Concat { axis: 1 });

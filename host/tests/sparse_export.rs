@@ -3,8 +3,8 @@
 use candle_core::{Device, Tensor};
 use deepiot::export;
 use deepiot::models::Net;
-use deepiot_format::{Graph, Op, Pool2d, Recurrent, SeqOutput};
-use deepiot_runtime::Model;
+use deepiot_board::testing::host_scores;
+use deepiot_format::{Graph, Op, Recurrent, SeqOutput};
 use std::collections::{BTreeMap, HashMap};
 
 /// Zeroes every weight matrix's entries with `|w|` below its `fraction` quantile (what a
@@ -46,15 +46,9 @@ fn inputs(n: usize, count: usize) -> Vec<Vec<f32>> {
         .collect()
 }
 
+/// The runtime's outputs for each example of `xs`.
 fn runtime_outputs(bytes: &[u8], xs: &[Vec<f32>]) -> Vec<Vec<f32>> {
-    let mut m = Model::load(bytes).unwrap();
-    xs.iter()
-        .map(|x| {
-            let mut y = vec![0.0; m.output_len(0)];
-            m.run(x, &mut y).unwrap();
-            y
-        })
-        .collect()
+    host_scores(bytes, &xs.concat())
 }
 
 fn candle_outputs(net: &Net, xs: &[Vec<f32>]) -> Vec<Vec<f32>> {
@@ -148,22 +142,8 @@ fn check(name: &str, graph: &Graph) {
 #[test]
 fn lenet_like_convolutional_model() {
     let mut g = Graph::new("x", &[1, 12, 12]);
-    g.push(
-        "conv1",
-        Op::Conv2d {
-            out_channels: 6,
-            kernel: [3, 3],
-            stride: [1, 1],
-            padding: [0, 0],
-        },
-    );
-    g.push(
-        "pool1",
-        Op::MaxPool2d(Pool2d {
-            kernel: [2, 2],
-            stride: [2, 2],
-        }),
-    );
+    g.push("conv1", Op::conv2d(6, [3, 3], [1, 1], [0, 0]));
+    g.push("pool1", Op::max_pool2d([2, 2], [2, 2]));
     g.push("flat", Op::Flatten);
     g.push("fc1", Op::Dense { units: 20 });
     g.push("relu", Op::Relu);
@@ -174,32 +154,10 @@ fn lenet_like_convolutional_model() {
 #[test]
 fn recurrent_model() {
     let mut g = Graph::new("x", &[6, 5]);
-    g.push(
-        "conv",
-        Op::Conv1d {
-            out_channels: 4,
-            kernel: 3,
-            stride: 1,
-            padding: 1,
-        },
-    ); // [C 6, L 5] -> [4, 5]
+    g.push("conv", Op::conv1d(4, 3, 1, 1)); // [C 6, L 5] -> [4, 5]
     g.push("perm", Op::Permute { perm: vec![1, 0] }); // [5, 4]
-    g.push(
-        "gru",
-        Op::Gru(Recurrent {
-            hidden: 8,
-            bidirectional: true,
-            output: SeqOutput::Sequence,
-        }),
-    );
-    g.push(
-        "lstm",
-        Op::Lstm(Recurrent {
-            hidden: 6,
-            bidirectional: false,
-            output: SeqOutput::Last,
-        }),
-    );
+    g.push("gru", Op::Gru(Recurrent::new(8, true, SeqOutput::Sequence)));
+    g.push("lstm", Op::Lstm(Recurrent::new(6, false, SeqOutput::Last)));
     g.push("fc", Op::Dense { units: 3 });
     check("recurrent", &g);
 }

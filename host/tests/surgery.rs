@@ -8,7 +8,8 @@ use deepiot::compress::masks::MaskPlan;
 use deepiot::compress::{cut, mask_weights, SiteMap};
 use deepiot::models::Net;
 use deepiot::models::Weights;
-use deepiot_format::{Graph, Op, Pool2d, Recurrent, SeqOutput};
+use deepiot_format::testing;
+use deepiot_format::{Graph, Op, Recurrent, SeqOutput};
 
 struct Rng(u64);
 impl Rng {
@@ -20,28 +21,9 @@ impl Rng {
     }
 }
 
-fn random_weights(g: &Graph, rng: &mut Rng) -> Weights {
-    let info = g.infer().unwrap();
-    info.params
-        .iter()
-        .flatten()
-        .map(|p| {
-            (
-                p.name.clone(),
-                (
-                    p.shape.clone(),
-                    (0..p.len()).map(|_| rng.next() - 0.5).collect(),
-                ),
-            )
-        })
-        .collect()
-}
-
 /// Runs every example through the runtime.
 fn outputs(g: &Graph, w: &Weights, xs: &[Vec<f32>]) -> Vec<Vec<f32>> {
-    let flat = common::runtime_outputs(g, w, &xs.concat());
-    let n_out = flat.len() / xs.len().max(1);
-    flat.chunks(n_out.max(1)).map(|c| c.to_vec()).collect()
+    common::host_scores(&common::model_file(g, w), &xs.concat())
 }
 
 /// Random masks (one per group, so coupled sites agree), keeping at least one element.
@@ -63,8 +45,8 @@ fn random_keep(map: &SiteMap, rng: &mut Rng, p: f32) -> Vec<Vec<bool>> {
 }
 
 fn check(name: &str, g: &Graph, seed: u64) {
+    let w = testing::random_weights(g, seed);
     let mut rng = Rng(seed);
-    let w = random_weights(g, &mut rng);
     let map = SiteMap::new(g).unwrap();
     assert!(!map.sites.is_empty(), "{name}: no sites");
     let n_in: usize = g.inputs[0].shape.iter().product();
@@ -175,32 +157,10 @@ fn dense_layers() {
 #[test]
 fn conv_layers() {
     let mut g = Graph::new("x", &[2, 9, 9]);
-    g.push(
-        "conv1",
-        Op::Conv2d {
-            out_channels: 5,
-            kernel: [3, 3],
-            stride: [1, 1],
-            padding: [1, 1],
-        },
-    );
+    g.push("conv1", Op::conv2d(5, [3, 3], [1, 1], [1, 1]));
     g.push("a1", Op::Relu);
-    g.push(
-        "pool",
-        Op::MaxPool2d(Pool2d {
-            kernel: [2, 2],
-            stride: [2, 2],
-        }),
-    );
-    g.push(
-        "conv2",
-        Op::Conv2d {
-            out_channels: 6,
-            kernel: [3, 3],
-            stride: [1, 1],
-            padding: [0, 0],
-        },
-    );
+    g.push("pool", Op::max_pool2d([2, 2], [2, 2]));
+    g.push("conv2", Op::conv2d(6, [3, 3], [1, 1], [0, 0]));
     g.push("a2", Op::Sigmoid);
     g.push("flat", Op::Flatten);
     g.push("fc1", Op::Dense { units: 7 });
@@ -212,25 +172,9 @@ fn conv_layers() {
 #[test]
 fn deepsense_style_conv_then_gru() {
     let mut g = Graph::new("x", &[3, 4, 13]);
-    g.push(
-        "conv1",
-        Op::Conv2d {
-            out_channels: 6,
-            kernel: [1, 3],
-            stride: [1, 1],
-            padding: [0, 0],
-        },
-    );
+    g.push("conv1", Op::conv2d(6, [1, 3], [1, 1], [0, 0]));
     g.push("a1", Op::Relu);
-    g.push(
-        "conv2",
-        Op::Conv2d {
-            out_channels: 5,
-            kernel: [1, 3],
-            stride: [1, 1],
-            padding: [0, 0],
-        },
-    );
+    g.push("conv2", Op::conv2d(5, [1, 3], [1, 1], [0, 0]));
     g.push("a2", Op::Relu);
     g.push(
         "perm",
@@ -280,27 +224,9 @@ fn bidirectional_layers_pad_the_narrower_direction() {
 #[test]
 fn branches_joined_on_channels_are_independent() {
     let mut g = Graph::new("x", &[2, 12]);
-    g.push_from(
-        "a",
-        &["x"],
-        Op::Conv1d {
-            out_channels: 4,
-            kernel: 3,
-            stride: 1,
-            padding: 0,
-        },
-    );
+    g.push_from("a", &["x"], Op::conv1d(4, 3, 1, 0));
     g.push_from("a_act", &["a"], Op::Relu);
-    g.push_from(
-        "b",
-        &["x"],
-        Op::Conv1d {
-            out_channels: 5,
-            kernel: 3,
-            stride: 1,
-            padding: 0,
-        },
-    );
+    g.push_from("b", &["x"], Op::conv1d(5, 3, 1, 0));
     g.push_from("b_act", &["b"], Op::Tanh);
     g.push_from("join", &["a_act", "b_act"], Op::Concat { axis: 0 });
     g.push("flat", Op::Flatten);
@@ -318,26 +244,8 @@ fn branches_joined_on_channels_are_independent() {
 #[test]
 fn branches_joined_on_time_share_one_mask() {
     let mut g = Graph::new("x", &[2, 12]);
-    g.push_from(
-        "a",
-        &["x"],
-        Op::Conv1d {
-            out_channels: 4,
-            kernel: 3,
-            stride: 1,
-            padding: 0,
-        },
-    );
-    g.push_from(
-        "b",
-        &["x"],
-        Op::Conv1d {
-            out_channels: 4,
-            kernel: 5,
-            stride: 1,
-            padding: 1,
-        },
-    );
+    g.push_from("a", &["x"], Op::conv1d(4, 3, 1, 0));
+    g.push_from("b", &["x"], Op::conv1d(4, 5, 1, 1));
     g.push_from("join", &["a", "b"], Op::Concat { axis: 1 });
     g.push("act", Op::Relu);
     g.push("flat", Op::Flatten);

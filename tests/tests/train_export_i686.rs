@@ -12,7 +12,7 @@ use deepiot::export;
 use deepiot::models::Net;
 use deepiot::rng::Rng;
 use deepiot::train::{fit, FitOptions, Hyper};
-use deepiot_format::{Graph, Op, Pool2d, Recurrent, SeqOutput};
+use deepiot_format::{Graph, Op, Recurrent, SeqOutput};
 use deepiot_tests::models::{bilstm_graph, branched_graph};
 use deepiot_tests::{argmax, i686_runtime, npy_bytes};
 use std::collections::BTreeMap;
@@ -24,39 +24,11 @@ const TEST_EXAMPLES: usize = 100;
 /// Small LeNet: conv 3x3 (padded) + relu + max-pool, conv 3x3 stride 2 + avg-pool, dense.
 fn conv_graph() -> Graph {
     let mut g = Graph::new("image", &[1, 12, 12]);
-    g.push(
-        "conv1",
-        Op::Conv2d {
-            out_channels: 4,
-            kernel: [3, 3],
-            stride: [1, 1],
-            padding: [1, 1],
-        },
-    );
+    g.push("conv1", Op::conv2d(4, [3, 3], [1, 1], [1, 1]));
     g.push("relu1", Op::Relu);
-    g.push(
-        "pool1",
-        Op::MaxPool2d(Pool2d {
-            kernel: [2, 2],
-            stride: [2, 2],
-        }),
-    );
-    g.push(
-        "conv2",
-        Op::Conv2d {
-            out_channels: 6,
-            kernel: [3, 3],
-            stride: [2, 1],
-            padding: [1, 0],
-        },
-    );
-    g.push(
-        "pool2",
-        Op::AvgPool2d(Pool2d {
-            kernel: [1, 2],
-            stride: [1, 2],
-        }),
-    );
+    g.push("pool1", Op::max_pool2d([2, 2], [2, 2]));
+    g.push("conv2", Op::conv2d(6, [3, 3], [2, 1], [1, 0]));
+    g.push("pool2", Op::avg_pool2d([1, 2], [1, 2]));
     g.push("flatten", Op::Flatten);
     g.push("fc1", Op::Dense { units: 16 });
     g.push("relu2", Op::Relu);
@@ -68,15 +40,7 @@ fn conv_graph() -> Graph {
 /// two stacked GRUs (sequence, then mean), dense.
 fn gru_graph() -> Graph {
     let mut g = Graph::new("window", &[3, 4, 7]);
-    g.push(
-        "conv",
-        Op::Conv2d {
-            out_channels: 5,
-            kernel: [1, 3],
-            stride: [1, 1],
-            padding: [0, 0],
-        },
-    );
+    g.push("conv", Op::conv2d(5, [1, 3], [1, 1], [0, 0]));
     g.push("relu", Op::Relu);
     g.push(
         "to_time",
@@ -87,20 +51,9 @@ fn gru_graph() -> Graph {
     g.push("frames", Op::Reshape { shape: vec![4, 25] });
     g.push(
         "gru1",
-        Op::Gru(Recurrent {
-            hidden: 12,
-            bidirectional: false,
-            output: SeqOutput::Sequence,
-        }),
+        Op::Gru(Recurrent::new(12, false, SeqOutput::Sequence)),
     );
-    g.push(
-        "gru2",
-        Op::Gru(Recurrent {
-            hidden: 10,
-            bidirectional: false,
-            output: SeqOutput::Mean,
-        }),
-    );
+    g.push("gru2", Op::Gru(Recurrent::new(10, false, SeqOutput::Mean)));
     g.push("fc", Op::Dense { units: 3 });
     g
 }

@@ -2,30 +2,18 @@
 #![allow(dead_code)]
 use deepiot::export;
 use deepiot::models::Net;
-use deepiot_format::{Graph, Op, Pool2d};
+/// The runtime library on each example of a batch (the board tests' reference).
+pub use deepiot_board::testing::host_scores;
+use deepiot_format::{Graph, Op};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// A small LeNet-like model for the bundled MNIST subset.
 pub fn tiny_mnist_model(dir: &Path) -> PathBuf {
     let mut g = Graph::new("image", &[1, 28, 28]);
-    g.push(
-        "conv1",
-        Op::Conv2d {
-            out_channels: 6,
-            kernel: [5, 5],
-            stride: [1, 1],
-            padding: [0, 0],
-        },
-    );
+    g.push("conv1", Op::conv2d(6, [5, 5], [1, 1], [0, 0]));
     g.push("a1", Op::Relu);
-    g.push(
-        "pool1",
-        Op::MaxPool2d(Pool2d {
-            kernel: [4, 4],
-            stride: [4, 4],
-        }),
-    );
+    g.push("pool1", Op::max_pool2d([4, 4], [4, 4]));
     g.push("flat", Op::Flatten);
     g.push("fc1", Op::Dense { units: 32 });
     g.push("a2", Op::Relu);
@@ -88,28 +76,12 @@ pub fn quick_search(
     }
 }
 
-/// The model file of `g` with the weights `w`.
-pub fn weights_file(g: &Graph, w: &deepiot::models::Weights) -> Vec<u8> {
-    let t: Vec<deepiot_format::TensorData> = w
-        .iter()
-        .map(|(n, (s, v))| deepiot_format::TensorData {
-            name: n,
-            shape: s,
-            values: v,
-        })
-        .collect();
-    deepiot_format::write(g, &BTreeMap::new(), &t).expect("a valid model")
+/// The model file of `g` with the weights `w` (`deepiot_format::testing::model_file`).
+pub fn model_file(g: &Graph, w: &deepiot::models::Weights) -> Vec<u8> {
+    deepiot_format::testing::model_file(g, w, &BTreeMap::new())
 }
 
 /// The board runtime's outputs for consecutive examples `xs`, concatenated.
 pub fn runtime_outputs(g: &Graph, w: &deepiot::models::Weights, xs: &[f32]) -> Vec<f32> {
-    let mut m = deepiot_runtime::Model::load(&weights_file(g, w)).expect("the runtime loads it");
-    let n_in = m.input_len(0);
-    let mut out = Vec::new();
-    for x in xs.chunks(n_in) {
-        let mut y = vec![0.0; m.output_len(0)];
-        m.run(x, &mut y).expect("it runs");
-        out.extend(y);
-    }
-    out
+    host_scores(&model_file(g, w), xs).concat()
 }
