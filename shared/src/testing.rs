@@ -279,6 +279,53 @@ pub mod golden {
         }
     }
 
+    /// One `#[test]` per golden case (the files of [`CASES`]), each calling `$check` with the
+    /// case's name, and one that the folder holds exactly [`CASES`]: the runtime's and the
+    /// host's golden tests list the cases here once.
+    /// `lenet5` is Caffe-style LeNet-5 (`deepiot_format::reference::lenet5`): no activation
+    /// after the convolutions, flatten in (C, H, W) order.
+    #[macro_export]
+    macro_rules! golden_tests {
+        ($check:path) => {
+            #[test]
+            fn golden_files_are_all_covered() {
+                assert_eq!(
+                    $crate::testing::golden::names(),
+                    $crate::testing::golden::CASES,
+                    "a golden file was added or removed: describe it in deepiot_format::testing::golden"
+                );
+            }
+            #[test]
+            fn lenet5() {
+                $check("lenet5");
+            }
+            #[test]
+            fn conv1d_relu_maxpool() {
+                $check("conv1d_relu_maxpool");
+            }
+            #[test]
+            fn conv2d_stride_pad_tanh_avgpool() {
+                $check("conv2d_stride_pad_tanh_avgpool");
+            }
+            #[test]
+            fn conv2d_batchnorm_relu() {
+                $check("conv2d_batchnorm_relu");
+            }
+            #[test]
+            fn gru_2layer() {
+                $check("gru_2layer");
+            }
+            #[test]
+            fn lstm_2layer_seq1() {
+                $check("lstm_2layer_seq1");
+            }
+            #[test]
+            fn bilstm() {
+                $check("bilstm");
+            }
+        };
+    }
+
     /// Every golden case, by file name; a file that is not listed here is a test failure
     /// (see [`names`]).
     pub const CASES: [&str; 7] = [
@@ -290,6 +337,23 @@ pub mod golden {
         "lenet5",
         "lstm_2layer_seq1",
     ];
+
+    /// How close every engine must come to PyTorch: `|got - torch| / max(1, |torch|)`
+    /// per element.
+    pub const TOLERANCE: f64 = 1e-5;
+
+    /// Panics unless `got` has the length of `torch` and every element is within
+    /// [`TOLERANCE`] of it; `what` names the case and the engine in the message.
+    pub fn assert_close(what: &str, got: &[f32], torch: &[f32]) {
+        assert_eq!(got.len(), torch.len(), "{what}: length");
+        for (i, (&g, &t)) in got.iter().zip(torch).enumerate() {
+            let err = (g as f64 - t as f64).abs() / (t as f64).abs().max(1.0);
+            assert!(
+                err <= TOLERANCE,
+                "{what}: element {i}: {g} vs torch {t} (relative error {err:e})"
+            );
+        }
+    }
 
     /// One comparison: `graph` with `tensors` (deepiot names), run on every example of the
     /// golden `input`, must give `expected` (all examples back to back).

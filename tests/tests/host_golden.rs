@@ -5,7 +5,7 @@
 //! checks the runtime runs in `runtime/tests/golden.rs`); here each is written with
 //! `deepiot_format::write`, loaded back into a candle [`Net`] with
 //! `deepiot::export::from_bytes`, and run on the whole batch with both convolution paths.
-//! Criterion: `|candle - torch| / max(1, |torch|) <= 1e-5` per element.
+//! Criterion: `|candle - torch| / max(1, |torch|) <= 1e-5` per element (`golden::TOLERANCE`).
 use candle_core::{Device, Tensor};
 use deepiot::export;
 use deepiot::models::{ConvImpl, Net};
@@ -13,8 +13,6 @@ use deepiot_format::testing::golden::{self, Golden};
 use deepiot_format::testing::model_file;
 use std::collections::BTreeMap;
 use std::path::Path;
-
-const TOLERANCE: f64 = 1e-5;
 
 /// Runs every check of golden file `name` on the whole batch, with both convolution paths.
 fn check(name: &str) {
@@ -35,15 +33,7 @@ fn check(name: &str) {
                 .unwrap()
                 .to_vec1()
                 .unwrap();
-            assert_eq!(y.len(), c.expected.len(), "{}: length", c.what);
-            for (i, (&a, &b)) in y.iter().zip(&c.expected).enumerate() {
-                let err = (a as f64 - b as f64).abs() / (b as f64).abs().max(1.0);
-                assert!(
-                    err <= TOLERANCE,
-                    "{} ({conv:?}): element {i}: candle {a} vs torch {b} (relative error {err:e})",
-                    c.what
-                );
-            }
+            golden::assert_close(&format!("{} ({conv:?}): candle", c.what), &y, &c.expected);
         }
     }
 }
@@ -58,42 +48,4 @@ fn net_with(net: &Net, conv: ConvImpl) -> Net {
     Net::from_tensors(net.graph(), t).unwrap().with_conv(conv)
 }
 
-#[test]
-fn golden_files_are_all_covered() {
-    assert_eq!(golden::names(), golden::CASES);
-}
-
-#[test]
-fn lenet5() {
-    check("lenet5");
-}
-
-#[test]
-fn conv1d_relu_maxpool() {
-    check("conv1d_relu_maxpool");
-}
-
-#[test]
-fn conv2d_stride_pad_tanh_avgpool() {
-    check("conv2d_stride_pad_tanh_avgpool");
-}
-
-#[test]
-fn conv2d_batchnorm_relu_folded() {
-    check("conv2d_batchnorm_relu");
-}
-
-#[test]
-fn gru_2layer() {
-    check("gru_2layer");
-}
-
-#[test]
-fn lstm_2layer_seq1() {
-    check("lstm_2layer_seq1");
-}
-
-#[test]
-fn bilstm() {
-    check("bilstm");
-}
+deepiot_format::golden_tests!(check);
