@@ -11,38 +11,30 @@ fn point(dir: &std::path::Path, link: &str, target: &str) -> std::process::Outpu
         .expect("deepiot-run runs")
 }
 
+/// `point` succeeds and `link` then names `target`.
+fn point_ok(dir: &std::path::Path, link: &str, target: &str) {
+    let out = point(dir, link, target);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_link(dir.join(link)).unwrap().to_str(),
+        Some(target)
+    );
+}
+
 #[test]
 fn point_replaces_the_link_in_one_rename_and_leaves_nothing_behind() {
     let d = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(d.path().join("slots/a")).unwrap();
     std::fs::create_dir_all(d.path().join("slots/b")).unwrap();
     // The first switch creates the link.
-    let out = point(d.path(), "active", "slots/a");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        std::fs::read_link(d.path().join("active"))
-            .unwrap()
-            .to_str(),
-        Some("slots/a")
-    );
+    point_ok(d.path(), "active", "slots/a");
     // A leftover `active.new` from a cut-short switch is replaced, not an error.
     symlink("slots/a", d.path().join("active.new")).unwrap();
-    let out = point(d.path(), "active", "slots/b");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        std::fs::read_link(d.path().join("active"))
-            .unwrap()
-            .to_str(),
-        Some("slots/b")
-    );
+    point_ok(d.path(), "active", "slots/b");
     assert!(
         !d.path().join("active.new").exists()
             && d.path().join("active.new").symlink_metadata().is_err()
