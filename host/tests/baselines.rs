@@ -8,7 +8,7 @@ use deepiot::compress::magnitude::{prune, MagnitudeConfig};
 use deepiot::compress::report::effective_params;
 use deepiot::compress::{self as compress, CompressConfig, MagnitudeSettings, Method};
 use deepiot::compress::{cut, SiteMap};
-use deepiot::data::{bundled_dir, Dataset, Standardization};
+use deepiot::data::{bundled_dir, Dataset};
 use deepiot::export;
 use deepiot::models::Net;
 use deepiot::rng::Rng;
@@ -31,22 +31,10 @@ fn toy(shape: &[usize], classes: u32, n_train: usize, n_test: usize) -> Dataset 
         }
         (x, y)
     };
-    let (train_x, train_y) = make(n_train);
-    let (test_x, test_y) = make(n_test);
-    Dataset {
-        name: "toy".into(),
-        shape: shape.to_vec(),
-        classes: (0..classes).map(|c| c.to_string()).collect(),
-        train_x,
-        train_y,
-        test_x,
-        test_y,
-        input_norm: Standardization {
-            axis: 0,
-            mean: vec![0.0; shape[0]],
-            std: vec![1.0; shape[0]],
-        },
-    }
+    let train = make(n_train);
+    let test = make(n_test);
+    let names = (0..classes).map(|c| c.to_string()).collect();
+    common::dataset("toy", shape, names, train, test)
 }
 
 fn rec(hidden: usize) -> Recurrent {

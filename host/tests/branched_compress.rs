@@ -8,7 +8,6 @@ mod common;
 
 use deepiot::compress::search::{search, SearchConfig};
 use deepiot::compress::{cut, mask_weights, SiteMap};
-use deepiot::data::{Dataset, Standardization};
 use deepiot::models::Net;
 use deepiot::rng::Rng;
 use deepiot::train;
@@ -57,22 +56,13 @@ fn branched() -> Graph {
 
 #[test]
 fn a_branched_model_is_searched_cut_and_keeps_the_masked_outputs() {
-    let (train_x, train_y) = windows(2000, 1);
-    let (test_x, test_y) = windows(400, 2);
-    let ds = Dataset {
-        name: "branched".into(),
-        shape: vec![CH, T],
-        classes: vec!["noise".into(), "wave".into()],
-        train_x,
-        train_y,
-        test_x,
-        test_y,
-        input_norm: Standardization {
-            axis: 0,
-            mean: vec![0.0; CH],
-            std: vec![1.0; CH],
-        },
-    };
+    let ds = common::dataset(
+        "branched",
+        &[CH, T],
+        vec!["noise".into(), "wave".into()],
+        windows(2000, 1),
+        windows(400, 2),
+    );
     let g = branched();
     let map = SiteMap::new(&g).unwrap();
     let short = map

@@ -4,7 +4,6 @@ mod common;
 
 use deepiot::compress::search::{masked_accuracy, search, SearchConfig, SearchLimit};
 use deepiot::compress::surgery::cut;
-use deepiot::data::{Dataset, Standardization};
 use deepiot::models::Net;
 use deepiot::rng::Rng;
 use deepiot::train;
@@ -25,22 +24,13 @@ fn toy_data(n: usize, seed: u64) -> (Vec<f32>, Vec<u32>) {
 
 #[test]
 fn a_short_search_shrinks_a_tiny_model_and_keeps_its_accuracy() {
-    let (train_x, train_y) = toy_data(3000, 1);
-    let (test_x, test_y) = toy_data(1000, 2);
-    let ds = Dataset {
-        name: "toy".into(),
-        shape: vec![12],
-        classes: vec!["neg".into(), "pos".into()],
-        train_x,
-        train_y,
-        test_x,
-        test_y,
-        input_norm: Standardization {
-            axis: 0,
-            mean: vec![0.0; 12],
-            std: vec![1.0; 12],
-        },
-    };
+    let ds = common::dataset(
+        "toy",
+        &[12],
+        vec!["neg".into(), "pos".into()],
+        toy_data(3000, 1),
+        toy_data(1000, 2),
+    );
     let mut g = Graph::new("x", &[12]);
     g.push("fc1", Op::Dense { units: 48 });
     g.push("a1", Op::Relu);

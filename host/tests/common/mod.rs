@@ -26,6 +26,32 @@ pub fn tiny_mnist_model(dir: &Path) -> PathBuf {
     path
 }
 
+/// A synthetic data set whose values are already standardised (mean 0, std 1 for every
+/// channel of axis 0); `train` and `test` are (values, labels).
+pub fn dataset(
+    name: &str,
+    shape: &[usize],
+    classes: Vec<String>,
+    train: (Vec<f32>, Vec<u32>),
+    test: (Vec<f32>, Vec<u32>),
+) -> deepiot::data::Dataset {
+    let ((train_x, train_y), (test_x, test_y)) = (train, test);
+    deepiot::data::Dataset {
+        name: name.into(),
+        shape: shape.to_vec(),
+        classes,
+        train_x,
+        train_y,
+        test_x,
+        test_y,
+        input_norm: deepiot::data::Standardization {
+            axis: 0,
+            mean: vec![0.0; shape[0]],
+            std: vec![1.0; shape[0]],
+        },
+    }
+}
+
 /// Training settings for the small synthetic tasks of the search tests: a few epochs at
 /// a high learning rate, 10 % held out.
 pub fn quick_fit(name: &str, seed: u64, epochs: usize) -> deepiot::train::FitOptions {
