@@ -5,7 +5,9 @@
 
 use deepiot_format::{reference, testing};
 
-pub use deepiot_board::testing::{host_scores, i686_runtime, raw_f32_bytes, standin as board};
+pub use deepiot_board::testing::{i686_runtime, standin as board};
+#[allow(unused_imports)] // each test file uses its own part
+pub use deepiot_board::testing::{host_scores, raw_f32_bytes};
 #[allow(unused_imports)] // each test file uses its own part
 pub use testing::random_input;
 
