@@ -5,9 +5,9 @@
 
 use deepiot_format::{reference, testing};
 
-pub use deepiot_board::testing::{i686_runtime, standin as board};
 #[allow(unused_imports)] // each test file uses its own part
 pub use deepiot_board::testing::{host_scores, raw_f32_bytes};
+pub use deepiot_board::testing::{i686_runtime, standin as board};
 #[allow(unused_imports)] // each test file uses its own part
 pub use testing::random_input;
 
