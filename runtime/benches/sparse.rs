@@ -82,7 +82,7 @@ fn bench_conv(c: &mut Criterion) {
     let mut g = c.benchmark_group("sparse conv2 20x12x12->50x8x8 k5");
     let x = values(10, geom.c * geom.h * geom.w, 0);
     let bias = values(11, geom.o, 0);
-    let mut col = vec![0.0; geom.scratch()];
+    let mut col = vec![0.0; geom.scratch().expect("scratch fits")];
     let mut y = vec![0.0; geom.o * geom.positions()];
     for zeros in SPARSITIES {
         let w = values(12 + zeros as u64, geom.o * geom.patch(), zeros);

@@ -200,12 +200,7 @@ impl Model {
             // board the products need not; such a model is refused, not wrapped around.
             let scratch = match &node.op {
                 Op::Conv1d { .. } | Op::Conv2d { .. } => {
-                    let g = Self::conv_geom(&node.op, x, &info.node_shapes[k]);
-                    if g.is_pointwise() {
-                        Some(0)
-                    } else {
-                        g.patch().checked_mul(g.positions())
-                    }
+                    Self::conv_geom(&node.op, x, &info.node_shapes[k]).scratch()
                 }
                 Op::Gru(r) | Op::Lstm(r) => {
                     let gh = node.op.gates().unwrap_or(0) * r.hidden;

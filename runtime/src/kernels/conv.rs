@@ -1,6 +1,8 @@
 //! Convolution as im2col followed by one matrix product (measured faster than a direct loop
 //! for every LeNet/DeepSense shape: the product's inner loop runs over contiguous columns).
+use super::gemm::{gemm_panels, panels_len};
 use super::sparse::{CsrView, Matrix};
+use super::tile::NR as PANEL;
 
 /// Geometry of a 2-d convolution over `[c, h, w]`; a 1-d convolution is `h = kh = 1`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,13 +34,16 @@ impl ConvGeom {
     pub fn is_pointwise(&self) -> bool {
         self.kh == 1 && self.kw == 1 && self.sh == 1 && self.sw == 1 && self.ph == 0 && self.pw == 0
     }
-    /// Scratch floats the convolution needs.
-    pub fn scratch(&self) -> usize {
+    /// Scratch floats the convolution needs: the column matrix as panels of eight
+    /// positions (the larger of the two layouts), and three more to start it 16-byte
+    /// aligned wherever the arena puts it. `None` if that does not fit in `usize`.
+    pub fn scratch(&self) -> Option<usize> {
         if self.is_pointwise() {
-            0
-        } else {
-            self.patch() * self.positions()
+            return Some(0);
         }
+        self.patch()
+            .checked_mul(self.positions().checked_next_multiple_of(PANEL)?)?
+            .checked_add(3)
     }
 }
 
@@ -86,6 +91,43 @@ pub fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
     }
 }
 
+/// The column matrix of [`im2col`] laid out as [`gemm_panels`] reads it: panel `t`
+/// holds, for each row `(ci, ky, kx)`, the eight positions `8t .. 8t + 8` (zero past the
+/// last), so the register tile reads its columns in one contiguous stream.
+pub fn im2col_panels(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
+    let (patch, p) = (g.patch(), g.positions());
+    let col = &mut col[..panels_len(patch, p)];
+    let mut row = 0;
+    for ci in 0..g.c {
+        let plane = &x[ci * g.h * g.w..(ci + 1) * g.h * g.w];
+        for ky in 0..g.kh {
+            for kx in 0..g.kw {
+                // Position j of this row goes to col[(j / 8 * patch + row) * 8 + j % 8].
+                let mut put = |j: usize, v: f32| {
+                    col[((j / PANEL) * patch + row) * PANEL + j % PANEL] = v;
+                };
+                for oy in 0..g.oh {
+                    let iy = (oy * g.sh + ky) as isize - g.ph as isize;
+                    let inside_y = iy >= 0 && iy < g.h as isize;
+                    for ox in 0..g.ow {
+                        let ix = (ox * g.sw + kx) as isize - g.pw as isize;
+                        let v = if inside_y && ix >= 0 && (ix as usize) < g.w {
+                            plane[iy as usize * g.w + ix as usize]
+                        } else {
+                            0.0
+                        };
+                        put(oy * g.ow + ox, v);
+                    }
+                }
+                for j in p..p.next_multiple_of(PANEL) {
+                    put(j, 0.0);
+                }
+                row += 1;
+            }
+        }
+    }
+}
+
 /// `y[o, oy, ox]` for weights `[o, c, kh, kw]`, bias `[o]`; `col` is scratch of
 /// [`ConvGeom::scratch`] floats.
 pub fn conv(g: &ConvGeom, x: &[f32], w: &[f32], b: &[f32], col: &mut [f32], y: &mut [f32]) {
@@ -106,7 +148,15 @@ pub fn conv_with(
     match w {
         _ if g.is_pointwise() => w.nn(g.o, g.c, g.positions(), x, b, y),
         Matrix::Csr(w) if uses_direct(g, &w) => conv_csr_direct(g, x, &w, b, y),
-        _ => {
+        Matrix::Dense(w) => {
+            // The panels start at the first 16-byte boundary of the scratch (the arena
+            // gives 4-byte alignment; `scratch` has room for the shift).
+            let shift = col.as_ptr().align_offset(16).min(3);
+            let col = &mut col[shift..];
+            im2col_panels(g, x, col);
+            gemm_panels(g.o, g.patch(), g.positions(), w, col, b, y);
+        }
+        Matrix::Csr(_) => {
             im2col(g, x, col);
             w.nn(g.o, g.patch(), g.positions(), col, b, y);
         }
@@ -170,6 +220,51 @@ pub fn conv_csr_direct(g: &ConvGeom, x: &[f32], w: &CsrView<'_>, b: &[f32], y: &
                     for (d, &s) in dst.iter_mut().zip(row[first..].iter().step_by(g.sw)) {
                         *d += v * s;
                     }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    #[test]
+    fn panels_hold_the_column_matrix_padded_to_eight_positions() {
+        // Padding, stride and a position count that is not a multiple of eight.
+        for (sh, ph) in [(1, 0), (2, 1), (1, 2)] {
+            let (h, w, kh, kw) = (7, 6, 3, 2);
+            let (oh, ow) = ((h + 2 * ph - kh) / sh + 1, (w + 2 * ph - kw) / sh + 1);
+            let g = ConvGeom {
+                c: 2,
+                h,
+                w,
+                o: 1,
+                kh,
+                kw,
+                sh,
+                sw: sh,
+                ph,
+                pw: ph,
+                oh,
+                ow,
+            };
+            let x: alloc::vec::Vec<f32> = (0..g.c * h * w).map(|v| v as f32 + 1.0).collect();
+            let (patch, p) = (g.patch(), g.positions());
+            let mut col = vec![0.0; patch * p];
+            im2col(&g, &x, &mut col);
+            let mut panels = vec![f32::NAN; panels_len(patch, p)];
+            im2col_panels(&g, &x, &mut panels);
+            for row in 0..patch {
+                for j in 0..p.next_multiple_of(PANEL) {
+                    let want = if j < p { col[row * p + j] } else { 0.0 };
+                    assert_eq!(
+                        panels[((j / 8) * patch + row) * 8 + j % 8],
+                        want,
+                        "{row} {j}"
+                    );
                 }
             }
         }

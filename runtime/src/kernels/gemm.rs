@@ -2,6 +2,7 @@
 //! `gemm_nt` (rows times transposed weights) serves dense layers and recurrent input
 //! projections, where weights are stored `[out, in]` as PyTorch does.
 use super::simd::F4;
+use super::tile::{tile_3x8, MR as TILE_ROWS, NR as PANEL};
 
 const MR: usize = 4;
 /// Columns of `c` per tile. Measured on the i686 build (`benches/kernels.rs`): this
@@ -66,6 +67,88 @@ pub fn gemm_nn(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], bias: &[f32],
             &mut c[i * n..(i + 1) * n],
         );
         i += 1;
+    }
+}
+
+/// Floats of `b [k×n]` laid out as column panels (see [`gemm_panels`]).
+pub fn panels_len(k: usize, n: usize) -> usize {
+    n.div_ceil(PANEL) * PANEL * k
+}
+
+/// `c[m×n] = a[m×k] · b + bias[i]` on every column of row `i`, where `b [k×n]` comes as
+/// column panels: panel `t` holds, for each `p < k`, the eight values
+/// `b[p][8t .. 8t + 8]`, zero past `n` (im2col writes them so: [`super::conv`]).
+/// `panels` should start 16-byte aligned: the register tile multiplies from memory. A
+/// misaligned one still gives the right result, by a slower loop.
+pub fn gemm_panels(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    panels: &[f32],
+    bias: &[f32],
+    c: &mut [f32],
+) {
+    let (a, panels, bias, c) = (
+        &a[..m * k],
+        &panels[..panels_len(k, n)],
+        &bias[..m],
+        &mut c[..m * n],
+    );
+    if k == 0 || panels.as_ptr().align_offset(16) != 0 {
+        return panels_slow(m, k, n, a, panels, bias, c);
+    }
+    let mut tile = [0f32; TILE_ROWS * PANEL];
+    // Row groups of three; a last partial group overlaps the one before (recomputing a
+    // row or two is cheaper than a narrower tile), and fewer than three rows repeat one
+    // row three times (`lda` 0).
+    let mut starts = (0..m / TILE_ROWS).map(|g| (g * TILE_ROWS, k));
+    let last = match m {
+        0 => None,
+        _ if m % TILE_ROWS == 0 => None,
+        _ if m > TILE_ROWS => Some((m - TILE_ROWS, k)),
+        _ => None,
+    };
+    let small = if m < TILE_ROWS { 0..m } else { 0..0 };
+    let groups = starts.by_ref().chain(last).chain(small.map(|r| (r, 0)));
+    for (i, lda) in groups {
+        let rows = if lda == 0 { 1 } else { TILE_ROWS };
+        for (t, panel) in panels.chunks_exact(PANEL * k).enumerate() {
+            // SAFETY: rows `i .. i + rows` of `a` exist (`i + rows <= m`), each `k` long;
+            // with `lda` 0 the tile reads row `i` three times. `panel` is `8 * k` floats
+            // and aligned (checked above: every panel is a multiple of 32 bytes); k >= 1.
+            unsafe { tile_3x8(k, a[i * k..].as_ptr(), lda, panel.as_ptr(), &mut tile) };
+            let j = t * PANEL;
+            let cols = (n - j).min(PANEL);
+            for r in 0..rows {
+                let out = &mut c[(i + r) * n + j..(i + r) * n + j + cols];
+                for (o, &v) in out.iter_mut().zip(&tile[r * PANEL..r * PANEL + cols]) {
+                    *o = v + bias[i + r];
+                }
+            }
+        }
+    }
+}
+
+/// [`gemm_panels`] without the register tile, for panels that are not aligned.
+fn panels_slow(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    panels: &[f32],
+    bias: &[f32],
+    c: &mut [f32],
+) {
+    for i in 0..m {
+        for j in 0..n {
+            let (t, q) = (j / PANEL, j % PANEL);
+            let mut s = 0.0;
+            for p in 0..k {
+                s += a[i * k + p] * panels[(t * k + p) * PANEL + q];
+            }
+            c[i * n + j] = s + bias[i];
+        }
     }
 }
 
@@ -191,5 +274,60 @@ pub fn gemv_acc(f: usize, units: usize, x: &[f32], w: &[f32], y: &mut [f32]) {
     while u < units {
         y[u] += dot(x, &w[u * f..(u + 1) * f]);
         u += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    fn values(seed: u64, n: usize) -> Vec<f32> {
+        let mut v = vec![0.0; n];
+        deepiot_format::rng::fill_symmetric(seed, &mut v);
+        v
+    }
+
+    /// `b [k×n]` as column panels, starting `shift` floats into a 16-byte aligned buffer.
+    fn panels_at(k: usize, n: usize, b: &[f32], shift: usize) -> (Vec<f32>, usize) {
+        let mut store = vec![f32::NAN; panels_len(k, n) + 8];
+        let start = store.as_ptr().align_offset(16) + shift;
+        let panels = &mut store[start..start + panels_len(k, n)];
+        panels.fill(0.0);
+        for p in 0..k {
+            for j in 0..n {
+                panels[((j / 8) * k + p) * 8 + j % 8] = b[p * n + j];
+            }
+        }
+        (store, start)
+    }
+
+    #[test]
+    fn panel_product_matches_the_plain_sums_for_every_edge_shape() {
+        for m in [1, 2, 3, 4, 5, 7, 11] {
+            for n in [1, 4, 7, 8, 9, 16, 17] {
+                for k in [1, 2, 5, 9] {
+                    let (a, b, bias) = (values(1, m * k), values(2, k * n), values(3, m));
+                    for shift in [0, 1] {
+                        let (store, start) = panels_at(k, n, &b, shift);
+                        let mut c = vec![f32::NAN; m * n];
+                        let panels = &store[start..start + panels_len(k, n)];
+                        gemm_panels(m, k, n, &a, panels, &bias, &mut c);
+                        for i in 0..m {
+                            for j in 0..n {
+                                let want: f32 = bias[i]
+                                    + (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum::<f32>();
+                                let got = c[i * n + j];
+                                assert!(
+                                    (got - want).abs() <= 1e-5 * (1.0 + want.abs()),
+                                    "m {m} n {n} k {k} shift {shift} at ({i}, {j}): {got} vs {want}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -9,3 +9,4 @@ pub mod pool;
 pub mod rnn;
 pub mod simd;
 pub mod sparse;
+pub mod tile;
