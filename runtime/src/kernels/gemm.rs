@@ -102,15 +102,12 @@ pub fn gemm_panels(
     // Row groups of three; a last partial group overlaps the one before (recomputing a
     // row or two is cheaper than a narrower tile), and fewer than three rows repeat one
     // row three times (`lda` 0).
-    let mut starts = (0..m / TILE_ROWS).map(|g| (g * TILE_ROWS, k));
-    let last = match m {
-        0 => None,
-        _ if m % TILE_ROWS == 0 => None,
-        _ if m > TILE_ROWS => Some((m - TILE_ROWS, k)),
-        _ => None,
-    };
-    let small = if m < TILE_ROWS { 0..m } else { 0..0 };
-    let groups = starts.by_ref().chain(last).chain(small.map(|r| (r, 0)));
+    let tail = m > TILE_ROWS && !m.is_multiple_of(TILE_ROWS);
+    let single_rows = if m < TILE_ROWS { m } else { 0 };
+    let groups = (0..m / TILE_ROWS)
+        .map(|g| (g * TILE_ROWS, k))
+        .chain(tail.then_some((m - TILE_ROWS, k)))
+        .chain((0..single_rows).map(|r| (r, 0)));
     for (i, lda) in groups {
         let rows = if lda == 0 { 1 } else { TILE_ROWS };
         for (t, panel) in panels.chunks_exact(PANEL * k).enumerate() {
