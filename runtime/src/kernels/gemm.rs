@@ -106,7 +106,7 @@ pub fn gemm_panels(
     let single_rows = if m < TILE_ROWS { m } else { 0 };
     let groups = (0..m / TILE_ROWS)
         .map(|g| (g * TILE_ROWS, k))
-        .chain(tail.then_some((m - TILE_ROWS, k)))
+        .chain(tail.then(|| (m - TILE_ROWS, k)))
         .chain((0..single_rows).map(|r| (r, 0)));
     for (i, lda) in groups {
         let rows = if lda == 0 { 1 } else { TILE_ROWS };
