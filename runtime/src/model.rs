@@ -203,9 +203,7 @@ impl Model {
                     Self::conv_geom(&node.op, x, &info.node_shapes[k]).scratch()
                 }
                 Op::Gru(r) | Op::Lstm(r) => {
-                    let gh = node.op.gates().unwrap_or(0) * r.hidden;
-                    x[0].checked_mul(gh)
-                        .and_then(|s| s.checked_add(gh + 2 * r.hidden))
+                    rnn::scratch(x[0], x[1], r.hidden, node.op.gates().unwrap_or(0))
                 }
                 _ => Some(0),
             }

@@ -97,35 +97,57 @@ pub fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
 pub fn im2col_panels(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
     let (patch, p) = (g.patch(), g.positions());
     let col = &mut col[..panels_len(patch, p)];
+    // From the last slot of a panel row to the first slot of the next panel's same row.
+    let jump = (patch - 1) * PANEL + 1;
     let mut row = 0;
     for ci in 0..g.c {
         let plane = &x[ci * g.h * g.w..(ci + 1) * g.h * g.w];
         for ky in 0..g.kh {
             for kx in 0..g.kw {
                 // Position j of this row goes to col[(j / 8 * patch + row) * 8 + j % 8].
-                let mut put = |j: usize, v: f32| {
-                    col[((j / PANEL) * patch + row) * PANEL + j % PANEL] = v;
+                let (mut at, mut q) = (row * PANEL, 0);
+                let mut put = |v: f32| {
+                    col[at] = v;
+                    q += 1;
+                    at += if q == PANEL { jump } else { 1 };
+                    q %= PANEL;
                 };
+                let (lo, hi) = inside_columns(g, kx);
+                let lo = lo.min(g.ow);
                 for oy in 0..g.oh {
-                    let iy = (oy * g.sh + ky) as isize - g.ph as isize;
-                    let inside_y = iy >= 0 && iy < g.h as isize;
-                    for ox in 0..g.ow {
-                        let ix = (ox * g.sw + kx) as isize - g.pw as isize;
-                        let v = if inside_y && ix >= 0 && (ix as usize) < g.w {
-                            plane[iy as usize * g.w + ix as usize]
-                        } else {
-                            0.0
-                        };
-                        put(oy * g.ow + ox, v);
+                    let iy = (oy * g.sh + ky).wrapping_sub(g.ph);
+                    if iy >= g.h {
+                        (0..g.ow).for_each(|_| put(0.0));
+                        continue;
                     }
+                    let src = &plane[iy * g.w..(iy + 1) * g.w];
+                    (0..lo).for_each(|_| put(0.0));
+                    for ox in lo..hi {
+                        put(src[ox * g.sw + kx - g.pw]);
+                    }
+                    (hi.max(lo)..g.ow).for_each(|_| put(0.0));
                 }
-                for j in p..p.next_multiple_of(PANEL) {
-                    put(j, 0.0);
-                }
+                (p..p.next_multiple_of(PANEL)).for_each(|_| put(0.0));
                 row += 1;
             }
         }
     }
+}
+
+/// The output columns `lo..hi` whose input column `ox * sw + kx - pw` lies inside the
+/// row (the others read padding); `lo >= hi` when none does.
+fn inside_columns(g: &ConvGeom, kx: usize) -> (usize, usize) {
+    let lo = if kx >= g.pw {
+        0
+    } else {
+        (g.pw - kx).div_ceil(g.sw)
+    };
+    let hi = if g.w + g.pw > kx {
+        ((g.w + g.pw - kx - 1) / g.sw + 1).min(g.ow)
+    } else {
+        0
+    };
+    (lo, hi)
 }
 
 /// `y[o, oy, ox]` for weights `[o, c, kh, kw]`, bias `[o]`; `col` is scratch of
@@ -190,17 +212,7 @@ pub fn conv_csr_direct(g: &ConvGeom, x: &[f32], w: &CsrView<'_>, b: &[f32], y: &
             let k = k as usize;
             let (c, ky, kx) = (k / khw, k % khw / g.kw, k % g.kw);
             let src = &x[c * plane..(c + 1) * plane];
-            // Output columns whose input column `ox * sw + kx - pw` is inside the row.
-            let lo = if kx >= g.pw {
-                0
-            } else {
-                (g.pw - kx).div_ceil(g.sw)
-            };
-            let hi = if g.w + g.pw > kx {
-                ((g.w + g.pw - kx - 1) / g.sw + 1).min(g.ow)
-            } else {
-                0
-            };
+            let (lo, hi) = inside_columns(g, kx);
             if lo >= hi {
                 continue;
             }

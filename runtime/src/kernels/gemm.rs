@@ -89,14 +89,45 @@ pub fn gemm_panels(
     bias: &[f32],
     c: &mut [f32],
 ) {
+    gemm_panels_into(m, k, n, a, panels, bias, c, [n, 1]);
+}
+
+/// [`gemm_panels`] writing the transposed product, `c[n×m]`: `c[j][i]` for row `i` of
+/// `a`. A recurrent layer's input projection is `W_ih · xᵀ` with the steps as panels,
+/// and each step wants its gates side by side.
+pub fn gemm_panels_t(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    panels: &[f32],
+    bias: &[f32],
+    c: &mut [f32],
+) {
+    gemm_panels_into(m, k, n, a, panels, bias, c, [1, m]);
+}
+
+/// The product with element `(i, j)` stored at `c[i * stride[0] + j * stride[1]]`.
+#[allow(clippy::too_many_arguments)]
+fn gemm_panels_into(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    panels: &[f32],
+    bias: &[f32],
+    c: &mut [f32],
+    stride: [usize; 2],
+) {
     let (a, panels, bias, c) = (
         &a[..m * k],
         &panels[..panels_len(k, n)],
         &bias[..m],
         &mut c[..m * n],
     );
+    let [rs, cs] = stride;
     if k == 0 || panels.as_ptr().align_offset(16) != 0 {
-        return panels_slow(m, k, n, a, panels, bias, c);
+        return panels_slow(m, k, n, a, panels, bias, c, stride);
     }
     let mut tile = [0f32; TILE_ROWS * PANEL];
     // Row groups of three; a last partial group overlaps the one before (recomputing a
@@ -118,16 +149,24 @@ pub fn gemm_panels(
             let j = t * PANEL;
             let cols = (n - j).min(PANEL);
             for r in 0..rows {
-                let out = &mut c[(i + r) * n + j..(i + r) * n + j + cols];
-                for (o, &v) in out.iter_mut().zip(&tile[r * PANEL..r * PANEL + cols]) {
-                    *o = v + bias[i + r];
+                let row = &tile[r * PANEL..r * PANEL + cols];
+                if cs == 1 {
+                    let out = &mut c[(i + r) * rs + j..(i + r) * rs + j + cols];
+                    for (o, &v) in out.iter_mut().zip(row) {
+                        *o = v + bias[i + r];
+                    }
+                } else {
+                    for (q, &v) in row.iter().enumerate() {
+                        c[(i + r) * rs + (j + q) * cs] = v + bias[i + r];
+                    }
                 }
             }
         }
     }
 }
 
-/// [`gemm_panels`] without the register tile, for panels that are not aligned.
+/// [`gemm_panels_into`] without the register tile, for panels that are not aligned.
+#[allow(clippy::too_many_arguments)]
 fn panels_slow(
     m: usize,
     k: usize,
@@ -136,6 +175,7 @@ fn panels_slow(
     panels: &[f32],
     bias: &[f32],
     c: &mut [f32],
+    [rs, cs]: [usize; 2],
 ) {
     for i in 0..m {
         for j in 0..n {
@@ -144,7 +184,21 @@ fn panels_slow(
             for p in 0..k {
                 s += a[i * k + p] * panels[(t * k + p) * PANEL + q];
             }
-            c[i * n + j] = s + bias[i];
+            c[i * rs + j * cs] = s + bias[i];
+        }
+    }
+}
+
+/// Lays the rows of `x [rows×f]` out as column panels of `xᵀ [f×rows]` (the layout
+/// [`gemm_panels`] reads), zero past the last row.
+pub fn rows_to_panels(rows: usize, f: usize, x: &[f32], panels: &mut [f32]) {
+    let panels = &mut panels[..panels_len(f, rows)];
+    for (t, panel) in panels.chunks_exact_mut(PANEL * f.max(1)).enumerate() {
+        for q in 0..PANEL {
+            let r = t * PANEL + q;
+            for p in 0..f {
+                panel[p * PANEL + q] = if r < rows { x[r * f + p] } else { 0.0 };
+            }
         }
     }
 }
@@ -286,17 +340,13 @@ mod tests {
         v
     }
 
-    /// `b [k×n]` as column panels, starting `shift` floats into a 16-byte aligned buffer.
+    /// `b [k×n]` as column panels, starting `shift` floats into a 16-byte aligned buffer
+    /// (through [`rows_to_panels`] on `bᵀ`).
     fn panels_at(k: usize, n: usize, b: &[f32], shift: usize) -> (Vec<f32>, usize) {
         let mut store = vec![f32::NAN; panels_len(k, n) + 8];
         let start = store.as_ptr().align_offset(16) + shift;
-        let panels = &mut store[start..start + panels_len(k, n)];
-        panels.fill(0.0);
-        for p in 0..k {
-            for j in 0..n {
-                panels[((j / 8) * k + p) * 8 + j % 8] = b[p * n + j];
-            }
-        }
+        let bt: Vec<f32> = (0..n * k).map(|e| b[(e % k) * n + e / k]).collect();
+        rows_to_panels(n, k, &bt, &mut store[start..]);
         (store, start)
     }
 
@@ -309,13 +359,16 @@ mod tests {
                     for shift in [0, 1] {
                         let (store, start) = panels_at(k, n, &b, shift);
                         let mut c = vec![f32::NAN; m * n];
+                        let mut ct = vec![f32::NAN; m * n];
                         let panels = &store[start..start + panels_len(k, n)];
                         gemm_panels(m, k, n, &a, panels, &bias, &mut c);
+                        gemm_panels_t(m, k, n, &a, panels, &bias, &mut ct);
                         for i in 0..m {
                             for j in 0..n {
                                 let want: f32 = bias[i]
                                     + (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum::<f32>();
                                 let got = c[i * n + j];
+                                assert_eq!(got.to_bits(), ct[j * m + i].to_bits());
                                 assert!(
                                     (got - want).abs() <= 1e-5 * (1.0 + want.abs()),
                                     "m {m} n {n} k {k} shift {shift} at ({i}, {j}): {got} vs {want}"

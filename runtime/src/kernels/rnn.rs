@@ -2,6 +2,7 @@
 //! The input projection of all steps is one matrix product; each step then adds the
 //! recurrent product and applies the gates (PyTorch gate order and semantics).
 use super::activation::{sigmoid1, tanh1};
+use super::gemm::{gemm_panels_t, rows_to_panels};
 use super::sparse::Matrix;
 
 /// What a direction writes into the output.
@@ -33,10 +34,22 @@ pub struct RnnGeom {
 }
 
 impl RnnGeom {
-    /// Scratch floats: input projections of all steps, recurrent projection, h and c.
+    /// Scratch floats: see [`scratch`].
     pub fn scratch(&self) -> usize {
-        self.t * self.gates * self.h + self.gates * self.h + 2 * self.h
+        scratch(self.t, self.f, self.h, self.gates).unwrap_or(usize::MAX)
     }
+}
+
+/// Scratch floats of one direction: input projections of all steps, recurrent
+/// projection, h and c, then the steps as column panels for the projection's register
+/// tile (three more to align them). `None` if that does not fit in `usize`.
+pub fn scratch(t: usize, f: usize, h: usize, gates: usize) -> Option<usize> {
+    let gh = gates.checked_mul(h)?;
+    t.checked_mul(gh)?
+        .checked_add(gh)?
+        .checked_add(h.checked_mul(2)?)?
+        .checked_add(f.checked_mul(t.checked_next_multiple_of(super::tile::NR)?)?)?
+        .checked_add(3)
 }
 
 /// Weights of one direction (PyTorch layout).
@@ -74,8 +87,18 @@ pub fn run_with(g: &RnnGeom, x: &[f32], w: RnnMatrices<'_>, scratch: &mut [f32],
     let (xg, rest) = scratch.split_at_mut(g.t * gh);
     let (hg, rest) = rest.split_at_mut(gh);
     let (h, rest) = rest.split_at_mut(g.h);
-    let c = &mut rest[..g.h];
-    w.w_ih.nt(g.t, g.f, gh, x, w.b_ih, xg);
+    let (c, panels) = rest.split_at_mut(g.h);
+    match w.w_ih {
+        // All steps' input projections as one tiled product, `W_ih · xᵀ`, written
+        // transposed so that each step's gates sit side by side.
+        Matrix::Dense(w_ih) if g.t > 1 => {
+            let shift = panels.as_ptr().align_offset(16).min(3);
+            let panels = &mut panels[shift..];
+            rows_to_panels(g.t, g.f, x, panels);
+            gemm_panels_t(gh, g.f, g.t, w_ih, panels, w.b_ih, xg);
+        }
+        _ => w.w_ih.nt(g.t, g.f, gh, x, w.b_ih, xg),
+    }
     h.fill(0.0);
     c.fill(0.0);
     if g.emit == Emit::Mean {
