@@ -13,7 +13,7 @@
 //!
 //! Examples run in parallel (rayon); each product is one `gemm` call (the same crate and
 //! kernels candle's matmul uses) on that thread.
-use super::kernels::{f32s, Window};
+use super::kernels::{f32s2, f32s3, grad_len_error, Window};
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -261,11 +261,7 @@ impl CustomOp3 for Conv2d {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (x, w, bias) = (
-            f32s(s1, l1, "conv2d")?,
-            f32s(s2, l2, "conv2d")?,
-            f32s(s3, l3, "conv2d")?,
-        );
+        let (x, w, bias) = f32s3(s1, l1, s2, l2, s3, l3, "conv2d")?;
         let (b, g) = self.geometry(l1.dims(), l2.dims())?;
         if bias.len() != g.o {
             bail!(
@@ -336,19 +332,12 @@ impl CustomOp2 for WeightGrad {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (x, gr) = (
-            f32s(s1, l1, "conv2d backward")?,
-            f32s(s2, l2, "conv2d backward")?,
-        );
+        let (x, gr) = f32s2(s1, l1, s2, l2, "conv2d backward")?;
         let (o, c, kh, kw) = self.1;
         let (b, g) = self.0.geometry(l1.dims(), &[o, c, kh, kw])?;
         let (k, p) = (g.k(), g.p());
         if gr.len() != b * o * p {
-            bail!(
-                "conv2d backward: gradient has {} values, expected {}",
-                gr.len(),
-                b * o * p
-            );
+            return Err(grad_len_error("conv2d backward", gr.len(), b * o * p));
         }
         let partials: Vec<Vec<f32>> = (0..b.div_ceil(CHUNK))
             .into_par_iter()
@@ -395,19 +384,12 @@ impl CustomOp2 for InputGrad {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (w, gr) = (
-            f32s(s1, l1, "conv2d backward")?,
-            f32s(s2, l2, "conv2d backward")?,
-        );
+        let (w, gr) = f32s2(s1, l1, s2, l2, "conv2d backward")?;
         let (b, c, h, wd) = self.1;
         let (_, g) = self.0.geometry(&[b, c, h, wd], l1.dims())?;
         let (k, p, o) = (g.k(), g.p(), g.o);
         if gr.len() != b * o * p {
-            bail!(
-                "conv2d backward: gradient has {} values, expected {}",
-                gr.len(),
-                b * o * p
-            );
+            return Err(grad_len_error("conv2d backward", gr.len(), b * o * p));
         }
         let mut out = vec![0f32; b * g.input_len()];
         out.par_chunks_mut(g.input_len())

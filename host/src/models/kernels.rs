@@ -40,6 +40,39 @@ pub(crate) fn f32s<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a 
     }
 }
 
+/// [`f32s`] of both inputs of a two-input custom op, in order.
+pub(crate) fn f32s2<'a>(
+    s1: &'a CpuStorage,
+    l1: &Layout,
+    s2: &'a CpuStorage,
+    l2: &Layout,
+    what: &str,
+) -> Result<(&'a [f32], &'a [f32])> {
+    Ok((f32s(s1, l1, what)?, f32s(s2, l2, what)?))
+}
+
+/// [`f32s`] of all three inputs of a three-input custom op, in order.
+pub(crate) fn f32s3<'a>(
+    s1: &'a CpuStorage,
+    l1: &Layout,
+    s2: &'a CpuStorage,
+    l2: &Layout,
+    s3: &'a CpuStorage,
+    l3: &Layout,
+    what: &str,
+) -> Result<(&'a [f32], &'a [f32], &'a [f32])> {
+    let (a, b) = f32s2(s1, l1, s2, l2, what)?;
+    Ok((a, b, f32s(s3, l3, what)?))
+}
+
+/// The error of a backward op handed a gradient of `got` values where `expected` fit.
+pub(crate) fn grad_len_error(what: &str, got: usize, expected: usize) -> candle_core::Error {
+    candle_core::Error::Msg(format!(
+        "{what}: gradient has {got} values, expected {expected}"
+    ))
+    .bt()
+}
+
 fn dims4(l: &Layout, what: &str) -> Result<[usize; 4]> {
     match l.dims() {
         &[b, c, h, w] => Ok([b, c, h, w]),
@@ -150,17 +183,11 @@ impl CustomOp3 for PoolBackward {
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let p = self.0;
-        let x = f32s(s1, l1, "pool backward")?;
-        let res = f32s(s2, l2, "pool backward")?;
-        let g = f32s(s3, l3, "pool backward")?;
+        let (x, res, g) = f32s3(s1, l1, s2, l2, s3, l3, "pool backward")?;
         let [b, c, h, w] = dims4(l1, "pool backward")?;
         let (oh, ow) = p.window().out(h, w);
         if g.len() != b * c * oh * ow || res.len() != g.len() {
-            bail!(
-                "pool backward: gradient has {} values, expected {}",
-                g.len(),
-                b * c * oh * ow
-            );
+            return Err(grad_len_error("pool backward", g.len(), b * c * oh * ow));
         }
         let [kh, kw] = p.kernel;
         let [sh, sw] = p.stride;

@@ -16,7 +16,7 @@
 //! [`super::rnn`]); an optional constant `[B, H]` 0/1 mask multiplies the state after
 //! every step (the compressor's masks).
 use super::conv::{matmul, View};
-use super::kernels::f32s;
+use super::kernels::{f32s2, f32s3};
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use std::sync::{Arc, Mutex};
 
@@ -164,11 +164,7 @@ impl CustomOp3 for Recurrence {
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let what = "recurrence";
-        let (xp, w, bias) = (
-            f32s(s1, l1, what)?,
-            f32s(s2, l2, what)?,
-            f32s(s3, l3, what)?,
-        );
+        let (xp, w, bias) = f32s3(s1, l1, s2, l2, s3, l3, what)?;
         let h = self.hidden;
         let g = self.cell.gates() * h;
         let &[b, t, gx] = l1.dims() else {
@@ -254,7 +250,7 @@ impl CustomOp2 for Bptt {
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let what = "recurrence backward";
-        let (w, grad) = (f32s(s1, l1, what)?, f32s(s2, l2, what)?);
+        let (w, grad) = f32s2(s1, l1, s2, l2, what)?;
         let Some(saved) = self.saved.lock().ok().and_then(|mut s| s.take()) else {
             bail!("{what}: the forward activations are gone");
         };
