@@ -53,6 +53,19 @@ pub(super) fn build_layer(
     i: usize,
 ) -> Result<Layer, ModelError> {
     let p = &info.params[i];
+    let conv = |win: Window, one_d: bool| -> Result<Layer, ModelError> {
+        Ok(Layer::Conv {
+            w: get(vb, &p[0])?,
+            b: get(vb, &p[1])?,
+            win,
+            one_d,
+        })
+    };
+    let pool_kind = if matches!(op, Op::MaxPool1d(_) | Op::MaxPool2d(_)) {
+        PoolKind::Max
+    } else {
+        PoolKind::Avg
+    };
     Ok(match op {
         Op::Dense { .. } => Layer::Dense {
             w: get(vb, &p[0])?,
@@ -63,38 +76,30 @@ pub(super) fn build_layer(
             stride,
             padding,
             ..
-        } => Layer::Conv {
-            w: get(vb, &p[0])?,
-            b: get(vb, &p[1])?,
-            win: Window {
+        } => conv(
+            Window {
                 kernel: [1, *kernel],
                 stride: [1, *stride],
                 padding: [0, *padding],
             },
-            one_d: true,
-        },
+            true,
+        )?,
         Op::Conv2d {
             kernel,
             stride,
             padding,
             ..
-        } => Layer::Conv {
-            w: get(vb, &p[0])?,
-            b: get(vb, &p[1])?,
-            win: Window {
+        } => conv(
+            Window {
                 kernel: *kernel,
                 stride: *stride,
                 padding: *padding,
             },
-            one_d: false,
-        },
+            false,
+        )?,
         Op::MaxPool1d(q) | Op::AvgPool1d(q) => Layer::Pool {
             pool: Pool {
-                kind: if matches!(op, Op::MaxPool1d(_)) {
-                    PoolKind::Max
-                } else {
-                    PoolKind::Avg
-                },
+                kind: pool_kind,
                 kernel: [1, q.kernel],
                 stride: [1, q.stride],
             },
@@ -102,11 +107,7 @@ pub(super) fn build_layer(
         },
         Op::MaxPool2d(q) | Op::AvgPool2d(q) => Layer::Pool {
             pool: Pool {
-                kind: if matches!(op, Op::MaxPool2d(_)) {
-                    PoolKind::Max
-                } else {
-                    PoolKind::Avg
-                },
+                kind: pool_kind,
                 kernel: q.kernel,
                 stride: q.stride,
             },
