@@ -177,27 +177,9 @@ pub fn flatten(b: &mut Builder, ctx: &Ctx<'_>) -> Result<Value, ImportError> {
     }
 }
 
-/// `Transpose`: a view when only the batch axis or axes of size 1 move, else a
-/// `permute` layer.
-pub fn transpose(b: &mut Builder, ctx: &Ctx<'_>) -> Result<Value, ImportError> {
-    if let Value::Const(c) = need(b, ctx, 0)? {
-        let r = c.shape.len();
-        let perm: Vec<usize> = match ctx.ints("perm") {
-            Some(p) => p
-                .iter()
-                .map(|&x| norm_axis(ctx, x, r))
-                .collect::<Result<_, _>>()?,
-            None => (0..r).rev().collect(),
-        };
-        let mut sorted = perm.clone();
-        sorted.sort_unstable();
-        if sorted != (0..r).collect::<Vec<_>>() {
-            return Err(ctx.refuse(format!("{perm:?} is not a permutation of {r} axes")));
-        }
-        return Ok(Value::Const(consts::transpose(&c, &perm)));
-    }
-    let a = act(b, ctx, 0)?;
-    let r = a.rank();
+/// `Transpose`'s `perm` attribute for a rank-`r` value (default: the axes reversed),
+/// refused unless it is a permutation of the `r` axes.
+fn permutation(ctx: &Ctx<'_>, r: usize) -> Result<Vec<usize>, ImportError> {
     let perm: Vec<usize> = match ctx.ints("perm") {
         Some(p) => p
             .iter()
@@ -210,6 +192,20 @@ pub fn transpose(b: &mut Builder, ctx: &Ctx<'_>) -> Result<Value, ImportError> {
     if sorted != (0..r).collect::<Vec<_>>() {
         return Err(ctx.refuse(format!("{perm:?} is not a permutation of {r} axes")));
     }
+    Ok(perm)
+}
+
+/// `Transpose`: a view when only the batch axis or axes of size 1 move, else a
+/// `permute` layer.
+pub fn transpose(b: &mut Builder, ctx: &Ctx<'_>) -> Result<Value, ImportError> {
+    if let Value::Const(c) = need(b, ctx, 0)? {
+        let r = c.shape.len();
+        let perm = permutation(ctx, r)?;
+        return Ok(Value::Const(consts::transpose(&c, &perm)));
+    }
+    let a = act(b, ctx, 0)?;
+    let r = a.rank();
+    let perm = permutation(ctx, r)?;
     let batch = perm.iter().position(|&p| p == a.batch).unwrap_or(0);
     let per_perm: Vec<usize> = perm
         .iter()
