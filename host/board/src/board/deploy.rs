@@ -2,7 +2,7 @@
 //! board, verified, atomically, the previous version kept.
 use super::error::{BoardError, Result};
 use super::progress::Progress;
-use super::session::{render_kv, sha256_hex, utc_now, Payload};
+use super::session::{installed_by, render_kv, sha256_hex, utc_now, Payload};
 use super::{check_model, human_bytes, read_local, remote, runtime_binary};
 use super::{PrintConfig, SshConfig, TargetConfig, TransferConfig};
 use std::path::PathBuf;
@@ -76,16 +76,12 @@ pub fn run(a: &DeployConfig) -> Result<()> {
         target.name,
         session.dir
     ));
-    let want: Vec<&str> = files.iter().map(|p| p.sha256.as_str()).collect();
-    let st = session.probe(true, &want)?;
-    let slot = st.inactive_slot();
-    let previous = st.active.clone();
-    let prev_version = st
-        .active_slot()
-        .and_then(|s| s.info.get("version").cloned());
+    let start = session.probe_install(&files)?;
+    let (st, slot) = (&start.state, start.slot);
+    let (previous, prev_version) = (&start.previous, &start.prev_version);
     let result = (|| -> Result<super::session::UploadStats> {
-        session.check_space(&st, &files)?;
-        let stats = session.upload(&st, &files)?;
+        session.check_space(st, &files)?;
+        let stats = session.upload(st, &files)?;
         progress.step(format!("installing into slot {slot} and checking it"));
         let info = render_kv(&[
             ("slot", slot.to_string()),
@@ -102,10 +98,7 @@ pub fn run(a: &DeployConfig) -> Result<()> {
                     .join(" "),
             ),
             ("installed_at", utc_now()),
-            (
-                "installed_by",
-                format!("deepiot {}", env!("CARGO_PKG_VERSION")),
-            ),
+            ("installed_by", installed_by()),
         ]);
         let status = render_kv(&[
             ("op", "deploy".into()),
@@ -186,16 +179,9 @@ pub fn run(a: &DeployConfig) -> Result<()> {
             human_bytes(stats.bytes_sent),
             stats.files_sent,
             stats.files_already_there,
-            if stats.pieces_resumed > 0 {
-                format!(", {} piece(s) resumed", stats.pieces_resumed)
-            } else {
-                String::new()
-            }
+            stats.resumed_note()
         );
-        match (&previous, &prev_version) {
-            (Some(p), Some(v)) => println!("  previous version {v} kept in slot {p}"),
-            _ => println!("  (first install on this board: no previous version)"),
-        }
+        start.print_kept();
         if let Some(m) = models.first() {
             let port = session
                 .ssh

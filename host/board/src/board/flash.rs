@@ -4,7 +4,7 @@
 use super::error::{BoardError, Result};
 use super::image::{read_image, Golden};
 use super::progress::Progress;
-use super::session::{render_kv, utc_now, Payload};
+use super::session::{installed_by, render_kv, utc_now, Payload};
 use super::ssh::quote;
 use super::{human_bytes, remote, target, PrintConfig, SshConfig, TransferConfig};
 use std::collections::BTreeMap;
@@ -72,13 +72,9 @@ pub fn run(a: &FlashConfig) -> Result<()> {
         session.board(),
         session.dir
     ));
-    let want: Vec<&str> = files.iter().map(|p| p.sha256.as_str()).collect();
-    let st = session.probe(true, &want)?;
-    let slot = st.inactive_slot();
-    let previous = st.active.clone();
-    let prev_version = st
-        .active_slot()
-        .and_then(|s| s.info.get("version").cloned());
+    let start = session.probe_install(&files)?;
+    let (st, slot) = (&start.state, start.slot);
+    let (previous, prev_version) = (&start.previous, &start.prev_version);
     let models_line = m
         .models
         .iter()
@@ -92,8 +88,8 @@ pub fn run(a: &FlashConfig) -> Result<()> {
     ];
 
     let outcome = (|| -> Result<(super::session::UploadStats, usize, f64)> {
-        session.check_space(&st, &files)?;
-        let stats = session.upload(&st, &files)?;
+        session.check_space(st, &files)?;
+        let stats = session.upload(st, &files)?;
         progress.step(format!(
             "installing into slot {slot} and running the self-test there"
         ));
@@ -106,10 +102,7 @@ pub fn run(a: &FlashConfig) -> Result<()> {
             ("runtime_sha256", m.runtime.sha256.clone()),
             ("models", models_line.clone()),
             ("installed_at", utc_now()),
-            (
-                "installed_by",
-                format!("deepiot {}", env!("CARGO_PKG_VERSION")),
-            ),
+            ("installed_by", installed_by()),
         ]);
         let mut check = String::from(remote::SELFTEST_LINES);
         for md in &m.models {
@@ -248,16 +241,9 @@ pub fn run(a: &FlashConfig) -> Result<()> {
             human_bytes(stats.bytes_sent),
             stats.files_already_there,
             files.len(),
-            if stats.pieces_resumed > 0 {
-                format!(", {} piece(s) resumed", stats.pieces_resumed)
-            } else {
-                String::new()
-            }
+            stats.resumed_note()
         );
-        match (&previous, &prev_version) {
-            (Some(p), Some(v)) => println!("  previous version {v} kept in slot {p}"),
-            _ => println!("  (first install on this board: no previous version)"),
-        }
+        start.print_kept();
     }
     Ok(())
 }

@@ -77,6 +77,42 @@ pub struct UploadStats {
     pub retries: u32,
 }
 
+impl UploadStats {
+    /// `", N piece(s) resumed"` when the upload resumed any, else nothing.
+    pub fn resumed_note(&self) -> String {
+        if self.pieces_resumed > 0 {
+            format!(", {} piece(s) resumed", self.pieces_resumed)
+        } else {
+            String::new()
+        }
+    }
+}
+
+/// The board as an install into its inactive slot finds it (`Session::probe_install`).
+pub struct InstallStart {
+    pub state: BoardState,
+    /// The slot the install goes into.
+    pub slot: &'static str,
+    /// The active slot, which the install keeps, and its version.
+    pub previous: Option<String>,
+    pub prev_version: Option<String>,
+}
+
+impl InstallStart {
+    /// Prints which version the install kept and where (or that there was none).
+    pub fn print_kept(&self) {
+        match (&self.previous, &self.prev_version) {
+            (Some(p), Some(v)) => println!("  previous version {v} kept in slot {p}"),
+            _ => println!("  (first install on this board: no previous version)"),
+        }
+    }
+}
+
+/// The `installed_by` (and image `tool`) record: this deepiot and its version.
+pub fn installed_by() -> String {
+    format!("deepiot {}", env!("CARGO_PKG_VERSION"))
+}
+
 /// One board, reached over ssh, with its target description and install directory.
 pub struct Session {
     pub ssh: Ssh,
@@ -122,6 +158,21 @@ impl Session {
             return Err(self.script_error(&out, "preparing the install directory"));
         }
         Ok(st)
+    }
+
+    /// [`Session::probe`] readying the inactive slot for `files`, with the slot to
+    /// install into and the active one (kept) and its version.
+    pub fn probe_install(&self, files: &[&Payload]) -> Result<InstallStart> {
+        let want: Vec<&str> = files.iter().map(|p| p.sha256.as_str()).collect();
+        let state = self.probe(true, &want)?;
+        Ok(InstallStart {
+            slot: state.inactive_slot(),
+            previous: state.active.clone(),
+            prev_version: state
+                .active_slot()
+                .and_then(|s| s.info.get("version").cloned()),
+            state,
+        })
     }
 
     /// Only looks: no architecture check, nothing created.
