@@ -514,6 +514,20 @@ fn indptr() -> T {
 }
 const LIST: Option<&str> = Some("[\"fc.weight\"]");
 
+/// [`error`] of a file with the bias and these CSR parts of fc.weight.
+fn csr_error(indices: T, indptr: T, values: T) -> FormatError {
+    error(&file(LIST, &[bias(), indices, indptr, values]))
+}
+
+/// The error of a tensor of `found` values where `expected` fit.
+fn wrong_shape(tensor: &str, expected: usize, found: usize) -> FormatError {
+    FormatError::WrongTensorShape {
+        tensor: tensor.into(),
+        expected: vec![expected],
+        found: vec![found],
+    }
+}
+
 fn error(bytes: &[u8]) -> FormatError {
     let e = parse(bytes).expect_err("the file must be refused");
     // The runtime reports the same error and does not panic.
@@ -638,7 +652,7 @@ fn missing_or_unexpected_parts() {
 fn wrong_dtypes() {
     let as_dtype = |t: T, dtype| T { dtype, ..t };
     assert!(matches!(
-        error(&file(LIST, &[bias(), indices(), indptr(), as_dtype(values(), "I32")])),
+        csr_error(indices(), indptr(), as_dtype(values(), "I32")),
         FormatError::WrongDtype { ref tensor, .. } if tensor == "fc.weight.values"
     ));
     for dtype in ["F32", "U8", "I16"] {
@@ -656,7 +670,7 @@ fn wrong_dtypes() {
             ],
             ..indices()
         };
-        let e = error(&file(LIST, &[bias(), ind, indptr(), values()]));
+        let e = csr_error(ind, indptr(), values());
         assert!(
             matches!(e, FormatError::WrongIndexDtype { ref tensor, .. } if tensor == "fc.weight.indices"),
             "{dtype}: {e:?}"
@@ -668,7 +682,7 @@ fn wrong_dtypes() {
         data: vec![0; 16],
         ..indptr()
     };
-    let e = error(&file(LIST, &[bias(), indices(), ptr, values()]));
+    let e = csr_error(indices(), ptr, values());
     assert!(
         matches!(e, FormatError::WrongIndexDtype { ref tensor, .. } if tensor == "fc.weight.indptr"),
         "{e:?}"
@@ -678,47 +692,21 @@ fn wrong_dtypes() {
 #[test]
 fn inconsistent_lengths() {
     // indptr must have rows + 1 entries.
-    let e = error(&file(
-        LIST,
-        &[
-            bias(),
-            indices(),
-            u32s("fc.weight.indptr", &[0, 3, 4, 9]),
-            values(),
-        ],
-    ));
-    assert_eq!(
-        e,
-        FormatError::WrongTensorShape {
-            tensor: "fc.weight.indptr".into(),
-            expected: vec![5],
-            found: vec![4],
-        }
-    );
+    let e = csr_error(indices(), u32s("fc.weight.indptr", &[0, 3, 4, 9]), values());
+    assert_eq!(e, wrong_shape("fc.weight.indptr", 5, 4));
     // indices and values must be as long as each other.
-    let e = error(&file(
-        LIST,
-        &[
-            bias(),
-            u32s("fc.weight.indices", &[0, 3, 5, 1, 0, 1, 2, 4]),
-            indptr(),
-            values(),
-        ],
-    ));
-    assert_eq!(
-        e,
-        FormatError::WrongTensorShape {
-            tensor: "fc.weight.indices".into(),
-            expected: vec![9],
-            found: vec![8],
-        }
+    let e = csr_error(
+        u32s("fc.weight.indices", &[0, 3, 5, 1, 0, 1, 2, 4]),
+        indptr(),
+        values(),
     );
+    assert_eq!(e, wrong_shape("fc.weight.indices", 9, 8));
     // values must be one-dimensional.
     let v = T {
         shape: vec![3, 3],
         ..values()
     };
-    let e = error(&file(LIST, &[bias(), indices(), indptr(), v]));
+    let e = csr_error(indices(), indptr(), v);
     assert!(
         matches!(e, FormatError::WrongTensorShape { ref tensor, .. } if tensor == "fc.weight.values"),
         "{e:?}"
@@ -726,15 +714,11 @@ fn inconsistent_lengths() {
     // More values than the matrix has entries.
     let many: Vec<f32> = vec![1.0; 25];
     let idx: Vec<u32> = (0..25).map(|i| i % 6).collect();
-    let e = error(&file(
-        LIST,
-        &[
-            bias(),
-            u32s("fc.weight.indices", &idx),
-            u32s("fc.weight.indptr", &[0, 6, 12, 18, 25]),
-            f32s("fc.weight.values", &many),
-        ],
-    ));
+    let e = csr_error(
+        u32s("fc.weight.indices", &idx),
+        u32s("fc.weight.indptr", &[0, 6, 12, 18, 25]),
+        f32s("fc.weight.values", &many),
+    );
     assert!(matches!(e, FormatError::TooLarge { .. }), "{e:?}");
 }
 
@@ -747,38 +731,26 @@ fn bad_row_pointers() {
         (&[0, 3, 4, 10, 9], "past the 9"),
         (&[0, 3, 4, 4, u32::MAX], "past the 9"),
     ] {
-        let e = error(&file(
-            LIST,
-            &[bias(), indices(), u32s("fc.weight.indptr", ptr), values()],
-        ));
+        let e = csr_error(indices(), u32s("fc.weight.indptr", ptr), values());
         assert!(
             matches!(e, FormatError::BadIndptr { ref tensor, ref what } if tensor == "fc.weight" && what.contains(needle)),
             "{ptr:?}: {e:?}"
         );
     }
     // Negative I32 row pointers.
-    let e = error(&file(
-        LIST,
-        &[
-            bias(),
-            indices(),
-            i32s("fc.weight.indptr", &[0, 3, -1, 4, 9]),
-            values(),
-        ],
-    ));
+    let e = csr_error(
+        indices(),
+        i32s("fc.weight.indptr", &[0, 3, -1, 4, 9]),
+        values(),
+    );
     assert!(matches!(e, FormatError::BadIndptr { .. }), "{e:?}");
 }
 
 #[test]
 fn column_indices_out_of_range_or_unsorted() {
-    let with = |idx: &[u32]| {
-        file(
-            LIST,
-            &[bias(), u32s("fc.weight.indices", idx), indptr(), values()],
-        )
-    };
+    let with = |idx: &[u32]| csr_error(u32s("fc.weight.indices", idx), indptr(), values());
     assert_eq!(
-        error(&with(&[0, 3, 6, 1, 0, 1, 2, 4, 5])),
+        (with(&[0, 3, 6, 1, 0, 1, 2, 4, 5])),
         FormatError::IndexOutOfRange {
             tensor: "fc.weight".into(),
             row: 0,
@@ -787,7 +759,7 @@ fn column_indices_out_of_range_or_unsorted() {
         }
     );
     assert_eq!(
-        error(&with(&[0, 3, 5, 1, 0, 1, 2, 4, u32::MAX])),
+        (with(&[0, 3, 5, 1, 0, 1, 2, 4, u32::MAX])),
         FormatError::IndexOutOfRange {
             tensor: "fc.weight".into(),
             row: 3,
@@ -795,15 +767,11 @@ fn column_indices_out_of_range_or_unsorted() {
             cols: 6
         }
     );
-    let e = error(&file(
-        LIST,
-        &[
-            bias(),
-            i32s("fc.weight.indices", &[0, 3, 5, -2, 0, 1, 2, 4, 5]),
-            indptr(),
-            values(),
-        ],
-    ));
+    let e = csr_error(
+        i32s("fc.weight.indices", &[0, 3, 5, -2, 0, 1, 2, 4, 5]),
+        indptr(),
+        values(),
+    );
     assert_eq!(
         e,
         FormatError::IndexOutOfRange {
@@ -814,14 +782,14 @@ fn column_indices_out_of_range_or_unsorted() {
         }
     );
     assert_eq!(
-        error(&with(&[0, 5, 3, 1, 0, 1, 2, 4, 5])),
+        (with(&[0, 5, 3, 1, 0, 1, 2, 4, 5])),
         FormatError::UnsortedIndices {
             tensor: "fc.weight".into(),
             row: 0
         }
     );
     assert_eq!(
-        error(&with(&[0, 3, 5, 1, 0, 1, 1, 4, 5])),
+        (with(&[0, 3, 5, 1, 0, 1, 1, 4, 5])),
         FormatError::UnsortedIndices {
             tensor: "fc.weight".into(),
             row: 3
