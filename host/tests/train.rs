@@ -27,22 +27,16 @@ fn data() -> Dataset {
         }
         (x, y)
     };
-    let (train_x, train_y) = make(120);
-    let (test_x, test_y) = make(30);
-    Dataset {
-        name: "toy".into(),
-        shape: vec![6],
-        classes: vec!["a".into(), "b".into(), "c".into()],
-        train_x,
-        train_y,
-        test_x,
-        test_y,
-        input_norm: Standardization {
-            axis: 0,
-            mean: vec![0.0],
-            std: vec![1.0],
-        },
-    }
+    let (train, test) = (make(120), make(30));
+    let classes = vec!["a".into(), "b".into(), "c".into()];
+    Dataset::new(
+        "toy",
+        vec![6],
+        classes,
+        train,
+        test,
+        Standardization::scaled(1, 1.0),
+    )
 }
 
 fn opts(

@@ -75,22 +75,10 @@ fn synthetic(shape: &[usize], classes: usize, train: usize, test: usize, seed: u
         }
         (x, y)
     };
-    let (train_x, train_y) = make(train);
-    let (test_x, test_y) = make(test);
-    Dataset {
-        name: "synthetic".into(),
-        shape: shape.to_vec(),
-        classes: (0..classes).map(|c| format!("c{c}")).collect(),
-        train_x,
-        train_y,
-        test_x,
-        test_y,
-        input_norm: Standardization {
-            axis: 0,
-            mean: vec![0.0],
-            std: vec![1.0],
-        },
-    }
+    let (train, test) = (make(train), make(test));
+    let classes = (0..classes).map(|c| format!("c{c}")).collect();
+    let norm = Standardization::scaled(1, 1.0);
+    Dataset::new("synthetic", shape.to_vec(), classes, train, test, norm)
 }
 
 /// Trains `graph` for a few steps; returns the network and the data.

@@ -119,26 +119,20 @@ pub fn load(root: &DataRoot) -> Result<Dataset> {
         || read_split(root, TRAIN_IMAGES, TRAIN_LABELS),
         || read_split(root, TEST_IMAGES, TEST_LABELS),
     );
-    let ((train_x, train_y), (test_x, test_y)) = (train?, test?);
-    Ok(Dataset {
-        name: if root.is_bundled() {
-            "mnist-subset"
-        } else {
-            "mnist"
-        }
-        .to_string(),
-        shape: vec![1, SIDE, SIDE],
-        classes: (0..10).map(|d| d.to_string()).collect(),
-        train_x,
-        train_y,
-        test_x,
-        test_y,
-        input_norm: Standardization {
-            axis: 0,
-            mean: vec![0.0],
-            std: vec![255.0],
-        },
-    })
+    let (train, test) = (train?, test?);
+    let name = if root.is_bundled() {
+        "mnist-subset"
+    } else {
+        "mnist"
+    };
+    Ok(Dataset::new(
+        name,
+        vec![1, SIDE, SIDE],
+        (0..10).map(|d| d.to_string()).collect(),
+        train,
+        test,
+        Standardization::scaled(1, 255.0),
+    ))
 }
 
 /// Encodes an IDX file of u8 values.

@@ -104,7 +104,40 @@ pub struct Dataset {
     pub input_norm: Standardization,
 }
 
+impl Standardization {
+    /// No centring: each of the `channels` channels along axis 0 divided by `std`.
+    pub fn scaled(channels: usize, std: f32) -> Standardization {
+        Standardization {
+            axis: 0,
+            mean: vec![0.0; channels],
+            std: vec![std; channels],
+        }
+    }
+}
+
 impl Dataset {
+    /// A data set from its parts; `train` and `test` are (inputs, labels).
+    pub fn new(
+        name: impl Into<String>,
+        shape: Vec<usize>,
+        classes: Vec<String>,
+        train: (Vec<f32>, Vec<u32>),
+        test: (Vec<f32>, Vec<u32>),
+        input_norm: Standardization,
+    ) -> Dataset {
+        let ((train_x, train_y), (test_x, test_y)) = (train, test);
+        Dataset {
+            name: name.into(),
+            shape,
+            classes,
+            train_x,
+            train_y,
+            test_x,
+            test_y,
+            input_norm,
+        }
+    }
+
     /// Values per example (the product of `shape`).
     pub fn example_len(&self) -> usize {
         self.shape.iter().product()

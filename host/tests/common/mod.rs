@@ -35,21 +35,8 @@ pub fn dataset(
     train: (Vec<f32>, Vec<u32>),
     test: (Vec<f32>, Vec<u32>),
 ) -> deepiot::data::Dataset {
-    let ((train_x, train_y), (test_x, test_y)) = (train, test);
-    deepiot::data::Dataset {
-        name: name.into(),
-        shape: shape.to_vec(),
-        classes,
-        train_x,
-        train_y,
-        test_x,
-        test_y,
-        input_norm: deepiot::data::Standardization {
-            axis: 0,
-            mean: vec![0.0; shape[0]],
-            std: vec![1.0; shape[0]],
-        },
-    }
+    let norm = deepiot::data::Standardization::scaled(shape[0], 1.0);
+    deepiot::data::Dataset::new(name, shape.to_vec(), classes, train, test, norm)
 }
 
 /// Training settings for the small synthetic tasks of the search tests: a few epochs at

@@ -159,11 +159,7 @@ pub fn load(dir: &Path, label_column: &str, expect: Option<&Expect>) -> Result<D
         train_y,
         test_x: test.x,
         test_y,
-        input_norm: Standardization {
-            axis: 0,
-            mean: vec![0.0; axis_len],
-            std: vec![1.0; axis_len],
-        },
+        input_norm: Standardization::scaled(axis_len, 1.0),
     })
 }
 
