@@ -43,6 +43,26 @@ fn toolchain_without_target(dir: &Path) -> PathBuf {
     rustc
 }
 
+/// A temporary folder holding a toolchain without the target and an empty `bin` folder
+/// for the tools a test puts on PATH: (the folder, its `rustc`, its `bin`).
+fn sandbox() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let rustc = toolchain_without_target(dir.path());
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    (dir, rustc, bin)
+}
+
+/// `deepiot runtime` with `rustc` as RUSTC, `path` as PATH and no DEEPIOT_RUNTIME.
+fn runtime_without_target(rustc: &Path, path: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = deepiot();
+    cmd.arg("runtime")
+        .env("RUSTC", rustc)
+        .env("PATH", path)
+        .env_remove("DEEPIOT_RUNTIME");
+    cmd
+}
+
 fn text(out: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -52,17 +72,10 @@ fn text(out: &Output) -> (String, String) {
 
 #[test]
 fn without_rustup_a_missing_target_is_one_clear_error_with_exit_code_5() {
-    let dir = tempfile::tempdir().unwrap();
-    let rustc = toolchain_without_target(dir.path());
     // A PATH with the basic tools and no rustup.
-    let bin = dir.path().join("bin");
-    std::fs::create_dir(&bin).unwrap();
-    let out = deepiot()
-        .arg("runtime")
-        .env("RUSTC", &rustc)
-        .env("PATH", &bin)
+    let (_dir, rustc, bin) = sandbox();
+    let out = runtime_without_target(&rustc, &bin)
         .env("RUST_BACKTRACE", "1")
-        .env_remove("DEEPIOT_RUNTIME")
         .output()
         .unwrap();
     let (stdout, stderr) = text(&out);
@@ -81,10 +94,7 @@ fn without_rustup_a_missing_target_is_one_clear_error_with_exit_code_5() {
 
 #[test]
 fn with_rustup_a_missing_target_is_added_and_said_in_one_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let rustc = toolchain_without_target(dir.path());
-    let bin = dir.path().join("bin");
-    std::fs::create_dir(&bin).unwrap();
+    let (dir, rustc, bin) = sandbox();
     let log = dir.path().join("rustup.log");
     script(
         &bin.join("rustup"),
@@ -95,12 +105,8 @@ fn with_rustup_a_missing_target_is_added_and_said_in_one_line() {
         bin.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let out = deepiot()
-        .arg("runtime")
-        .env("RUSTC", &rustc)
-        .env("PATH", path)
+    let out = runtime_without_target(&rustc, path)
         .env("XDG_CACHE_HOME", dir.path())
-        .env_remove("DEEPIOT_RUNTIME")
         .output()
         .unwrap();
     let (stdout, stderr) = text(&out);
