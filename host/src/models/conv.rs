@@ -208,6 +208,21 @@ impl Geometry {
 pub struct Conv2d(pub Window);
 
 impl Conv2d {
+    /// [`Conv2d::geometry`] for a backward op, whose gradient `grad` is `[B, O, OH, OW]`.
+    fn backward_geometry(
+        &self,
+        x: &[usize],
+        w: &[usize],
+        grad: &[f32],
+    ) -> Result<(usize, Geometry)> {
+        let (b, g) = self.geometry(x, w)?;
+        let expected = b * g.o * g.p();
+        if grad.len() != expected {
+            return Err(grad_len_error("conv2d backward", grad.len(), expected));
+        }
+        Ok((b, g))
+    }
+
     fn geometry(&self, x: &[usize], w: &[usize]) -> Result<(usize, Geometry)> {
         let (&[b, c, h, wd], &[o, c2, kh, kw]) = (x, w) else {
             bail!("conv2d: expects x [B, C, H, W] and weight [O, C, KH, KW], got {x:?} and {w:?}")
@@ -334,11 +349,8 @@ impl CustomOp2 for WeightGrad {
     ) -> Result<(CpuStorage, Shape)> {
         let (x, gr) = f32s2(s1, l1, s2, l2, "conv2d backward")?;
         let (o, c, kh, kw) = self.1;
-        let (b, g) = self.0.geometry(l1.dims(), &[o, c, kh, kw])?;
+        let (b, g) = self.0.backward_geometry(l1.dims(), &[o, c, kh, kw], gr)?;
         let (k, p) = (g.k(), g.p());
-        if gr.len() != b * o * p {
-            return Err(grad_len_error("conv2d backward", gr.len(), b * o * p));
-        }
         let partials: Vec<Vec<f32>> = (0..b.div_ceil(CHUNK))
             .into_par_iter()
             .map(|chunk| {
@@ -386,11 +398,8 @@ impl CustomOp2 for InputGrad {
     ) -> Result<(CpuStorage, Shape)> {
         let (w, gr) = f32s2(s1, l1, s2, l2, "conv2d backward")?;
         let (b, c, h, wd) = self.1;
-        let (_, g) = self.0.geometry(&[b, c, h, wd], l1.dims())?;
+        let (_, g) = self.0.backward_geometry(&[b, c, h, wd], l1.dims(), gr)?;
         let (k, p, o) = (g.k(), g.p(), g.o);
-        if gr.len() != b * o * p {
-            return Err(grad_len_error("conv2d backward", gr.len(), b * o * p));
-        }
         let mut out = vec![0f32; b * g.input_len()];
         out.par_chunks_mut(g.input_len())
             .zip(gr.par_chunks(o * p))
