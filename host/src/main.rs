@@ -52,6 +52,10 @@ enum Command {
     /// $DEEPIOT_RUNTIME, else a release build from the sources (adding the Rust target
     /// with rustup if it is missing), else the build cached for this version.
     Runtime(deepiot::board_cli::runtime::RuntimeArgs),
+    /// Measures the board runtime layer kind by layer kind and fits its latency model
+    /// (per-layer time from the widths); `--check` compares its predictions for whole
+    /// networks with their measured p50.
+    Profile(deepiot::board_cli::profile::ProfileArgs),
     /// Data sets: `deepiot data fetch [TASK...]` downloads them, verified.
     #[command(subcommand)]
     Data(deepiot::cli::data::DataCommand),
@@ -76,6 +80,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Compare(a) => deepiot::compare::run(&a.into()).map(|_| ()),
         Command::BenchTrain(a) => deepiot::bench_train::run(&a.into()).map(|_| ()),
         Command::Runtime(a) => deepiot::board_cli::runtime::run(&a),
+        Command::Profile(a) => deepiot::board_cli::profile::run(a),
         Command::Data(c) => deepiot::cli::data::run(c),
         Command::Board(c) => deepiot::board_cli::run(c),
     }

@@ -10,6 +10,7 @@
 pub mod board;
 pub mod cli;
 pub mod exit_code;
+pub mod latency;
 pub mod paths;
 pub mod runtime_build;
 pub mod runtime_json;

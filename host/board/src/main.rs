@@ -27,6 +27,10 @@ enum Command {
     /// $DEEPIOT_RUNTIME, else a release build from the sources (adding the Rust target
     /// with rustup if it is missing), else the build cached for this version.
     Runtime(deepiot_board::cli::runtime::RuntimeArgs),
+    /// Measures the board runtime layer kind by layer kind and fits its latency model
+    /// (per-layer time from the widths); `--check` compares its predictions for whole
+    /// networks with their measured p50.
+    Profile(deepiot_board::cli::profile::ProfileArgs),
     /// Board workflow: deploy, bench, image, flash, board status.
     #[command(flatten)]
     Board(deepiot_board::cli::Commands),
@@ -39,6 +43,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Runtime(a) => deepiot_board::cli::runtime::run(&a),
+        Command::Profile(a) => deepiot_board::cli::profile::run(a),
         Command::Board(c) => deepiot_board::cli::run(c),
     }
 }

@@ -11,8 +11,8 @@ use std::path::Path;
 use std::process::Command;
 
 pub use deepiot_format::report::{
-    BenchReport, InfoReport, LayerInfo, NamedShape, RunExample, RunInput, RunReport, Storage,
-    TensorInfo,
+    BenchReport, InfoReport, LayerInfo, LayerTime, NamedShape, RunExample, RunInput, RunReport,
+    Storage, TensorInfo,
 };
 
 /// Runs `bin` with `args` on this machine and returns what it printed on stdout.
@@ -43,19 +43,40 @@ pub fn bench_local(
     iterations: usize,
     warmup: usize,
 ) -> Result<BenchReport> {
+    bench_local_with(bin, model, iterations, warmup, false)
+}
+
+/// [`bench_local`], with each layer's time too (`--per-layer`: [`BenchReport::layers`]).
+pub fn bench_local_layers(
+    bin: &Path,
+    model: &Path,
+    iterations: usize,
+    warmup: usize,
+) -> Result<BenchReport> {
+    bench_local_with(bin, model, iterations, warmup, true)
+}
+
+fn bench_local_with(
+    bin: &Path,
+    model: &Path,
+    iterations: usize,
+    warmup: usize,
+    per_layer: bool,
+) -> Result<BenchReport> {
     let (n, w) = (iterations.to_string(), warmup.to_string());
-    let stdout = run_local(
-        bin,
-        &[
-            "bench".as_ref(),
-            model.as_os_str(),
-            "--iterations".as_ref(),
-            n.as_ref(),
-            "--warmup".as_ref(),
-            w.as_ref(),
-            "--json".as_ref(),
-        ],
-    )?;
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "bench".as_ref(),
+        model.as_os_str(),
+        "--iterations".as_ref(),
+        n.as_ref(),
+        "--warmup".as_ref(),
+        w.as_ref(),
+        "--json".as_ref(),
+    ];
+    if per_layer {
+        args.push("--per-layer".as_ref());
+    }
+    let stdout = run_local(bin, &args)?;
     BenchReport::parse(&stdout)
         .context("not the JSON of `deepiot-run bench --json`")
         .with_context(|| format!("benchmarking {}", model.display()))

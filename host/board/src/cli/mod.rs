@@ -15,6 +15,7 @@ pub mod deploy;
 pub mod flags;
 pub mod flash;
 pub mod image;
+pub mod profile;
 pub mod runtime;
 pub mod status;
 #[cfg(test)]
