@@ -70,12 +70,8 @@ pub fn feature_names(kind: &str) -> &'static [&'static str] {
             "state units x steps",
             "steps",
         ],
-        "pool" => &[
-            "layer",
-            "window reads (general)",
-            "outputs (general)",
-            "outputs (2x2/2)",
-        ],
+        "pool" => &["layer", "window reads", "outputs"],
+        "max_pool_2x2" => &["layer", "outputs"],
         _ => &["layer", "values"],
     }
 }
@@ -186,9 +182,9 @@ pub fn features(graph: &Graph, info: &ShapeInfo, k: usize) -> Option<LayerFeatur
             let fast = matches!(node.op, Op::MaxPool2d(_)) && (kh, kw, sh, sw) == (2, 2, 2, 2);
             let reads = n(y) * (kh * kw) as f64;
             if fast {
-                f("pool", vec![1.0, 0.0, 0.0, n(y)])
+                f("max_pool_2x2", vec![1.0, n(y)])
             } else {
-                f("pool", vec![1.0, reads, n(y), 0.0])
+                f("pool", vec![1.0, reads, n(y)])
             }
         }
         Op::Relu | Op::Tanh | Op::Sigmoid => f(node.op.kind(), vec![1.0, n(y)]),

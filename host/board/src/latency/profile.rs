@@ -12,6 +12,15 @@ use deepiot_format::{Graph, Op, Pool1d, Pool2d, Recurrent, SeqOutput, TensorData
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// Interleaved rounds per measurement: the median of the rounds' p50s is what counts,
+/// so a burst of load during one round does not move the figure.
+const ROUNDS: usize = 3;
+
+fn median(v: &mut [f64]) -> Option<f64> {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied()
+}
+
 /// What `deepiot profile` measures and where it writes. Everything has a default.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProfileConfig {
@@ -157,7 +166,7 @@ pub fn grid(quick: bool) -> Vec<Graph> {
             }
         }
     }
-    for (c, side) in [(10, 24), (32, 16), (50, 8), (256, 2)] {
+    for (c, side) in [(10, 24), (20, 24), (32, 16), (50, 8), (11, 8), (256, 2)] {
         let pool = Pool2d {
             kernel: [2, 2],
             stride: [2, 2],
@@ -165,13 +174,14 @@ pub fn grid(quick: bool) -> Vec<Graph> {
         out.push(one(&[c, side, side], Op::MaxPool2d(pool)));
         out.push(one(&[c, side, side], Op::AvgPool2d(pool)));
     }
-    for c in [4, 16] {
+    for c in [4, 16, 64] {
         let pool = Pool1d {
             kernel: 2,
             stride: 2,
         };
         out.push(one(&[c, 64], Op::MaxPool1d(pool)));
     }
+    out.push(one(&[1], Op::Relu));
     for n in pick(&[64, 1024, 16384]) {
         for op in [Op::Relu, Op::Tanh, Op::Sigmoid] {
             out.push(one(&[n], op));
@@ -216,41 +226,75 @@ fn model_bytes(graph: &Graph, seed: u64) -> Result<Vec<u8>> {
     deepiot_format::write(graph, &provenance, &tensors).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-/// Times every grid point and fits each kind.
+/// Times every grid point and fits each kind. The networks in `also` are timed in the
+/// same interleaved rounds (their p50s come back in order), so that a comparison with
+/// the fitted model is not moved by the machine's speed drifting between two phases.
 pub fn measure_and_fit(
     runtime: &Path,
     target: &str,
     iterations: usize,
     quick: bool,
-) -> Result<LatencyModel> {
+    also: &[PathBuf],
+) -> Result<(LatencyModel, Vec<f64>)> {
     let dir = tempfile_dir()?;
     let graphs = grid(quick);
-    let mut samples: BTreeMap<&'static str, (Vec<Vec<f64>>, Vec<f64>)> = BTreeMap::new();
-    let mut overheads = Vec::new();
     eprintln!(
-        "profiling {} single-layer models in {} ({} runs each)",
+        "profiling {} single-layer models in {} ({ROUNDS} interleaved rounds of {iterations} runs)",
         graphs.len(),
         runtime.display(),
-        iterations
     );
+    let mut paths = Vec::new();
     for (i, g) in graphs.iter().enumerate() {
         let path = dir.join(format!("layer{i}.safetensors"));
         std::fs::write(&path, model_bytes(g, i as u64)?)
             .with_context(|| format!("writing {}", path.display()))?;
-        let report = bench_local_layers(runtime, &path, iterations, iterations / 10 + 5)?;
-        let layers = report.layers.unwrap_or_default();
+        paths.push(path);
+    }
+    // Per model: the layer's p50 and the whole run's p50, once per round.
+    let mut layer_p50 = vec![Vec::new(); graphs.len()];
+    let mut run_p50 = vec![Vec::new(); graphs.len()];
+    let mut also_p50 = vec![Vec::new(); also.len()];
+    for _ in 0..ROUNDS {
+        for (i, path) in paths.iter().enumerate() {
+            let report = bench_local_layers(runtime, path, iterations, iterations / 10 + 5)?;
+            if let Some(layer) = report.layers.as_ref().and_then(|l| l.first()) {
+                layer_p50[i].push(layer.p50_us);
+                run_p50[i].push(report.p50_us);
+            }
+        }
+        for (path, m) in also.iter().zip(&mut also_p50) {
+            m.push(bench_local(runtime, path, iterations, iterations / 10 + 5)?.p50_us);
+        }
+    }
+    let also_p50: Vec<f64> = also_p50
+        .iter_mut()
+        .map(|m| median(m).unwrap_or(f64::NAN))
+        .collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    // The per-layer clock: each step's time includes one clock read, which a network
+    // run without --per-layer does not pay. A ReLU of one value is nearly all clock.
+    let clock = graphs
+        .iter()
+        .position(|g| g.inputs[0].shape == [1] && matches!(g.nodes[0].op, Op::Relu))
+        .and_then(|i| median(&mut layer_p50[i].clone()))
+        .unwrap_or(0.0);
+    let mut samples: BTreeMap<&'static str, (Vec<Vec<f64>>, Vec<f64>)> = BTreeMap::new();
+    let mut overheads = Vec::new();
+    for (i, g) in graphs.iter().enumerate() {
         let info = g.infer().map_err(|e| anyhow::anyhow!("{e}"))?;
-        let (Some(lf), Some(layer)) = (features(g, &info, 0), layers.first()) else {
+        let (Some(lf), Some(layer), Some(run)) = (
+            features(g, &info, 0),
+            median(&mut layer_p50[i]),
+            median(&mut run_p50[i]),
+        ) else {
             continue;
         };
-        let y = layer.p50_us.max(0.01);
+        let layer = (layer - clock).max(0.01);
         let entry = samples.entry(lf.kind).or_default();
         entry.0.push(lf.values);
-        entry.1.push(y);
-        overheads.push(report.p50_us - layer.p50_us);
-        let _ = std::fs::remove_file(&path);
+        entry.1.push(layer);
+        overheads.push(run - layer);
     }
-    let _ = std::fs::remove_dir_all(&dir);
     let mut kinds = BTreeMap::new();
     for (kind, (rows, y)) in samples {
         let coef = fit_relative(&rows, &y);
@@ -277,13 +321,14 @@ pub fn measure_and_fit(
         .copied()
         .unwrap_or(0.0)
         .max(0.0);
-    Ok(LatencyModel {
+    let model = LatencyModel {
         target: target.into(),
         measured_on: format!("local: {}", cpu_name()),
         runtime: runtime_version(runtime),
         overhead_us: overhead,
         kinds,
-    })
+    };
+    Ok((model, also_p50))
 }
 
 /// Predicts and times each model in `check`.
@@ -293,22 +338,47 @@ pub fn check(
     check: &[PathBuf],
     iterations: usize,
 ) -> Result<Vec<CheckRow>> {
-    let mut rows = Vec::new();
-    for path in check {
-        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let file = deepiot_format::parse(&bytes)
-            .map_err(|e| anyhow::anyhow!("{} is not a deepiot model: {e}", path.display()))?;
-        let predicted = model
-            .network_us(&file.graph)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        let measured = bench_local(runtime, path, iterations, iterations / 10 + 5)?.p50_us;
-        rows.push(CheckRow {
-            model: path.display().to_string(),
-            predicted_us: predicted,
-            measured_us: measured,
-        });
+    let predicted = predict_files(model, check)?;
+    let mut measured = vec![Vec::new(); check.len()];
+    for _ in 0..ROUNDS {
+        for (path, m) in check.iter().zip(&mut measured) {
+            m.push(bench_local(runtime, path, iterations, iterations / 10 + 5)?.p50_us);
+        }
     }
-    Ok(rows)
+    let measured: Vec<f64> = measured
+        .iter_mut()
+        .map(|m| median(m).unwrap_or(f64::NAN))
+        .collect();
+    Ok(rows(check, &predicted, &measured))
+}
+
+/// The model's prediction for each model file.
+fn predict_files(model: &LatencyModel, files: &[PathBuf]) -> Result<Vec<f64>> {
+    files
+        .iter()
+        .map(|path| {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let file = deepiot_format::parse(&bytes)
+                .map_err(|e| anyhow::anyhow!("{} is not a deepiot model: {e}", path.display()))?;
+            model
+                .network_us(&file.graph)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+        })
+        .collect()
+}
+
+fn rows(files: &[PathBuf], predicted: &[f64], measured: &[f64]) -> Vec<CheckRow> {
+    files
+        .iter()
+        .zip(predicted)
+        .zip(measured)
+        .map(|((path, &predicted_us), &measured_us)| CheckRow {
+            model: path.display().to_string(),
+            predicted_us,
+            measured_us,
+        })
+        .collect()
 }
 
 /// The error table `deepiot profile --check` prints.
@@ -331,10 +401,11 @@ pub fn check_table(rows: &[CheckRow]) -> String {
 pub fn run(cfg: &ProfileConfig) -> Result<()> {
     let t = target::load(&cfg.target, None)?;
     let runtime = locate_runtime(cfg.runtime.as_deref(), t.build_target())?;
-    let model = match &cfg.model {
-        Some(p) => LatencyModel::read(p)?,
+    let (model, measured) = match &cfg.model {
+        Some(p) => (LatencyModel::read(p)?, None),
         None => {
-            let m = measure_and_fit(&runtime, &t.name, cfg.iterations, cfg.quick)?;
+            let (m, measured) =
+                measure_and_fit(&runtime, &t.name, cfg.iterations, cfg.quick, &cfg.check)?;
             let out = cfg
                 .out
                 .clone()
@@ -351,11 +422,14 @@ pub fn run(cfg: &ProfileConfig) -> Result<()> {
                     100.0 * k.max_rel_error
                 );
             }
-            m
+            (m, Some(measured))
         }
     };
     if !cfg.check.is_empty() {
-        let rows = check(&model, &runtime, &cfg.check, cfg.iterations)?;
+        let rows = match measured {
+            Some(measured) => rows(&cfg.check, &predict_files(&model, &cfg.check)?, &measured),
+            None => check(&model, &runtime, &cfg.check, cfg.iterations)?,
+        };
         print!("{}", check_table(&rows));
         let worst = rows.iter().map(|r| r.rel_error().abs()).fold(0.0, f64::max);
         println!("largest error {:.1} % (target: within 10 %)", 100.0 * worst);
