@@ -282,32 +282,22 @@ pub fn gemm_nt(
         &mut y[..rows * units],
     );
     for r in 0..rows {
-        let xr = &x[r * f..(r + 1) * f];
         let yr = &mut y[r * units..(r + 1) * units];
-        let mut u = 0;
-        while u + 4 <= units {
-            let ws = [
-                &w[u * f..(u + 1) * f],
-                &w[(u + 1) * f..(u + 2) * f],
-                &w[(u + 2) * f..(u + 3) * f],
-                &w[(u + 3) * f..(u + 4) * f],
-            ];
-            let d = dot4(xr, ws);
-            for q in 0..4 {
-                yr[u + q] = d[q] + bias[u + q];
-            }
-            u += 4;
-        }
-        while u < units {
-            yr[u] = dot(xr, &w[u * f..(u + 1) * f]) + bias[u];
-            u += 1;
-        }
+        unit_dots(&x[r * f..(r + 1) * f], w, units, |u, d| yr[u] = d + bias[u]);
     }
 }
 
 /// `y[u] += w[u×f] · x[f]`: the recurrent matrix applied to the state, accumulated.
 pub fn gemv_acc(f: usize, units: usize, x: &[f32], w: &[f32], y: &mut [f32]) {
     let (x, w, y) = (&x[..f], &w[..units * f], &mut y[..units]);
+    unit_dots(x, w, units, |u, d| y[u] += d);
+}
+
+/// Hands `x · w[u]` for every unit `u` to `put`, four units at a time where it can
+/// (sharing the loads of `x`).
+#[inline(always)]
+fn unit_dots(x: &[f32], w: &[f32], units: usize, mut put: impl FnMut(usize, f32)) {
+    let f = x.len();
     let mut u = 0;
     while u + 4 <= units {
         let ws = [
@@ -316,14 +306,13 @@ pub fn gemv_acc(f: usize, units: usize, x: &[f32], w: &[f32], y: &mut [f32]) {
             &w[(u + 2) * f..(u + 3) * f],
             &w[(u + 3) * f..(u + 4) * f],
         ];
-        let d = dot4(x, ws);
-        for q in 0..4 {
-            y[u + q] += d[q];
+        for (q, d) in dot4(x, ws).into_iter().enumerate() {
+            put(u + q, d);
         }
         u += 4;
     }
     while u < units {
-        y[u] += dot(x, &w[u * f..(u + 1) * f]);
+        put(u, dot(x, &w[u * f..(u + 1) * f]));
         u += 1;
     }
 }
