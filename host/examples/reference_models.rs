@@ -84,49 +84,21 @@ const REFERENCES: &[Reference] = &[
 
 /// `graph` with the named layers narrowed to `widths`; every name must exist.
 fn narrowed(
-    mut graph: deepiot_format::Graph,
+    graph: deepiot_format::Graph,
     widths: &[(&str, usize)],
 ) -> Result<deepiot_format::Graph, String> {
-    use deepiot_format::Op;
-    for &(name, width) in widths {
-        let node = graph
-            .nodes
-            .iter_mut()
-            .find(|n| n.name == name)
-            .ok_or_else(|| format!("no layer `{name}`"))?;
-        match &mut node.op {
-            Op::Dense { units } => *units = width,
-            Op::Conv1d { out_channels, .. } | Op::Conv2d { out_channels, .. } => {
-                *out_channels = width
-            }
-            Op::Gru(r) | Op::Lstm(r) => r.hidden = width,
-            other => return Err(format!("layer `{name}` ({}) has no width", other.kind())),
-        }
-    }
-    // A reshape that flattened a narrowed layer's features keeps its other axes.
-    for k in 0..graph.nodes.len() {
-        if !matches!(graph.nodes[k].op, Op::Reshape { .. }) || k == 0 {
-            continue;
-        }
-        let mut head = graph.clone();
-        let source = head.nodes[k]
-            .inputs
-            .first()
-            .cloned()
-            .unwrap_or_else(|| head.nodes[k - 1].name.clone());
-        head.nodes.truncate(k);
-        head.outputs = vec![source];
-        let info = head.infer().map_err(|e| e.to_string())?;
-        let values: usize = info.shape_of(info.outputs[0]).iter().product();
-        if let Op::Reshape { shape } = &mut graph.nodes[k].op {
-            let others: usize = shape[..shape.len() - 1].iter().product();
-            if let Some(last) = shape.last_mut() {
-                *last = values / others.max(1);
-            }
-        }
-    }
-    graph.infer().map_err(|e| e.to_string())?;
-    Ok(graph)
+    let by_index: Vec<(usize, usize)> = widths
+        .iter()
+        .map(|&(name, width)| {
+            graph
+                .nodes
+                .iter()
+                .position(|n| n.name == name)
+                .map(|k| (k, width))
+                .ok_or_else(|| format!("no layer `{name}`"))
+        })
+        .collect::<Result<_, _>>()?;
+    deepiot::latency::narrowed(&graph, &by_index)
 }
 
 fn write(dir: &Path, name: &str, graph: &deepiot_format::Graph) -> Result<PathBuf, String> {

@@ -15,4 +15,4 @@ pub mod train;
 
 // The board workflow lives in its own crate (no candle); these keep its old paths
 // (`deepiot::board`, `crate::paths::write_atomic`, ...) working.
-pub use deepiot_board::{board, cli as board_cli, paths, runtime_build, runtime_json};
+pub use deepiot_board::{board, cli as board_cli, latency, paths, runtime_build, runtime_json};

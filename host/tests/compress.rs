@@ -84,6 +84,42 @@ fn a_short_search_shrinks_a_tiny_model_and_keeps_its_accuracy() {
     assert!(last.kept_fraction < 1.0);
     let _ = masked_accuracy;
 
+    // A latency budget instead of a size target: a toy latency file charges each layer
+    // 1 µs and each dense multiply-add 1 ns (6.18 µs for the whole net); the search
+    // prices masks by it and stops at the first mask predicted within 5.6 µs.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("toy.latency.json");
+    std::fs::write(
+        &file,
+        r#"{"target":"toy","measured_on":"test","runtime":"test","overhead_us":0.0,
+        "kinds":{"dense":{"features":["layer","weights","MACs","outputs"],
+        "coef":[1.0,0.0,0.001,0.0],"samples":0,"median_rel_error":0.0,"max_rel_error":0.0},
+        "relu":{"features":["layer","values"],"coef":[1.0,0.0],"samples":0,
+        "median_rel_error":0.0,"max_rel_error":0.0}}}"#,
+    )
+    .unwrap();
+    let budget = SearchConfig {
+        target_kept: 0.0,
+        latency_weight: 1.0,
+        latency_model: Some(file.clone()),
+        target_latency_us: Some(5.6),
+        ..cfg.clone()
+    };
+    let timed = search(&net, &ds, &tr, &val, &budget, None, false).unwrap();
+    assert!(timed.stopped_by_rule, "{:?}", timed.missed);
+    let evaluations = &timed.evaluations;
+    assert!(evaluations.iter().all(|e| e.predicted_latency_us.is_some()));
+    let first = evaluations[0].predicted_latency_us.unwrap();
+    let last = evaluations.last().unwrap().predicted_latency_us.unwrap();
+    assert!(last <= 5.6 && last < first, "{first} -> {last} µs");
+    // A weight without a latency file is refused before any work.
+    let no_file = SearchConfig {
+        latency_model: None,
+        ..budget.clone()
+    };
+    let err = search(&net, &ds, &tr, &val, &no_file, None, false).unwrap_err();
+    assert!(err.to_string().contains("--latency-model"), "{err}");
+
     // A drop that can never be met holds the threshold from the first mask under the
     // target to the last iteration: the mask must stay the one that met the target.
     let never = SearchConfig {

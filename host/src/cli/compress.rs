@@ -83,6 +83,21 @@ pub struct CompressArgs {
     /// convolution filter like a few points of loss.
     #[arg(long, default_value_t = CompressConfig::default().flops_weight)]
     pub flops_weight: f64,
+    /// Latency-aware search: add this weight times a sampled mask's share of the
+    /// original's time, as predicted by --latency-model, to its loss (like
+    /// --flops-weight, but priced in measured time: the runtime's tile rounds channels
+    /// to groups of three, every layer has a fixed cost, recurrent layers pay per step).
+    #[arg(long, default_value_t = CompressConfig::default().latency_weight)]
+    pub latency_weight: f64,
+    /// A latency file written by `deepiot profile`; evaluations then print the
+    /// predicted time of the remaining network.
+    #[arg(long)]
+    pub latency_model: Option<std::path::PathBuf>,
+    /// Stop at a latency budget: the first mask whose predicted time is at most this
+    /// many microseconds (and within --max-drop), instead of --target-kept. Needs
+    /// --latency-model.
+    #[arg(long, value_parser = crate::cli::positive_f32)]
+    pub target_latency_us: Option<f32>,
     /// Leave the search to the paper's objective to the end. By default, once the
     /// threshold is at --tau-max and the kept fraction stops falling while above
     /// --target-kept, each sampled mask also pays for its share of the original's
@@ -217,6 +232,9 @@ impl From<CompressArgs> for CompressConfig {
             hidden: a.hidden,
             search_augment: a.search_augment,
             flops_weight: a.flops_weight,
+            latency_weight: a.latency_weight,
+            latency_model: a.latency_model,
+            target_latency_us: a.target_latency_us.map(f64::from),
             size_pressure: !a.no_size_pressure,
             finetune_epochs: a.finetune_epochs,
             finetune_lr: a.finetune_lr,

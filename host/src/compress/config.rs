@@ -108,6 +108,12 @@ pub struct CompressConfig {
     pub search_augment: String,
     /// Weight of a sampled mask's share of the original's multiply-adds in its loss.
     pub flops_weight: f64,
+    /// Weight of a sampled mask's share of the original's predicted time in its loss.
+    pub latency_weight: f64,
+    /// The latency file (`deepiot profile`) that predicts time.
+    pub latency_model: Option<std::path::PathBuf>,
+    /// Stop at this predicted time per inference instead of at `target_kept`.
+    pub target_latency_us: Option<f64>,
     /// Add a rising parameter cost when the search stalls above the size target.
     pub size_pressure: bool,
     /// The fine-tuning schedule; `None`: the recipe's ([`super::finetune::Schedule`]).
@@ -164,6 +170,9 @@ impl Default for CompressConfig {
             hidden: 64,
             search_augment: "default".into(),
             flops_weight: 0.0,
+            latency_weight: 0.0,
+            latency_model: None,
+            target_latency_us: None,
             size_pressure: true,
             finetune_epochs: None,
             finetune_lr: None,

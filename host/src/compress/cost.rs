@@ -15,6 +15,18 @@ use super::sites::SiteMap;
 use anyhow::{bail, Result};
 use deepiot_format::{Graph, Op, Source};
 
+/// A price per group element at given widths, as a share of the original network's
+/// cost: what the search adds to each sampled mask's loss (see [`CostModel::sample_costs`]).
+pub trait Priced {
+    fn marginal(&self, group_widths: &[usize]) -> Vec<f64>;
+}
+
+impl Priced for CostModel {
+    fn marginal(&self, group_widths: &[usize]) -> Vec<f64> {
+        CostModel::marginal(self, group_widths)
+    }
+}
+
 /// What a [`CostModel`] counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Measure {

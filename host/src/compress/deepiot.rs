@@ -35,6 +35,9 @@ impl DeepIot {
             augment: train::augment_name(setup.recipe.data_task(), &cfg.search_augment)?
                 .to_string(),
             flops_weight: cfg.flops_weight,
+            latency_weight: cfg.latency_weight,
+            latency_model: cfg.latency_model.clone(),
+            target_latency_us: cfg.target_latency_us,
             size_pressure: cfg.size_pressure,
             seed: cfg.seed,
             ..SearchConfig::default()

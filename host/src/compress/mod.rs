@@ -13,6 +13,7 @@ pub mod cost;
 pub mod deepiot;
 pub mod finetune;
 pub mod l1;
+pub mod latency_cost;
 pub mod magnitude;
 pub mod masks;
 pub mod method;

@@ -235,3 +235,46 @@ impl LatencyModel {
             .with_context(|| format!("{} is not a deepiot latency file", path.display()))
     }
 }
+
+/// `graph` with node `k` narrowed to `width` for every `(k, width)`: units of a dense
+/// layer, output channels of a convolution, hidden units of a recurrent layer. A reshape
+/// that flattened a narrowed layer's features keeps its other axes, so the result is the
+/// layer list surgery would give for those widths (what the latency of a compressed
+/// network depends on).
+pub fn narrowed(graph: &Graph, widths: &[(usize, usize)]) -> Result<Graph, String> {
+    let mut g = graph.clone();
+    for &(k, width) in widths {
+        let node = g.nodes.get_mut(k).ok_or_else(|| format!("no node {k}"))?;
+        match &mut node.op {
+            Op::Dense { units } => *units = width,
+            Op::Conv1d { out_channels, .. } | Op::Conv2d { out_channels, .. } => {
+                *out_channels = width
+            }
+            Op::Gru(r) | Op::Lstm(r) => r.hidden = width,
+            other => return Err(format!("`{}` ({}) has no width", node.name, other.kind())),
+        }
+    }
+    for k in 1..g.nodes.len() {
+        if !matches!(g.nodes[k].op, Op::Reshape { .. }) {
+            continue;
+        }
+        let mut head = g.clone();
+        let source = head.nodes[k]
+            .inputs
+            .first()
+            .cloned()
+            .unwrap_or_else(|| head.nodes[k - 1].name.clone());
+        head.nodes.truncate(k);
+        head.outputs = vec![source];
+        let info = head.infer().map_err(|e| e.to_string())?;
+        let values: usize = info.shape_of(info.outputs[0]).iter().product();
+        if let Op::Reshape { shape } = &mut g.nodes[k].op {
+            let others: usize = shape[..shape.len() - 1].iter().product();
+            if let Some(last) = shape.last_mut() {
+                *last = values / others.max(1);
+            }
+        }
+    }
+    g.infer().map_err(|e| e.to_string())?;
+    Ok(g)
+}

@@ -12,7 +12,8 @@ mod outcome;
 use crate::compress::compressor::{
     reinforce_objective, sample_masks, Baseline, Compressor, SoftDeletion,
 };
-use crate::compress::cost::CostModel;
+use crate::compress::cost::{CostModel, Priced};
+use crate::compress::latency_cost::LatencyCost;
 use crate::compress::masks::{weight_views, MaskPlan};
 use crate::compress::sites::SiteMap;
 use crate::compress::surgery::cut;
@@ -137,6 +138,7 @@ pub fn search(
     let widths: Vec<usize> = map.groups.iter().map(|g| map.sites[g[0]].width).collect();
     let macs_model = CostModel::macs(&graph, &map)?;
     let params_model = CostModel::params(&graph, &map)?;
+    let latency = latency_pricing(&graph, &map, cfg)?;
     let dev = Device::Cpu;
     let views = weight_views(&graph, &map, net.varmap())?;
     let fan_ins: Vec<usize> = views
@@ -346,10 +348,14 @@ pub fn search(
                 .iter()
                 .map(|p| (p.iter().sum::<f32>().round() as usize).max(1))
                 .collect();
-            for (weight, model) in [
+            let mut priced: Vec<(f64, &dyn Priced)> = vec![
                 (cfg.flops_weight, &macs_model),
                 (state.size_weight, &params_model),
-            ] {
+            ];
+            if let Some(l) = &latency {
+                priced.push((cfg.latency_weight, l));
+            }
+            for (weight, model) in priced {
                 if weight > 0.0 {
                     let marginal = model.marginal(&expected);
                     let costs = CostModel::sample_costs(&marginal, &z2_rows, b2.len());
@@ -384,7 +390,8 @@ pub fn search(
         let mut newly_under_target = false;
         if widths != last_widths && state.hold.is_none() {
             let kept = kept_params(&graph, &net.weights()?, &per_site(&map, &keep_g))?;
-            newly_under_target = kept as f64 / total_params as f64 <= cfg.target_kept;
+            newly_under_target =
+                under_target(cfg, kept as f64 / total_params as f64, &latency, &widths)?;
             if newly_under_target {
                 state.hold = Some(Hold {
                     since: Some(state.iteration),
@@ -413,6 +420,10 @@ pub fn search(
                 val_accuracy: acc,
                 kept_macs_fraction: macs / macs_model.total(),
                 size_weight: state.size_weight,
+                predicted_latency_us: match &latency {
+                    Some(l) => Some(l.predict(widths)?),
+                    None => None,
+                },
                 seconds,
             };
             let mut line = format!(
@@ -424,6 +435,9 @@ pub fn search(
                 e.widths,
                 100.0 * e.val_accuracy
             );
+            if let Some(us) = e.predicted_latency_us {
+                line.push_str(&format!("  predicted {us:.1} µs"));
+            }
             if e.size_weight > 0.0 {
                 line.push_str(&format!("  size pressure {}", e.size_weight));
             }
@@ -432,12 +446,12 @@ pub fn search(
                 None => eprintln!("{line}"),
             }
             state.seconds = seconds;
-            let done = e.kept_fraction <= cfg.target_kept
+            let done = under_target(cfg, e.kept_fraction, &latency, widths)?
                 && 100.0 * (orig - e.val_accuracy) <= cfg.max_drop;
             let stalled = cfg.size_pressure
                 && state.hold.is_none()
                 && tau >= cfg.tau_max
-                && e.kept_fraction > cfg.target_kept
+                && !under_target(cfg, e.kept_fraction, &latency, widths)?
                 && state
                     .evaluations
                     .last()
@@ -531,4 +545,38 @@ pub fn search(
         seconds,
         seconds_per_iteration: seconds / state.iteration.max(1) as f64,
     })
+}
+
+/// The latency pricing the config asks for: the file is read once; a weight or a
+/// budget without a file is an error before any work.
+fn latency_pricing(
+    graph: &Graph,
+    map: &SiteMap,
+    cfg: &SearchConfig,
+) -> Result<Option<LatencyCost>> {
+    match &cfg.latency_model {
+        Some(path) => {
+            let model = crate::latency::LatencyModel::read(path)?;
+            Ok(Some(LatencyCost::new(graph, map, model)?))
+        }
+        None if cfg.latency_weight > 0.0 || cfg.target_latency_us.is_some() => bail!(
+            "--latency-weight and --target-latency-us need --latency-model FILE \
+             (`deepiot profile` writes one for a target)"
+        ),
+        None => Ok(None),
+    }
+}
+
+/// Whether a mask of this kept fraction and these widths meets the size target: the
+/// latency budget when one is given, else the parameter fraction.
+fn under_target(
+    cfg: &SearchConfig,
+    kept_fraction: f64,
+    latency: &Option<LatencyCost>,
+    widths: &[usize],
+) -> Result<bool> {
+    match (cfg.target_latency_us, latency) {
+        (Some(budget), Some(l)) => Ok(l.predict(widths)? <= budget),
+        _ => Ok(kept_fraction <= cfg.target_kept),
+    }
 }

@@ -45,6 +45,17 @@ pub struct SearchConfig {
     /// loss (0: the paper's loss-only objective; see [`super::cost`]).
     #[serde(default)]
     pub flops_weight: f64,
+    /// Weight of a sampled mask's share of the original's predicted time (see
+    /// [`crate::compress::latency_cost`]), priced by the latency file `latency_model`.
+    #[serde(default)]
+    pub latency_weight: f64,
+    /// A latency file (`deepiot profile`): evaluations print the predicted time, and
+    /// `latency_weight` and `target_latency_us` use it.
+    #[serde(default)]
+    pub latency_model: Option<std::path::PathBuf>,
+    /// Stop at this predicted time per inference instead of at `target_kept`.
+    #[serde(default)]
+    pub target_latency_us: Option<f64>,
     /// Once the threshold is at its highest and the kept fraction stops falling while
     /// still above the target, price each sampled mask's share of the original's
     /// parameters too, with a weight that doubles at every evaluation without progress
@@ -112,6 +123,9 @@ impl Default for SearchConfig {
             augment: no_augment(),
             val_examples: 2000,
             flops_weight: 0.0,
+            latency_weight: 0.0,
+            latency_model: None,
+            target_latency_us: None,
             size_pressure: true,
             seed: 1,
         }
@@ -151,6 +165,9 @@ pub struct Evaluation {
     /// The size pressure's weight during the iterations before this evaluation.
     #[serde(default)]
     pub size_weight: f64,
+    /// The remaining network's time by the latency file, when one was given.
+    #[serde(default)]
+    pub predicted_latency_us: Option<f64>,
     pub seconds: f64,
 }
 
