@@ -24,20 +24,9 @@ fn values(seed: u64, n: usize) -> Vec<f32> {
 }
 
 /// LeNet-5's second convolution: 20 x 12 x 12 -> 50 x 8 x 8, 5x5 kernel.
-const LENET_CONV2: ConvGeom = ConvGeom {
-    c: 20,
-    h: 12,
-    w: 12,
-    o: 50,
-    kh: 5,
-    kw: 5,
-    sh: 1,
-    sw: 1,
-    ph: 0,
-    pw: 0,
-    oh: 8,
-    ow: 8,
-};
+fn lenet_conv2() -> ConvGeom {
+    ConvGeom::of([20, 12, 12], 50, [5, 5], [1, 1], [0, 0])
+}
 
 fn bench_gemm(c: &mut Criterion) {
     let mut g = c.benchmark_group("gemm");
@@ -69,7 +58,7 @@ fn bench_gemm(c: &mut Criterion) {
 }
 
 fn bench_conv(c: &mut Criterion) {
-    let geom = LENET_CONV2;
+    let geom = lenet_conv2();
     let mut g = c.benchmark_group("conv");
     let x = values(10, geom.c * geom.h * geom.w);
     let w = values(11, geom.o * geom.patch());

@@ -34,16 +34,6 @@ fn values(seed: u64, n: usize, zeros: u32) -> Vec<f32> {
         .collect()
 }
 
-fn view(c: &Csr) -> CsrView<'_> {
-    CsrView {
-        rows: c.rows,
-        cols: c.cols,
-        indptr: &c.indptr,
-        indices: &c.indices,
-        values: &c.values,
-    }
-}
-
 /// LeNet-5's fc1: one example of 800 features to 500 units.
 fn bench_dense(c: &mut Criterion) {
     let mut g = c.benchmark_group("sparse fc1 1x800->500");
@@ -57,7 +47,15 @@ fn bench_dense(c: &mut Criterion) {
             b.iter(|| gemm::gemm_nt(rows, f, units, black_box(&x), black_box(&w), &bias, &mut y))
         });
         g.bench_function(format!("csr {zeros}% zeros"), |b| {
-            b.iter(|| sparse::spmm_nt(rows, &view(black_box(&csr)), black_box(&x), &bias, &mut y))
+            b.iter(|| {
+                sparse::spmm_nt(
+                    rows,
+                    &CsrView::from(black_box(&csr)),
+                    black_box(&x),
+                    &bias,
+                    &mut y,
+                )
+            })
         });
     }
     g.finish();
@@ -65,20 +63,7 @@ fn bench_dense(c: &mut Criterion) {
 
 /// LeNet-5's second convolution: 20 x 12 x 12 -> 50 x 8 x 8, 5x5 kernel (im2col included).
 fn bench_conv(c: &mut Criterion) {
-    let geom = ConvGeom {
-        c: 20,
-        h: 12,
-        w: 12,
-        o: 50,
-        kh: 5,
-        kw: 5,
-        sh: 1,
-        sw: 1,
-        ph: 0,
-        pw: 0,
-        oh: 8,
-        ow: 8,
-    };
+    let geom = ConvGeom::of([20, 12, 12], 50, [5, 5], [1, 1], [0, 0]);
     let mut g = c.benchmark_group("sparse conv2 20x12x12->50x8x8 k5");
     let x = values(10, geom.c * geom.h * geom.w, 0);
     let bias = values(11, geom.o, 0);
@@ -93,14 +78,20 @@ fn bench_conv(c: &mut Criterion) {
         // What the runtime does: one of the two below, by `conv::uses_direct`.
         g.bench_function(format!("csr {zeros}% zeros"), |b| {
             b.iter(|| {
-                let w = Matrix::Csr(view(black_box(&csr)));
+                let w = Matrix::Csr(CsrView::from(black_box(&csr)));
                 conv::conv_with(&geom, black_box(&x), w, &bias, &mut col, &mut y)
             })
         });
         // Straight from the input, no im2col.
         g.bench_function(format!("csr direct {zeros}% zeros"), |b| {
             b.iter(|| {
-                conv::conv_csr_direct(&geom, black_box(&x), &view(black_box(&csr)), &bias, &mut y)
+                conv::conv_csr_direct(
+                    &geom,
+                    black_box(&x),
+                    &CsrView::from(black_box(&csr)),
+                    &bias,
+                    &mut y,
+                )
             })
         });
         // im2col, then the CSR x columns product.
@@ -108,7 +99,7 @@ fn bench_conv(c: &mut Criterion) {
             b.iter(|| {
                 conv::im2col(&geom, black_box(&x), &mut col);
                 let n = geom.positions();
-                sparse::spmm_nn(&view(black_box(&csr)), n, &col, &bias, &mut y)
+                sparse::spmm_nn(&CsrView::from(black_box(&csr)), n, &col, &bias, &mut y)
             })
         });
     }
@@ -128,7 +119,9 @@ fn bench_recurrent(c: &mut Criterion) {
             b.iter(|| gemm::gemv_acc(h, gh, black_box(&state), black_box(&w), &mut acc))
         });
         g.bench_function(format!("csr {zeros}% zeros"), |b| {
-            b.iter(|| sparse::spmv_acc(&view(black_box(&csr)), black_box(&state), &mut acc))
+            b.iter(|| {
+                sparse::spmv_acc(&CsrView::from(black_box(&csr)), black_box(&state), &mut acc)
+            })
         });
     }
     g.finish();

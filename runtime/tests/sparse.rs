@@ -37,16 +37,6 @@ impl Rng {
     }
 }
 
-fn view(c: &Csr) -> CsrView<'_> {
-    CsrView {
-        rows: c.rows,
-        cols: c.cols,
-        indptr: &c.indptr,
-        indices: &c.indices,
-        values: &c.values,
-    }
-}
-
 fn assert_close(what: &str, a: &[f32], b: &[f32]) {
     assert_eq!(a.len(), b.len(), "{what}: lengths");
     for (i, (x, y)) in a.iter().zip(b).enumerate() {
@@ -71,7 +61,7 @@ fn spmm_nt_equals_gemm_nt() {
             let csr = Csr::from_dense(units, f, &w).unwrap();
             let (mut yd, mut ys) = (vec![0.0; rows * units], vec![7.0; rows * units]);
             gemm::gemm_nt(rows, f, units, &x, &w, &b, &mut yd);
-            sparse::spmm_nt(rows, &view(&csr), &x, &b, &mut ys);
+            sparse::spmm_nt(rows, &CsrView::from(&csr), &x, &b, &mut ys);
             assert_close(&format!("nt {rows}x{f}->{units} zeros {zeros}"), &yd, &ys);
         }
     }
@@ -88,7 +78,7 @@ fn spmv_acc_equals_gemv_acc() {
             let csr = Csr::from_dense(units, f, &w).unwrap();
             let (mut yd, mut ys) = (start.clone(), start);
             gemm::gemv_acc(f, units, &x, &w, &mut yd);
-            sparse::spmv_acc(&view(&csr), &x, &mut ys);
+            sparse::spmv_acc(&CsrView::from(&csr), &x, &mut ys);
             assert_close(&format!("gemv {f}->{units} zeros {zeros}"), &yd, &ys);
         }
     }
@@ -113,7 +103,7 @@ fn spmm_nn_equals_gemm_nn() {
             let csr = Csr::from_dense(m, k, &w).unwrap();
             let (mut cd, mut cs) = (vec![0.0; m * n], vec![7.0; m * n]);
             gemm::gemm_nn(m, k, n, &w, &b, &bias, &mut cd);
-            sparse::spmm_nn(&view(&csr), n, &b, &bias, &mut cs);
+            sparse::spmm_nn(&CsrView::from(&csr), n, &b, &bias, &mut cs);
             assert_close(&format!("nn {m}x{k}x{n} zeros {zeros}"), &cd, &cs);
         }
     }

@@ -22,6 +22,33 @@ pub struct ConvGeom {
 }
 
 impl ConvGeom {
+    /// The geometry of `o` filters of `kernel` over a `[c, h, w]` input, with the output
+    /// size worked out (no dilation). For tests and benchmarks; a model's convolutions
+    /// come from shape inference.
+    pub fn of(
+        input: [usize; 3],
+        o: usize,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        pad: [usize; 2],
+    ) -> Self {
+        let [c, h, w] = input;
+        ConvGeom {
+            c,
+            h,
+            w,
+            o,
+            kh: kernel[0],
+            kw: kernel[1],
+            sh: stride[0],
+            sw: stride[1],
+            ph: pad[0],
+            pw: pad[1],
+            oh: (h + 2 * pad[0] - kernel[0]) / stride[0] + 1,
+            ow: (w + 2 * pad[1] - kernel[1]) / stride[1] + 1,
+        }
+    }
+
     /// Rows of the column matrix (and of each filter).
     pub fn patch(&self) -> usize {
         self.c * self.kh * self.kw

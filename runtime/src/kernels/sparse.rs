@@ -27,6 +27,19 @@ pub struct CsrView<'a> {
     pub values: &'a [f32],
 }
 
+impl<'a> From<&'a deepiot_format::Csr> for CsrView<'a> {
+    /// A CSR matrix as the format crate builds it (tests, benchmarks), borrowed.
+    fn from(c: &'a deepiot_format::Csr) -> Self {
+        CsrView {
+            rows: c.rows,
+            cols: c.cols,
+            indptr: &c.indptr,
+            indices: &c.indices,
+            values: &c.values,
+        }
+    }
+}
+
 impl<'a> CsrView<'a> {
     /// Column indices and values of row `r`.
     #[inline(always)]
