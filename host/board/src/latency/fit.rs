@@ -5,8 +5,13 @@
 //! from the others, which would predict negative time somewhere) is dropped and the rest
 //! refitted.
 
-/// Coefficients minimising `Σ ((x_i · c - y_i) / y_i)²` with every `c_j >= 0`.
-/// `rows[i]` are the features of sample `i`, `y[i] > 0` its time.
+/// Below this many microseconds an error counts as if the time were this long: the
+/// clock resolves tens of nanoseconds, so the relative error of a layer that takes
+/// 0.05 µs is noise, and weighing it fully would bend the fit away from real layers.
+pub const FLOOR_US: f64 = 0.5;
+
+/// Coefficients minimising `Σ ((x_i · c - y_i) / max(y_i, FLOOR_US))²` with every
+/// `c_j >= 0`. `rows[i]` are the features of sample `i`, `y[i] >= 0` its time.
 pub fn fit_relative(rows: &[Vec<f64>], y: &[f64]) -> Vec<f64> {
     let width = rows.first().map_or(0, Vec::len);
     let mut active: Vec<bool> = (0..width)
@@ -51,13 +56,14 @@ fn solve_weighted(rows: &[Vec<f64>], y: &[f64], cols: &[usize]) -> Vec<f64> {
     let mut ata = vec![vec![0.0; k]; k];
     let mut atb = vec![0.0; k];
     for (r, &yi) in rows.iter().zip(y) {
+        let weight = 1.0 / yi.max(FLOOR_US);
         let a: Vec<f64> = cols
             .iter()
             .zip(&scale)
-            .map(|(&j, s)| r[j] / s / yi)
+            .map(|(&j, s)| r[j] / s * weight)
             .collect();
         for p in 0..k {
-            atb[p] += a[p];
+            atb[p] += a[p] * yi * weight;
             for q in 0..k {
                 ata[p][q] += a[p] * a[q];
             }

@@ -1,7 +1,7 @@
 //! `deepiot profile`: times every layer kind of the runtime over a grid of widths in the
 //! real `deepiot-run` (`bench --per-layer`), fits [`super::LatencyModel`], and checks its
 //! predictions against whole networks measured in the same run.
-use super::fit::fit_relative;
+use super::fit::{fit_relative, FLOOR_US};
 use super::{feature_names, features, KindModel, LatencyModel};
 use crate::board::target;
 use crate::paths::write_atomic;
@@ -289,7 +289,7 @@ pub fn measure_and_fit(
         ) else {
             continue;
         };
-        let layer = (layer - clock).max(0.01);
+        let layer = (layer - clock).max(0.0);
         let entry = samples.entry(lf.kind).or_default();
         entry.0.push(lf.values);
         entry.1.push(layer);
@@ -301,7 +301,9 @@ pub fn measure_and_fit(
         let mut errors: Vec<f64> = rows
             .iter()
             .zip(&y)
-            .map(|(r, &t)| (r.iter().zip(&coef).map(|(a, c)| a * c).sum::<f64>() - t).abs() / t)
+            .map(|(r, &t)| {
+                (r.iter().zip(&coef).map(|(a, c)| a * c).sum::<f64>() - t).abs() / t.max(FLOOR_US)
+            })
             .collect();
         errors.sort_by(f64::total_cmp);
         kinds.insert(
