@@ -1,7 +1,8 @@
 //! A loaded model: weights decoded once, steps compiled once, one arena planned once.
 use crate::kernels::conv::{self, ConvGeom};
 use crate::kernels::pool::{self, PoolGeom};
-use crate::kernels::rnn::{self, Emit, RnnGeom, RnnMatrices};
+use crate::kernels::quant::{self, QMatrix};
+use crate::kernels::rnn::{self, Emit, RnnGeom, RnnMatrices, RnnQuant};
 use crate::kernels::sparse::{CsrView, Matrix};
 use crate::kernels::{activation, layout};
 use crate::plan::{self, Lifetime};
@@ -13,7 +14,9 @@ use deepiot_format::Source;
 use deepiot_format::{parse, Graph, ModelFile, Op, SeqOutput, Shape};
 
 /// Where a weight matrix lives: a range of the weight store, or (stored sparse) ranges of
-/// the weight store (values) and of the index store (column indices, row pointers).
+/// the weight store (values) and of the index store (column indices, row pointers), or
+/// (stored int8) a range of the int8 store (rows padded to `k8`) and its scales in the
+/// weight store.
 #[derive(Debug, Clone)]
 enum WRef {
     Dense(Range<usize>),
@@ -24,16 +27,102 @@ enum WRef {
         indices: Range<usize>,
         indptr: Range<usize>,
     },
+    Quant {
+        units: usize,
+        k: usize,
+        k8: usize,
+        levels: i32,
+        q: Range<usize>,
+        scales: Range<usize>,
+    },
 }
 
 impl WRef {
     /// The range of a tensor that is always dense (a bias): the format never stores those
-    /// sparse, so the other arm is unreachable; it gives an empty range rather than a panic.
+    /// sparse or int8, so the other arms are unreachable; they give an empty range rather
+    /// than a panic.
     fn dense(&self) -> Range<usize> {
         match self {
             WRef::Dense(r) => r.clone(),
-            WRef::Csr { .. } => 0..0,
+            _ => 0..0,
         }
+    }
+
+    /// `k8` of an int8 matrix.
+    fn quant_k8(&self) -> Option<usize> {
+        match self {
+            WRef::Quant { k8, .. } => Some(*k8),
+            _ => None,
+        }
+    }
+}
+
+/// Weight stores, filled once at load.
+#[derive(Debug, Clone, Default)]
+struct Store {
+    weights: Vec<f32>,
+    /// Column indices and row pointers of the weights stored sparse.
+    index: Vec<u32>,
+    /// Weights stored int8, each row padded with zeros to whole SIMD steps.
+    qweights: Vec<i8>,
+}
+
+impl Store {
+    fn matrix(&self, r: &WRef) -> Matrix<'_> {
+        match r {
+            WRef::Dense(r) => Matrix::Dense(&self.weights[r.clone()]),
+            WRef::Csr {
+                rows,
+                cols,
+                values,
+                indices,
+                indptr,
+            } => Matrix::Csr(CsrView {
+                rows: *rows,
+                cols: *cols,
+                indptr: &self.index[indptr.clone()],
+                indices: &self.index[indices.clone()],
+                values: &self.weights[values.clone()],
+            }),
+            // Load never gives an int8 matrix to an f32 kernel ([`Store::dequantize`]).
+            WRef::Quant { .. } => Matrix::Dense(&[]),
+        }
+    }
+
+    fn quant(&self, r: &WRef) -> Option<QMatrix<'_>> {
+        match r {
+            WRef::Quant {
+                units,
+                k,
+                k8,
+                levels,
+                q,
+                scales,
+            } => Some(QMatrix {
+                units: *units,
+                k: *k,
+                k8: *k8,
+                levels: *levels,
+                q: &self.qweights[q.clone()],
+                scales: &self.weights[scales.clone()],
+            }),
+            _ => None,
+        }
+    }
+
+    /// An int8 matrix dequantized into the f32 store, for a kernel that has no int8 form
+    /// (a recurrent direction whose other matrix is f32).
+    fn dequantize(&mut self, r: &WRef) -> WRef {
+        let Some(m) = self.quant(r) else {
+            return r.clone();
+        };
+        let mut dense = Vec::with_capacity(m.units * m.k);
+        for (row, &s) in m.q.chunks_exact(m.k8.max(1)).zip(m.scales) {
+            dense.extend(row[..m.k].iter().map(|&v| v as f32 * s));
+        }
+        let start = self.weights.len();
+        self.weights.extend(dense);
+        WRef::Dense(start..self.weights.len())
     }
 }
 
@@ -95,13 +184,13 @@ pub struct Model {
     graph: Graph,
     input_shapes: Vec<Shape>,
     output_shapes: Vec<Shape>,
-    weights: Vec<f32>,
-    /// Column indices and row pointers of the weights stored sparse.
-    index: Vec<u32>,
+    store: Store,
     steps: Vec<Step>,
     input_ranges: Vec<Range<usize>>,
     output_ranges: Vec<Range<usize>>,
     arena: Vec<f32>,
+    /// 16-bit activations of the int8 layers (empty without them), planned once.
+    qscratch: Vec<i16>,
     param_count: usize,
     nonzeros: usize,
     macs: u64,
@@ -127,16 +216,23 @@ impl Model {
     pub fn from_file(file: &ModelFile<'_>) -> Result<Self, LoadError> {
         let (graph, info) = (&file.graph, &file.info);
         // Weights: one vector, each tensor at a known range; sparse ones keep their values
-        // there and their indices in a second vector.
-        let mut weights = Vec::new();
-        let mut index: Vec<u32> = Vec::new();
+        // there and their indices in a second vector, int8 ones their values in a third.
+        let mut store = Store::default();
+        let mut nonzeros = 0;
         let mut param_ranges: Vec<Vec<WRef>> = Vec::new();
         for specs in &info.params {
             let mut rs = Vec::new();
             for p in specs {
-                let start = weights.len();
+                let w = &mut store.weights;
+                let start = w.len();
+                let q = file.quant(&p.name);
+                // A row too long for 32-bit sums at int8 precision stays f32 (dequantized).
+                let k8 = q.and_then(|q| quant::padded(q.cols));
+                let levels = k8.and_then(quant::act_levels);
                 if let Some(c) = file.csr(&p.name) {
-                    weights.extend(c.values());
+                    w.extend(c.values());
+                    nonzeros += w[start..].iter().filter(|&&v| v != 0.0).count();
+                    let index = &mut store.index;
                     let i0 = index.len();
                     index.extend(c.indices());
                     let i1 = index.len();
@@ -144,21 +240,52 @@ impl Model {
                     rs.push(WRef::Csr {
                         rows: c.rows,
                         cols: c.cols,
-                        values: start..weights.len(),
+                        values: start..w.len(),
                         indices: i0..i1,
                         indptr: i1..index.len(),
                     });
+                } else if let (Some(q), Some(k8), Some(levels)) = (q, k8, levels) {
+                    w.extend(q.scales());
+                    let qw = &mut store.qweights;
+                    let q0 = qw.len();
+                    let mut values = q.values();
+                    for _ in 0..q.rows {
+                        let row = qw.len();
+                        qw.extend(values.by_ref().take(q.cols));
+                        qw.resize(row + k8, 0);
+                    }
+                    nonzeros += qw[q0..].iter().filter(|&&v| v != 0).count();
+                    rs.push(WRef::Quant {
+                        units: q.rows,
+                        k: q.cols,
+                        k8,
+                        levels,
+                        q: q0..qw.len(),
+                        scales: start..w.len(),
+                    });
                 } else {
-                    weights.resize(start + p.len(), 0.0);
-                    file.read_into(&p.name, &mut weights[start..])?;
-                    rs.push(WRef::Dense(start..weights.len()));
+                    w.resize(start + p.len(), 0.0);
+                    file.read_into(&p.name, &mut w[start..])?;
+                    nonzeros += w[start..].iter().filter(|&&v| v != 0.0).count();
+                    rs.push(WRef::Dense(start..w.len()));
                 }
             }
             param_ranges.push(rs);
         }
-        weights.shrink_to_fit();
-        index.shrink_to_fit();
-        let nonzeros = weights.iter().filter(|&&v| v != 0.0).count();
+        // A recurrent direction runs int8 only when both its matrices are.
+        for (node, rs) in graph.nodes.iter().zip(param_ranges.iter_mut()) {
+            if matches!(node.op, Op::Gru(_) | Op::Lstm(_)) {
+                for pair in rs.chunks_exact_mut(4) {
+                    if pair[0].quant_k8().is_some() != pair[1].quant_k8().is_some() {
+                        pair[0] = store.dequantize(&pair[0]);
+                        pair[1] = store.dequantize(&pair[1]);
+                    }
+                }
+            }
+        }
+        store.weights.shrink_to_fit();
+        store.index.shrink_to_fit();
+        store.qweights.shrink_to_fit();
 
         // Values: graph inputs, then one per node. Views share their input's buffer.
         let ni = graph.inputs.len();
@@ -179,6 +306,7 @@ impl Model {
             });
         }
         let mut scratch_block: Vec<Option<usize>> = vec![None; nn];
+        let mut qscratch_len = 0usize;
         for (k, node) in graph.nodes.iter().enumerate() {
             let time = k + 1;
             for &s in &info.node_inputs[k] {
@@ -208,6 +336,24 @@ impl Model {
                 _ => Some(0),
             }
             .ok_or(LoadError::ArenaTooLarge)?;
+            let p = &param_ranges[k];
+            let qscratch = match (&node.op, p.first().and_then(WRef::quant_k8)) {
+                (_, None) => Some(0),
+                (Op::Dense { .. }, Some(k8)) => {
+                    let f = *x.last().unwrap_or(&1);
+                    (x.iter().product::<usize>() / f.max(1)).checked_mul(k8)
+                }
+                (Op::Conv1d { .. } | Op::Conv2d { .. }, Some(k8)) => {
+                    quant::conv_scratch(&Self::conv_geom(&node.op, x, &info.node_shapes[k]), k8)
+                }
+                (Op::Gru(_) | Op::Lstm(_), Some(_)) => p.chunks_exact(4).try_fold(0, |m, d| {
+                    let (ki, kh) = (d[0].quant_k8()?, d[1].quant_k8()?);
+                    Some(rnn::quant_scratch(x[0], ki, kh)?.max(m))
+                }),
+                _ => Some(0),
+            }
+            .ok_or(LoadError::ArenaTooLarge)?;
+            qscratch_len = qscratch_len.max(qscratch);
             if scratch > 0 {
                 scratch_block[k] = Some(blocks.len());
                 blocks.push(Lifetime {
@@ -221,7 +367,9 @@ impl Model {
             blocks[buffer_of[vid(o)]].last = end;
         }
         let (ranges, arena_len) = plan::place(&blocks).ok_or(LoadError::ArenaTooLarge)?;
-        if arena_len > deepiot_format::MAX_ELEMENTS.saturating_mul(4) {
+        if arena_len > deepiot_format::MAX_ELEMENTS.saturating_mul(4)
+            || qscratch_len > deepiot_format::MAX_ELEMENTS.saturating_mul(4)
+        {
             return Err(LoadError::ArenaTooLarge);
         }
         let range_of = |v: usize| ranges[buffer_of[v]].clone();
@@ -333,17 +481,17 @@ impl Model {
         Ok(Model {
             graph: graph.clone(),
             input_shapes: info.input_shapes.clone(),
+            store,
             output_shapes: info
                 .outputs
                 .iter()
                 .map(|&o| info.shape_of(o).clone())
                 .collect(),
-            weights,
-            index,
             steps,
             input_ranges: (0..ni).map(range_of).collect(),
             output_ranges: info.outputs.iter().map(|&o| range_of(vid(o))).collect(),
             arena: vec![0.0; arena_len],
+            qscratch: vec![0; qscratch_len],
             param_count: info.param_count(),
             nonzeros,
             macs: info.total_macs(graph),
@@ -423,7 +571,7 @@ impl Model {
     ) -> Result<(), RunError> {
         self.load_inputs(inputs, outputs)?;
         for step in &self.steps {
-            execute(step, &self.weights, &self.index, &mut self.arena);
+            execute(step, &self.store, &mut self.arena, &mut self.qscratch);
         }
         self.store_outputs(outputs);
         Ok(())
@@ -449,7 +597,7 @@ impl Model {
         self.load_inputs(inputs, outputs)?;
         let mut t = clock();
         for (step, n) in self.steps.iter().zip(nanos.iter_mut()) {
-            execute(step, &self.weights, &self.index, &mut self.arena);
+            execute(step, &self.store, &mut self.arena, &mut self.qscratch);
             let now = clock();
             *n = now.saturating_sub(t);
             t = now;
@@ -516,7 +664,11 @@ impl Model {
     /// Bytes of decoded weights held in memory (for sparse weights: values, column
     /// indices and row pointers).
     pub fn weight_bytes(&self) -> usize {
-        (self.weights.len() + self.index.len()) * 4
+        (self.store.weights.len() + self.store.index.len()) * 4 + self.store.qweights.len()
+    }
+    /// Bytes of the 16-bit activation scratch of the int8 layers (0 without them).
+    pub fn qscratch_bytes(&self) -> usize {
+        self.qscratch.len() * 2
     }
     /// Bytes of the activation arena (all activations and scratch, after reuse).
     pub fn arena_bytes(&self) -> usize {
@@ -567,24 +719,9 @@ fn check_lengths(
 /// Runs one step. The planner guarantees that a step's input, scratch and output ranges
 /// are disjoint, so the split below always succeeds; if it ever did not, the step would
 /// be skipped rather than read memory it does not own.
-fn execute(step: &Step, weights: &[f32], index: &[u32], arena: &mut [f32]) {
-    let w = |r: &Range<usize>| &weights[r.clone()];
-    let m = |r: &WRef| match r {
-        WRef::Dense(r) => Matrix::Dense(&weights[r.clone()]),
-        WRef::Csr {
-            rows,
-            cols,
-            values,
-            indices,
-            indptr,
-        } => Matrix::Csr(CsrView {
-            rows: *rows,
-            cols: *cols,
-            indptr: &index[indptr.clone()],
-            indices: &index[indices.clone()],
-            values: &weights[values.clone()],
-        }),
-    };
+fn execute(step: &Step, store: &Store, arena: &mut [f32], qbuf: &mut [i16]) {
+    let w = |r: &Range<usize>| &store.weights[r.clone()];
+    let m = |r: &WRef| store.matrix(r);
     if let Kernel::Concat {
         outer,
         out_block,
@@ -614,8 +751,14 @@ fn execute(step: &Step, weights: &[f32], index: &[u32], arena: &mut [f32]) {
             units,
             w: wr,
             b,
-        } => m(wr).nt(*rows, *f, *units, x, w(b), y),
-        Kernel::Conv { g, w: wr, b } => conv::conv_with(g, x, m(wr), w(b), scratch, y),
+        } => match store.quant(wr) {
+            Some(q) => quant::dense(*rows, x, &q, w(b), qbuf, y),
+            None => m(wr).nt(*rows, *f, *units, x, w(b), y),
+        },
+        Kernel::Conv { g, w: wr, b } => match store.quant(wr) {
+            Some(q) => quant::conv(g, x, &q, w(b), qbuf, y),
+            None => conv::conv_with(g, x, m(wr), w(b), scratch, y),
+        },
         Kernel::MaxPool(g) => pool::max_pool(g, x, y),
         Kernel::AvgPool(g) => pool::avg_pool(g, x, y),
         Kernel::Relu => activation::relu(x, y),
@@ -625,6 +768,16 @@ fn execute(step: &Step, weights: &[f32], index: &[u32], arena: &mut [f32]) {
         Kernel::Permute { shape, perm } => layout::permute(*shape, *perm, x, y),
         Kernel::Rnn { dirs } => {
             for (g, [wi, wh], [bi, bh]) in dirs {
+                if let (Some(w_ih), Some(w_hh)) = (store.quant(wi), store.quant(wh)) {
+                    let rq = RnnQuant {
+                        w_ih,
+                        w_hh,
+                        b_ih: w(bi),
+                        b_hh: w(bh),
+                    };
+                    rnn::run_quant(g, x, rq, scratch, qbuf, y);
+                    continue;
+                }
                 let rw = RnnMatrices {
                     w_ih: m(wi),
                     w_hh: m(wh),

@@ -73,6 +73,12 @@ pub enum FormatError {
     },
     /// The column indices of a CSR row are not strictly increasing (unsorted or repeated).
     UnsortedIndices { tensor: String, row: usize },
+    /// The `deepiot.int8` metadata is not a JSON array of distinct names.
+    QuantList(String),
+    /// A tensor listed as int8 is not a weight matrix of the graph, or is also sparse.
+    NotQuantizable(String),
+    /// An int8 weight breaks an invariant of [`crate::quant`].
+    BadQuant { tensor: String, what: String },
 }
 
 impl fmt::Display for FormatError {
@@ -137,6 +143,16 @@ impl fmt::Display for FormatError {
                 f,
                 "sparse tensor `{tensor}`: the column indices of row {row} are not strictly increasing"
             ),
+            QuantList(e) => write!(
+                f,
+                "the `{}` metadata is not a JSON array of distinct tensor names: {e}",
+                crate::QUANT_KEY
+            ),
+            NotQuantizable(n) => write!(
+                f,
+                "`{n}` is listed as int8 but is not a weight matrix of the graph stored dense (biases stay f32; a weight is int8 or sparse, not both)"
+            ),
+            BadQuant { tensor, what } => write!(f, "int8 tensor `{tensor}`: {what}"),
         }
     }
 }

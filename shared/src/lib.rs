@@ -21,6 +21,7 @@ mod error;
 pub mod fold;
 mod graph;
 mod parse;
+pub mod quant;
 pub mod reference;
 pub mod report;
 pub mod rng;
@@ -32,10 +33,11 @@ mod write;
 
 pub use error::FormatError;
 pub use graph::{Graph, Input, Node, Op, Pool1d, Pool2d, Recurrent, SeqOutput};
-pub use parse::{parse, CsrRef, ModelFile};
+pub use parse::{parse, CsrRef, ModelFile, QuantRef};
+pub use quant::{QuantTensorData, Quantized};
 pub use shape::{ParamSpec, Shape, ShapeInfo, Source, MAX_DIM, MAX_ELEMENTS, MAX_RANK};
 pub use sparse::{Csr, SparseTensorData};
-pub use write::{write, write_sparse, TensorData};
+pub use write::{write, write_sparse, write_stored, TensorData};
 
 /// Metadata key holding the graph as JSON.
 pub const GRAPH_KEY: &str = "deepiot.graph";
@@ -44,5 +46,8 @@ pub const PROVENANCE_KEY: &str = "deepiot.provenance";
 /// Metadata key listing the weights stored in CSR form, as a JSON array of tensor names
 /// (absent when every weight is dense); see [`sparse`].
 pub const SPARSE_KEY: &str = "deepiot.sparse";
+/// Metadata key listing the weights stored as int8 with per-row scales, as a JSON array
+/// of tensor names (absent when no weight is); see [`quant`].
+pub const QUANT_KEY: &str = "deepiot.int8";
 /// The graph format version this crate reads and writes.
 pub const FORMAT_VERSION: u32 = 1;

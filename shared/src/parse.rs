@@ -1,9 +1,10 @@
 //! Reading a model file: the safetensors container, then the graph, then every tensor
 //! checked against the shape the graph implies.
 use crate::graph::Graph;
+use crate::quant::{self, Quantized, Q_SUFFIX, SCALE_SUFFIX};
 use crate::shape::{ParamSpec, ShapeInfo, MAX_ELEMENTS};
 use crate::sparse::{check_csr, Csr, INDICES_SUFFIX, INDPTR_SUFFIX, VALUES_SUFFIX};
-use crate::{FormatError, GRAPH_KEY, PROVENANCE_KEY, SPARSE_KEY};
+use crate::{FormatError, GRAPH_KEY, PROVENANCE_KEY, QUANT_KEY, SPARSE_KEY};
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -26,6 +27,39 @@ pub struct ModelFile<'a> {
 enum Stored<'a> {
     Dense(&'a [u8]),
     Sparse(CsrRef<'a>),
+    Quant(QuantRef<'a>),
+}
+
+/// A weight stored as int8 with per-row scales, validated (see [`crate::quant`]): values
+/// in `-127..=127`, scales finite and positive, lengths those of the 2-d view.
+#[derive(Debug, Clone, Copy)]
+pub struct QuantRef<'a> {
+    /// Rows of the weight's 2-d view (its first axis): one scale each.
+    pub rows: usize,
+    /// Columns of the 2-d view (the product of the other axes).
+    pub cols: usize,
+    q: &'a [u8],
+    scales: &'a [u8],
+}
+
+impl<'a> QuantRef<'a> {
+    /// The int8 values, row after row.
+    pub fn values(&self) -> impl Iterator<Item = i8> + 'a {
+        self.q.iter().map(|&b| b as i8)
+    }
+    /// One scale per row.
+    pub fn scales(&self) -> impl Iterator<Item = f32> + 'a {
+        le_words(self.scales).map(f32::from_le_bytes)
+    }
+    /// An owned copy.
+    pub fn to_quantized(&self) -> Quantized {
+        Quantized {
+            rows: self.rows,
+            cols: self.cols,
+            q: self.values().collect(),
+            scales: self.scales().collect(),
+        }
+    }
 }
 
 /// A weight stored in CSR form, validated (see [`crate::sparse`]): every row pointer and
@@ -111,6 +145,23 @@ impl<'a> ModelFile<'a> {
         }
     }
 
+    /// The int8 values and scales of a weight stored int8; `None` when it is stored
+    /// otherwise or unknown.
+    pub fn quant(&self, name: &str) -> Option<QuantRef<'a>> {
+        match self.tensors.get(name) {
+            Some(Stored::Quant(q)) => Some(*q),
+            _ => None,
+        }
+    }
+
+    /// Names of the weights stored int8, in name order.
+    pub fn quant_names(&self) -> impl Iterator<Item = &str> + '_ {
+        self.tensors
+            .iter()
+            .filter(|(_, s)| matches!(s, Stored::Quant(_)))
+            .map(|(n, _)| n.as_str())
+    }
+
     /// Names of the weights stored sparse, in name order.
     pub fn sparse_names(&self) -> impl Iterator<Item = &str> + '_ {
         self.tensors
@@ -120,7 +171,7 @@ impl<'a> ModelFile<'a> {
     }
 
     /// Decodes a tensor into `out`, which must have exactly its (dense) length. Sparse
-    /// weights are densified, so a reader that does not care about storage (the host's
+    /// weights are densified and int8 ones dequantized (`q * scale`), so a reader that does not care about storage (the host's
     /// candle loader) reads every file the same way.
     pub fn read_into(&self, name: &str, out: &mut [f32]) -> Result<(), FormatError> {
         let stored = self
@@ -142,6 +193,11 @@ impl<'a> ModelFile<'a> {
                 }
             }
             Stored::Sparse(csr) => csr.densify(out),
+            Stored::Quant(q) => {
+                let values: Vec<i8> = q.values().collect();
+                let scales: Vec<f32> = q.scales().collect();
+                quant::dequantize(q.cols, &values, &scales, out);
+            }
         }
         Ok(())
     }
@@ -159,6 +215,7 @@ fn stored_len(s: &Stored<'_>) -> usize {
     match s {
         Stored::Dense(b) => b.len() / 4,
         Stored::Sparse(c) => c.rows * c.cols,
+        Stored::Quant(q) => q.rows * q.cols,
     }
 }
 
@@ -183,7 +240,11 @@ pub fn parse(bytes: &[u8]) -> Result<ModelFile<'_>, FormatError> {
         None => BTreeMap::new(),
     };
     let info = graph.infer()?;
-    let sparse = sparse_list(metadata.and_then(|m| m.get(SPARSE_KEY)), &info)?;
+    let sparse = name_list(metadata.and_then(|m| m.get(SPARSE_KEY)), &info, false)?;
+    let quantized = name_list(metadata.and_then(|m| m.get(QUANT_KEY)), &info, true)?;
+    if let Some(both) = quantized.iter().find(|n| sparse.contains(n)) {
+        return Err(FormatError::NotQuantizable(both.clone()));
+    }
 
     let mut tensors = BTreeMap::new();
     let mut stored_names: usize = 0;
@@ -193,6 +254,9 @@ pub fn parse(bytes: &[u8]) -> Result<ModelFile<'_>, FormatError> {
             let (csr, count) = sparse_tensor(&st, spec)?;
             stored_names += 3;
             (Stored::Sparse(csr), count)
+        } else if quantized.contains(&spec.name) {
+            stored_names += 2;
+            (Stored::Quant(quant_tensor(&st, spec)?), spec.len())
         } else {
             let view = st
                 .tensor(&spec.name)
@@ -225,13 +289,17 @@ pub fn parse(bytes: &[u8]) -> Result<ModelFile<'_>, FormatError> {
         let mut names = st.names();
         names.sort();
         let is_sparse = |n: &str| sparse.iter().any(|s| s == n);
+        let is_quant = |n: &str| quantized.iter().any(|s| s == n);
         let known = |n: &str| {
             if tensors.contains_key(n) {
-                return !is_sparse(n);
+                return !is_sparse(n) && !is_quant(n);
             }
             [VALUES_SUFFIX, INDICES_SUFFIX, INDPTR_SUFFIX]
                 .iter()
                 .any(|s| n.strip_suffix(s).is_some_and(is_sparse))
+                || [Q_SUFFIX, SCALE_SUFFIX]
+                    .iter()
+                    .any(|s| n.strip_suffix(s).is_some_and(is_quant))
         };
         if let Some(extra) = names.into_iter().find(|n| !known(n)) {
             return Err(FormatError::UnexpectedTensor(extra.to_string()));
@@ -245,24 +313,74 @@ pub fn parse(bytes: &[u8]) -> Result<ModelFile<'_>, FormatError> {
     })
 }
 
-/// The weights listed under [`SPARSE_KEY`]: distinct names, each a weight of rank 2 or
-/// more that the graph declares.
-fn sparse_list(json: Option<&String>, info: &ShapeInfo) -> Result<Vec<String>, FormatError> {
+/// The weights listed under [`SPARSE_KEY`] (or [`QUANT_KEY`] when `quant`): distinct
+/// names, each a weight of rank 2 or more that the graph declares.
+fn name_list(
+    json: Option<&String>,
+    info: &ShapeInfo,
+    quant: bool,
+) -> Result<Vec<String>, FormatError> {
     let Some(json) = json else {
         return Ok(Vec::new());
     };
-    let names: Vec<String> =
-        serde_json::from_str(json).map_err(|e| FormatError::SparseList(format!("{e}")))?;
+    let list_error = |e: String| match quant {
+        true => FormatError::QuantList(e),
+        false => FormatError::SparseList(e),
+    };
+    let names: Vec<String> = serde_json::from_str(json).map_err(|e| list_error(format!("{e}")))?;
     for (i, n) in names.iter().enumerate() {
         if names[..i].contains(n) {
-            return Err(FormatError::SparseList(format!("`{n}` is listed twice")));
+            return Err(list_error(format!("`{n}` is listed twice")));
         }
         let spec = info.params.iter().flatten().find(|p| p.name == *n);
         if spec.and_then(ParamSpec::matrix).is_none() {
-            return Err(FormatError::NotSparsifiable(n.clone()));
+            return Err(match quant {
+                true => FormatError::NotQuantizable(n.clone()),
+                false => FormatError::NotSparsifiable(n.clone()),
+            });
         }
     }
     Ok(names)
+}
+
+/// Finds and validates the two tensors of an int8 weight.
+fn quant_tensor<'a>(st: &SafeTensors<'a>, spec: &ParamSpec) -> Result<QuantRef<'a>, FormatError> {
+    let (rows, cols) = spec
+        .matrix()
+        .ok_or_else(|| FormatError::NotQuantizable(spec.name.clone()))?;
+    let get = |suffix: &str, dtype: Dtype, shape: &[usize]| {
+        let name = format!("{}{suffix}", spec.name);
+        let view = st
+            .tensor(&name)
+            .map_err(|_| FormatError::MissingTensor(name.clone()))?;
+        if view.dtype() != dtype {
+            return Err(FormatError::WrongDtype {
+                tensor: name,
+                dtype: format!(
+                    "{:?} (int8 weights are I8 values and F32 scales)",
+                    view.dtype()
+                ),
+            });
+        }
+        if view.shape() != shape {
+            return Err(FormatError::WrongTensorShape {
+                tensor: name,
+                expected: shape.to_vec(),
+                found: view.shape().to_vec(),
+            });
+        }
+        Ok(view.data())
+    };
+    let q = get(Q_SUFFIX, Dtype::I8, &spec.shape)?;
+    let scales = get(SCALE_SUFFIX, Dtype::F32, &[rows])?;
+    quant::check_values(&spec.name, q.iter().copied())?;
+    quant::check_scales(&spec.name, le_words(scales).map(f32::from_le_bytes))?;
+    Ok(QuantRef {
+        rows,
+        cols,
+        q,
+        scales,
+    })
 }
 
 /// Reads an index tensor (U32 or I32) as signed numbers, so that negative I32 entries

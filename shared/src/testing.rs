@@ -10,7 +10,10 @@
 //! These are test helpers: on a graph that does not validate or a golden file that is
 //! missing they panic with a message saying which, which is the test failing.
 use crate::rng::SplitMix64;
-use crate::{write_sparse, Csr, Graph, Op, SeqOutput, SparseTensorData, TensorData};
+use crate::{
+    write_sparse, write_stored, Csr, Graph, Op, QuantTensorData, Quantized, SeqOutput,
+    SparseTensorData, TensorData,
+};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::string::{String, ToString};
@@ -112,6 +115,33 @@ fn file(
         .map(|(name, shape, csr)| SparseTensorData { name, shape, csr })
         .collect();
     write_sparse(graph, provenance, &dense, &csrs)
+        .unwrap_or_else(|e| panic!("test model is not writable: {e}"))
+}
+
+/// The model file of `graph` with `tensors`, every weight matrix stored int8 with
+/// per-row scales ([`Quantized::from_dense`]) and biases f32.
+pub fn quant_model_file(graph: &Graph, tensors: &Tensors) -> Vec<u8> {
+    let mut dense = Vec::new();
+    let mut quant = Vec::new();
+    for (name, (shape, values)) in tensors {
+        match crate::sparse::matrix_view(shape) {
+            Some((rows, cols)) => {
+                let q = Quantized::from_dense(rows, cols, values)
+                    .unwrap_or_else(|| panic!("{name} cannot be stored int8"));
+                quant.push((name, shape, q));
+            }
+            None => dense.push(TensorData {
+                name,
+                shape,
+                values,
+            }),
+        }
+    }
+    let quant: Vec<QuantTensorData<'_>> = quant
+        .iter()
+        .map(|(name, shape, quant)| QuantTensorData { name, shape, quant })
+        .collect();
+    write_stored(graph, &BTreeMap::new(), &dense, &[], &quant)
         .unwrap_or_else(|e| panic!("test model is not writable: {e}"))
 }
 

@@ -1,8 +1,9 @@
 //! Writing a model file. Output is byte-for-byte reproducible: tensors and metadata are
 //! written in sorted order, so the same model always gives the same file (and hash).
 use crate::graph::Graph;
+use crate::quant::{q_name, scale_name, QuantTensorData};
 use crate::sparse::{SparseTensorData, INDICES_SUFFIX, INDPTR_SUFFIX, VALUES_SUFFIX};
-use crate::{FormatError, GRAPH_KEY, PROVENANCE_KEY, SPARSE_KEY};
+use crate::{FormatError, GRAPH_KEY, PROVENANCE_KEY, QUANT_KEY, SPARSE_KEY};
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::String;
@@ -28,19 +29,22 @@ struct Entry<'a> {
 enum Blob<'a> {
     F32(&'a [f32]),
     U32(&'a [u32]),
+    I8(&'a [i8]),
 }
 
 impl Blob<'_> {
-    fn len(&self) -> usize {
+    fn bytes(&self) -> usize {
         match self {
-            Blob::F32(v) => v.len(),
-            Blob::U32(v) => v.len(),
+            Blob::F32(v) => v.len() * 4,
+            Blob::U32(v) => v.len() * 4,
+            Blob::I8(v) => v.len(),
         }
     }
     fn dtype(&self) -> &'static str {
         match self {
             Blob::F32(_) => "F32",
             Blob::U32(_) => "U32",
+            Blob::I8(_) => "I8",
         }
     }
 }
@@ -64,6 +68,20 @@ pub fn write_sparse(
     dense: &[TensorData<'_>],
     sparse: &[SparseTensorData<'_>],
 ) -> Result<Vec<u8>, FormatError> {
+    write_stored(graph, provenance, dense, sparse, &[])
+}
+
+/// Like [`write_sparse`], with some weights stored int8 with per-row scales (see
+/// [`crate::quant`]). Every tensor the graph declares comes in exactly one of `dense`,
+/// `sparse` and `quant`. With no int8 tensors the file is exactly the one
+/// [`write_sparse`] gives.
+pub fn write_stored(
+    graph: &Graph,
+    provenance: &BTreeMap<String, String>,
+    dense: &[TensorData<'_>],
+    sparse: &[SparseTensorData<'_>],
+    quant: &[QuantTensorData<'_>],
+) -> Result<Vec<u8>, FormatError> {
     let info = graph.infer()?;
     // A later dense tensor of the same name replaces an earlier one (as it always did); a
     // weight given both dense and sparse, or sparse twice, is refused.
@@ -75,6 +93,12 @@ pub fn write_sparse(
         }
     }
     given.extend(sparse.iter().map(|t| (t.name, t.shape)));
+    for t in quant {
+        if given.contains_key(t.name) {
+            return Err(FormatError::UnexpectedTensor(t.name.into()));
+        }
+        given.insert(t.name, t.shape);
+    }
     for spec in info.params.iter().flatten() {
         let shape = given
             .get(spec.name.as_str())
@@ -115,6 +139,20 @@ pub fn write_sparse(
         }
         t.csr.check(t.name)?;
     }
+    for t in quant {
+        let view = spec_of(t.name).and_then(|s| s.matrix());
+        let Some((rows, cols)) = view else {
+            return Err(FormatError::NotQuantizable(t.name.into()));
+        };
+        if (t.quant.rows, t.quant.cols) != (rows, cols) {
+            return Err(FormatError::WrongTensorShape {
+                tensor: t.name.into(),
+                expected: alloc::vec![rows, cols],
+                found: alloc::vec![t.quant.rows, t.quant.cols],
+            });
+        }
+        t.quant.check(t.name)?;
+    }
 
     // Every tensor of the container by name (BTreeMap: sorted, so the layout is
     // deterministic), with its shape.
@@ -134,6 +172,12 @@ pub fn write_sparse(
         );
     }
 
+    for t in quant {
+        let rows = alloc::vec![t.quant.rows];
+        blobs.insert(q_name(t.name), (t.shape.to_vec(), Blob::I8(&t.quant.q)));
+        blobs.insert(scale_name(t.name), (rows, Blob::F32(&t.quant.scales)));
+    }
+
     let mut meta = BTreeMap::new();
     meta.insert(GRAPH_KEY, graph.to_json());
     meta.insert(
@@ -148,13 +192,18 @@ pub fn write_sparse(
             serde_json::to_string(&names).unwrap_or_default(),
         );
     }
+    if !quant.is_empty() {
+        let mut names: Vec<&str> = quant.iter().map(|t| t.name).collect();
+        names.sort_unstable();
+        meta.insert(QUANT_KEY, serde_json::to_string(&names).unwrap_or_default());
+    }
     // serde_json's map ordering follows insertion for this hand-built header: metadata first,
     // then tensors in name order (BTreeMap), so the layout is deterministic.
     let mut header = String::from("{\"__metadata__\":");
     header.push_str(&serde_json::to_string(&meta).unwrap_or_default());
     let mut offset = 0usize;
     for (name, (shape, blob)) in &blobs {
-        let len = blob.len() * 4;
+        let len = blob.bytes();
         let entry = Entry {
             dtype: blob.dtype(),
             shape,
@@ -182,6 +231,7 @@ pub fn write_sparse(
             Blob::U32(v) => v
                 .iter()
                 .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+            Blob::I8(v) => out.extend(v.iter().map(|&x| x as u8)),
         }
     }
     Ok(out)

@@ -6,6 +6,7 @@ pub mod conv;
 pub mod gemm;
 pub mod layout;
 pub mod pool;
+pub mod quant;
 pub mod rnn;
 pub mod simd;
 pub mod sparse;

@@ -3,6 +3,7 @@
 //! recurrent product and applies the gates (PyTorch gate order and semantics).
 use super::activation::{sigmoid1, tanh1};
 use super::gemm::{gemm_panels_t, rows_to_panels};
+use super::quant::{qgemm, quantize_rows, QMatrix};
 use super::sparse::Matrix;
 
 /// What a direction writes into the output.
@@ -84,10 +85,7 @@ pub struct RnnMatrices<'a> {
 /// [`run`] with [`RnnMatrices`]: the same recurrence whatever the weights' storage.
 pub fn run_with(g: &RnnGeom, x: &[f32], w: RnnMatrices<'_>, scratch: &mut [f32], out: &mut [f32]) {
     let gh = g.gates * g.h;
-    let (xg, rest) = scratch.split_at_mut(g.t * gh);
-    let (hg, rest) = rest.split_at_mut(gh);
-    let (h, rest) = rest.split_at_mut(g.h);
-    let (c, panels) = rest.split_at_mut(g.h);
+    let (xg, state, panels) = split(g, scratch);
     match w.w_ih {
         // All steps' input projections as one tiled product, `W_ih · xᵀ`, written
         // transposed so that each step's gates sit side by side.
@@ -99,6 +97,69 @@ pub fn run_with(g: &RnnGeom, x: &[f32], w: RnnMatrices<'_>, scratch: &mut [f32],
         }
         _ => w.w_ih.nt(g.t, g.f, gh, x, w.b_ih, xg),
     }
+    recur(g, xg, state, out, |h, hg| {
+        hg.copy_from_slice(w.b_hh);
+        w.w_hh.gemv_acc(g.h, gh, h, hg);
+    });
+}
+
+/// Weights of one direction stored int8 (see [`super::quant`]).
+#[derive(Clone, Copy)]
+pub struct RnnQuant<'a> {
+    pub w_ih: QMatrix<'a>,
+    pub w_hh: QMatrix<'a>,
+    pub b_ih: &'a [f32],
+    pub b_hh: &'a [f32],
+}
+
+/// 16-bit values [`run_quant`] needs: the quantized sequence, or one quantized state.
+pub fn quant_scratch(t: usize, w_ih_k8: usize, w_hh_k8: usize) -> Option<usize> {
+    Some(t.checked_mul(w_ih_k8)?.max(w_hh_k8))
+}
+
+/// [`run`] with int8 weights: the input projection of all steps is one quantized product;
+/// each step quantizes its state (16 bits, its own scale) for the recurrent one. The gates
+/// and the cell stay f32. `qbuf` has [`quant_scratch`] values.
+pub fn run_quant(
+    g: &RnnGeom,
+    x: &[f32],
+    w: RnnQuant<'_>,
+    scratch: &mut [f32],
+    qbuf: &mut [i16],
+    out: &mut [f32],
+) {
+    let gh = g.gates * g.h;
+    let (xg, state, _) = split(g, scratch);
+    let (wi, wh) = (&w.w_ih, &w.w_hh);
+    let sx = quantize_rows(g.t, g.f, wi.k8, wi.levels, x, qbuf);
+    qgemm(g.t, qbuf, sx, wi, w.b_ih, xg, [gh, 1]);
+    recur(g, xg, state, out, |h, hg| {
+        let sh = quantize_rows(1, g.h, wh.k8, wh.levels, h, qbuf);
+        qgemm(1, qbuf, sh, wh, w.b_hh, hg, [gh, 1]);
+    });
+}
+
+/// The scratch of one direction: input projections of all steps, then the state (the
+/// recurrent projection, h and c), then the rest (the steps as column panels).
+fn split<'s>(g: &RnnGeom, scratch: &'s mut [f32]) -> (&'s mut [f32], &'s mut [f32], &'s mut [f32]) {
+    let gh = g.gates * g.h;
+    let (xg, rest) = scratch.split_at_mut(g.t * gh);
+    let (state, panels) = rest.split_at_mut(gh + 2 * g.h);
+    (xg, state, panels)
+}
+
+/// The steps, given every step's input projection `xg`: `recurrent(h, hg)` writes the
+/// recurrent projection of state `h` (biases included) into `hg`.
+fn recur(
+    g: &RnnGeom,
+    xg: &[f32],
+    state: &mut [f32],
+    out: &mut [f32],
+    mut recurrent: impl FnMut(&[f32], &mut [f32]),
+) {
+    let gh = g.gates * g.h;
+    let (hg, rest) = state.split_at_mut(gh);
+    let (h, c) = rest.split_at_mut(g.h);
     h.fill(0.0);
     c.fill(0.0);
     if g.emit == Emit::Mean {
@@ -106,8 +167,7 @@ pub fn run_with(g: &RnnGeom, x: &[f32], w: RnnMatrices<'_>, scratch: &mut [f32],
     }
     for s in 0..g.t {
         let t = if g.reverse { g.t - 1 - s } else { s };
-        hg.copy_from_slice(w.b_hh);
-        w.w_hh.gemv_acc(g.h, gh, h, hg);
+        recurrent(h, hg);
         let xt = &xg[t * gh..(t + 1) * gh];
         if g.gates == 3 {
             gru_gates(g.h, xt, hg, h);
