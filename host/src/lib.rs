@@ -9,6 +9,7 @@ pub mod export;
 pub mod models;
 pub mod onnx_export;
 pub mod onnx_import;
+pub mod quantize;
 pub mod quickstart;
 pub mod rng;
 pub mod train;

@@ -35,6 +35,9 @@ enum Command {
     Train(deepiot::cli::train::TrainArgs),
     /// Test accuracy of a model file, run in the host's candle network.
     Eval(deepiot::cli::train::EvalArgs),
+    /// Stores a model's weight matrices as int8 with one scale per output channel: a
+    /// quarter of the file, run by the board runtime's integer kernels.
+    Quantize(deepiot::cli::quantize::QuantizeArgs),
     /// Compresses a trained model with DeepIoT's compressor-critic: learns which neurons,
     /// filters and recurrent units to drop, cuts them out, fine-tunes, writes the smaller model.
     Compress(deepiot::cli::compress::CompressArgs),
@@ -76,6 +79,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train(a) => deepiot::train::run(&a.into()).map(|_| ()),
         Command::Eval(a) => deepiot::train::eval(&a.into()).map(|_| ()),
         Command::Compress(a) => deepiot::compress::run(&a.into()).map(|_| ()),
+        Command::Quantize(a) => deepiot::quantize::run(&a.into()).map(|_| ()),
         Command::Export(a) => deepiot::onnx_export::run(&a.into()).map(|_| ()),
         Command::Compare(a) => deepiot::compare::run(&a.into()).map(|_| ()),
         Command::BenchTrain(a) => deepiot::bench_train::run(&a.into()).map(|_| ()),

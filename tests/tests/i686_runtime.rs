@@ -129,6 +129,67 @@ fn check_model(name: &str, model: &[u8], n: usize, npy_shape: Option<&[usize]>, 
     }
 }
 
+/// The int8 file of a model (every weight matrix int8, as `deepiot quantize` writes it).
+fn int8(model: &[u8]) -> Vec<u8> {
+    deepiot::quantize::quantize_bytes(model)
+        .expect("the model quantizes")
+        .0
+}
+
+/// int8 sums are exact, so the board binary (whose SSE4.1 register loop the x86-64
+/// library does not use) must give the x86-64 library's scores bit for bit.
+#[test]
+fn int8_models_agree_bit_for_bit_with_the_host_runtime() {
+    for (name, bytes, n, npy) in [
+        (
+            "lenet5",
+            int8(&lenet5_random(4)),
+            5,
+            Some(&[5, 1, 28, 28][..]),
+        ),
+        ("deepsense_gru", int8(&gru_model(4)), 3, None),
+        ("bilstm", int8(&bilstm_model(4)), 2, None),
+        (
+            "branched",
+            int8(&branched_model(4)),
+            2,
+            Some(&[2, 2, 64][..]),
+        ),
+    ] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let per = deepiot_runtime::Model::load(&bytes).unwrap().input_len(0);
+        let inputs = random_input(0x18 ^ n as u64, n * per);
+        let model = write(dir.path(), "m.safetensors", &bytes);
+        let input = match npy {
+            Some(shape) => write(dir.path(), "x.npy", &npy_bytes(shape, &inputs)),
+            None => write(dir.path(), "x.f32", &raw_f32_bytes(&inputs)),
+        };
+        let json = json_of(native(&[
+            model.as_path(),
+            Path::new("--input"),
+            input.as_path(),
+            Path::new("--json"),
+        ]));
+        let expected = host_scores(&bytes, &inputs);
+        for (i, (ex, want)) in json["examples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(&expected)
+            .enumerate()
+        {
+            let got: Vec<f32> = ex["scores"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap() as f32)
+                .collect();
+            assert_eq!(&got, want, "{name} int8: example {i}, i686 vs x86-64");
+        }
+        assert_eq!(json["examples"].as_array().unwrap().len(), n, "{name}");
+    }
+}
+
 #[test]
 fn conv_model_agrees_with_the_host_runtime() {
     // Three LeNet-5 examples in one .npy of shape [3, 1, 28, 28].
@@ -166,6 +227,15 @@ fn every_model_runs_under_qemu_without_avx() {
     check_model("deepsense_gru", &gru_model(9), 2, None, true);
     check_model("bilstm", &bilstm_model(9), 1, None, true);
     check_model("branched", &branched_model(9), 1, Some(&[1, 2, 64]), true);
+    // The int8 kernels (pmovsxbw is SSE4.1, which Silvermont and this CPU have).
+    check_model(
+        "lenet5_int8",
+        &int8(&lenet5_random(9)),
+        2,
+        Some(&[2, 1, 28, 28]),
+        true,
+    );
+    check_model("bilstm_int8", &int8(&bilstm_model(9)), 1, None, true);
     // The bench loop too (it uses the clock and the counting allocator).
     let dir = tempfile::tempdir().expect("temp dir");
     let model = write(dir.path(), "gru.safetensors", &gru_model(9));
@@ -283,7 +353,12 @@ fn vex_pattern_matches_what_it_should() {
 #[test]
 fn bench_reports_zero_allocations() {
     let dir = tempfile::tempdir().expect("temp dir");
-    for (name, bytes) in [("lenet5", lenet5_random(3)), ("bilstm", bilstm_model(3))] {
+    for (name, bytes) in [
+        ("lenet5", lenet5_random(3)),
+        ("bilstm", bilstm_model(3)),
+        ("lenet5_int8", int8(&lenet5_random(3))),
+        ("bilstm_int8", int8(&bilstm_model(3))),
+    ] {
         let model = write(dir.path(), &format!("{name}.safetensors"), &bytes);
         let json = json_of(native(&[
             Path::new("bench"),

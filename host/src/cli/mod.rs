@@ -7,6 +7,7 @@ pub mod compress;
 pub mod data;
 pub mod onnx_export;
 pub mod onnx_import;
+pub mod quantize;
 pub mod quickstart;
 pub mod train;
 

@@ -1,7 +1,7 @@
 //! The flags of `deepiot train` and `deepiot eval`. Defaults come from
 //! [`TrainConfig::default`] and [`EvalConfig::default`], so the command line and library
 //! callers cannot drift apart.
-use crate::train::{EvalConfig, TrainConfig};
+use crate::train::{Engine, EvalConfig, TrainConfig};
 use std::path::PathBuf;
 
 /// `deepiot train`.
@@ -124,6 +124,11 @@ pub struct EvalArgs {
     /// Prints JSON.
     #[arg(long)]
     pub json: bool,
+    /// What computes the scores: `runtime` runs the board runtime's own kernels on the
+    /// host (bit-identical to the board for int8 files), `candle` the host's f32 network,
+    /// `auto` the runtime for int8 files and candle otherwise.
+    #[arg(long, value_enum, default_value_t = EvalConfig::default().engine)]
+    pub engine: Engine,
 }
 
 impl From<TrainArgs> for TrainConfig {
@@ -167,6 +172,7 @@ impl From<EvalArgs> for EvalConfig {
             data: a.data,
             label_column: a.label_column,
             json: a.json,
+            engine: a.engine,
         }
     }
 }

@@ -175,6 +175,23 @@ pub struct EvalConfig {
     pub label_column: String,
     /// Print JSON (per-class accuracy and the confusion matrix) instead of a table.
     pub json: bool,
+    /// Which code computes the scores.
+    pub engine: Engine,
+}
+
+/// The code that runs a model for `deepiot eval`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// The board runtime for files with int8 weights (the candle network would compute
+    /// them in f32), candle otherwise.
+    #[default]
+    Auto,
+    /// The host's candle network (f32; int8 weights dequantized).
+    Candle,
+    /// The board runtime's library (`deepiot-runtime`) on the host: the same kernels and
+    /// the same arithmetic as on the board.
+    Runtime,
 }
 
 impl Default for EvalConfig {
@@ -185,6 +202,7 @@ impl Default for EvalConfig {
             data: None,
             label_column: crate::data::user::DEFAULT_LABEL_COLUMN.to_string(),
             json: false,
+            engine: Engine::Auto,
         }
     }
 }

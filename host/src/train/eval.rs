@@ -1,7 +1,7 @@
 //! `deepiot eval` as a library function: a model file's test accuracy and confusion
-//! matrix, run in the host's candle network.
+//! matrix, run in the host's candle network or in the board runtime's library.
 use super::batch::predict;
-use super::config::EvalConfig;
+use super::config::{Engine, EvalConfig};
 use super::malloc::tune_malloc;
 use super::recipe::Recipe;
 use crate::data::user::{is_user_folder, USER_TASK};
@@ -40,9 +40,22 @@ pub fn eval(cfg: &EvalConfig) -> Result<f64> {
             ds.shape
         );
     }
+    let bytes = std::fs::read(&cfg.model)?;
+    let engine = match cfg.engine {
+        Engine::Auto if has_int8(&bytes) => Engine::Runtime,
+        Engine::Auto => Engine::Candle,
+        e => e,
+    };
     let t0 = Instant::now();
-    let scores = predict(&net, &ds.test_x, 500)?;
+    let scores = match engine {
+        Engine::Runtime => runtime_scores(&bytes, &ds.test_x)?,
+        _ => predict(&net, &ds.test_x, 500)?,
+    };
     let secs = t0.elapsed().as_secs_f64();
+    let engine_name = match engine {
+        Engine::Runtime => "the board runtime's kernels",
+        _ => "the candle network",
+    };
     let classes = ds.num_classes();
     let mut confusion = vec![vec![0usize; classes]; classes];
     for (row, &y) in scores.iter().zip(&ds.test_y) {
@@ -72,14 +85,14 @@ pub fn eval(cfg: &EvalConfig) -> Result<f64> {
         .collect();
     if cfg.json {
         let v = serde_json::json!({
-            "model": cfg.model, "data": data_task, "test_examples": ds.test_len(),
+            "model": cfg.model, "data": data_task, "test_examples": ds.test_len(), "engine": engine,
             "test_accuracy": acc, "test_error": 1.0 - acc, "seconds": secs,
             "per_class": per_class, "confusion": confusion,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         println!(
-            "{}: test accuracy {acc:.4} (error {:.2} %) on {} `{data_task}` examples ({secs:.1} s)",
+            "{}: test accuracy {acc:.4} (error {:.2} %) on {} `{data_task}` examples, run in {engine_name} ({secs:.1} s)",
             cfg.model.display(),
             100.0 * (1.0 - acc),
             ds.test_len()
@@ -95,4 +108,54 @@ pub fn eval(cfg: &EvalConfig) -> Result<f64> {
         }
     }
     Ok(acc)
+}
+
+/// Whether a model file stores any weight int8.
+fn has_int8(bytes: &[u8]) -> bool {
+    deepiot_format::parse(bytes).is_ok_and(|f| f.quant_names().next().is_some())
+}
+
+/// Every example's scores from the board runtime's library (`deepiot_runtime::Model`), one
+/// model per thread: the arithmetic the board does, int8 kernels included.
+pub fn runtime_scores(bytes: &[u8], xs: &[f32]) -> Result<Vec<Vec<f32>>> {
+    let model = deepiot_runtime::Model::load(bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (n_in, n_out) = (model.input_len(0), model.output_len(0));
+    if model.input_count() != 1 || model.output_count() != 1 || n_in == 0 {
+        bail!("the runtime engine scores models with one input and one output");
+    }
+    let examples: Vec<&[f32]> = xs.chunks_exact(n_in).collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    let per = examples.len().div_ceil(threads).max(1);
+    let parts: Vec<Result<Vec<Vec<f32>>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = examples
+            .chunks(per)
+            .map(|chunk| {
+                let mut m = model.clone();
+                s.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|x| {
+                            let mut y = vec![0.0; n_out];
+                            m.run(x, &mut y).map_err(|e| anyhow::anyhow!("{e}"))?;
+                            Ok(y)
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a scoring thread panicked")))
+            })
+            .collect()
+    });
+    let mut out = Vec::with_capacity(examples.len());
+    for p in parts {
+        out.extend(p?);
+    }
+    Ok(out)
 }

@@ -55,7 +55,7 @@ mod validation;
 pub use self::adamw::{AdamParams, AdamW};
 pub use self::batch::{accuracy, gather, gather_augmented, gather_labels, predict};
 pub use self::checkpoint::{checkpoint_dir, Checkpoint, CheckpointState, Resumed, RunKey};
-pub use self::config::{EvalConfig, Hyper, TrainConfig};
+pub use self::config::{Engine, EvalConfig, Hyper, TrainConfig};
 pub use self::distill::Distill;
 pub use self::eval::eval;
 pub use self::fit::{fit, train_step, EpochRecord, FitOptions, History};

@@ -56,6 +56,22 @@ pub fn quantize_rows(
     out: &mut [i16],
 ) -> f32 {
     let (x, out) = (&x[..rows * k], &mut out[..rows * k8]);
+    let (peak, inv) = peak_and_inverse(levels, x);
+    for (xr, or) in x
+        .chunks_exact(k.max(1))
+        .zip(out.chunks_exact_mut(k8.max(1)))
+    {
+        for (o, &v) in or.iter_mut().zip(xr) {
+            *o = round(v * inv).clamp(-levels, levels) as i16;
+        }
+        or[k..].fill(0);
+    }
+    peak / levels as f32
+}
+
+/// The largest magnitude of `x` (NaN if any value is) and the factor that maps it to
+/// `levels` (0 when there is nothing finite to map).
+fn peak_and_inverse(levels: i32, x: &[f32]) -> (f32, f32) {
     let mut peak = 0f32;
     let mut broken = false;
     for &v in x {
@@ -70,16 +86,7 @@ pub fn quantize_rows(
     } else {
         0.0
     };
-    for (xr, or) in x
-        .chunks_exact(k.max(1))
-        .zip(out.chunks_exact_mut(k8.max(1)))
-    {
-        for (o, &v) in or.iter_mut().zip(xr) {
-            *o = round(v * inv).clamp(-levels, levels) as i16;
-        }
-        or[k..].fill(0);
-    }
-    peak / levels as f32
+    (peak, inv)
 }
 
 /// Round to nearest, ties to even (the SSE conversion's default), as `i32`.
@@ -154,52 +161,77 @@ pub fn qgemm(
     }
 }
 
+/// The input of a convolution quantized into its zero-padded planes `[c, h + 2ph,
+/// w + 2pw]`, so that every run of a receptive field is in bounds; returns the scale.
+pub fn quantize_padded(g: &ConvGeom, levels: i32, x: &[f32], out: &mut [i16]) -> f32 {
+    let (hp, wp) = (g.h + 2 * g.ph, g.w + 2 * g.pw);
+    let x = &x[..g.c * g.h * g.w];
+    let out = &mut out[..g.c * hp * wp];
+    let (peak, inv) = peak_and_inverse(levels, x);
+    out.fill(0);
+    for (c, plane) in x.chunks_exact((g.h * g.w).max(1)).enumerate() {
+        for (y, row) in plane.chunks_exact(g.w.max(1)).enumerate() {
+            let at = c * hp * wp + (y + g.ph) * wp + g.pw;
+            for (o, &v) in out[at..at + g.w].iter_mut().zip(row) {
+                *o = round(v * inv).clamp(-levels, levels) as i16;
+            }
+        }
+    }
+    peak / levels as f32
+}
+
 /// Each output position's receptive field as one row of `k8` values (the filters'
-/// `[c, kh, kw]` order, zero padded), from the quantized input `xq` `[c, h, w]`.
-pub fn im2col_rows(g: &ConvGeom, xq: &[i16], k8: usize, out: &mut [i16]) {
-    let plane = g.h * g.w;
-    let xq = &xq[..g.c * plane];
-    let out = &mut out[..g.positions() * k8];
-    let mut rows = out.chunks_exact_mut(k8.max(1));
+/// `[c, kh, kw]` order, zero past `patch`), from the padded input of
+/// [`quantize_padded`]. Runs are copied eight values at a time, so `xqp` and `out` each
+/// need [`LANES`] values of slack past their end (see [`conv_scratch`]); a copy's overshoot
+/// lands where the next run (or row) is written afterwards.
+pub fn im2col_rows(g: &ConvGeom, xqp: &[i16], k8: usize, out: &mut [i16]) {
+    let (hp, wp) = (g.h + 2 * g.ph, g.w + 2 * g.pw);
+    let xqp = &xqp[..g.c * hp * wp + LANES];
+    let out = &mut out[..g.positions() * k8 + LANES];
+    let patch = g.patch();
+    let mut row = 0;
     for oy in 0..g.oh {
         for ox in 0..g.ow {
-            let Some(row) = rows.next() else { return };
-            let mut at = 0;
+            let mut at = row;
             for c in 0..g.c {
                 for ky in 0..g.kh {
-                    let iy = (oy * g.sh + ky).wrapping_sub(g.ph);
-                    let dst = &mut row[at..at + g.kw];
+                    let src = c * hp * wp + (oy * g.sh + ky) * wp + ox * g.sw;
+                    let mut i = 0;
+                    while i < g.kw {
+                        let run: [i16; LANES] = xqp[src + i..src + i + LANES]
+                            .try_into()
+                            .unwrap_or([0; LANES]);
+                        out[at + i..at + i + LANES].copy_from_slice(&run);
+                        i += LANES;
+                    }
                     at += g.kw;
-                    if iy >= g.h {
-                        dst.fill(0);
-                        continue;
-                    }
-                    let src = &xq[c * plane + iy * g.w..][..g.w];
-                    for (kx, d) in dst.iter_mut().enumerate() {
-                        let ix = (ox * g.sw + kx).wrapping_sub(g.pw);
-                        *d = if ix < g.w { src[ix] } else { 0 };
-                    }
                 }
             }
-            row[at..].fill(0);
+            out[row + patch..row + k8].fill(0);
+            row += k8;
         }
     }
 }
 
-/// 16-bit values a quantized convolution needs: the quantized input, then one row of
-/// `k8` per output position. `None` on overflow.
+/// 16-bit values a quantized convolution needs: the padded input, then one row of `k8`
+/// per output position, each with [`LANES`] of slack. `None` on overflow.
 pub fn conv_scratch(g: &ConvGeom, k8: usize) -> Option<usize> {
-    g.c.checked_mul(g.h)?
-        .checked_mul(g.w)?
-        .checked_add(g.positions().checked_mul(k8)?)
+    let hp = g.h.checked_add(g.ph.checked_mul(2)?)?;
+    let wp = g.w.checked_add(g.pw.checked_mul(2)?)?;
+    g.c.checked_mul(hp)?
+        .checked_mul(wp)?
+        .checked_add(LANES)?
+        .checked_add(g.positions().checked_mul(k8)?)?
+        .checked_add(LANES)
 }
 
 /// A convolution with int8 filters `[o, c * kh * kw]`; `qbuf` has [`conv_scratch`] values.
 pub fn conv(g: &ConvGeom, x: &[f32], w: &QMatrix<'_>, b: &[f32], qbuf: &mut [i16], y: &mut [f32]) {
-    let n = g.c * g.h * g.w;
-    let (xq, rows) = qbuf.split_at_mut(n);
-    let sx = quantize_rows(1, n, n, w.levels, x, xq);
-    im2col_rows(g, xq, w.k8, rows);
+    let n = g.c * (g.h + 2 * g.ph) * (g.w + 2 * g.pw) + LANES;
+    let (xqp, rows) = qbuf.split_at_mut(n);
+    let sx = quantize_padded(g, w.levels, x, xqp);
+    im2col_rows(g, xqp, w.k8, rows);
     qgemm(g.positions(), rows, sx, w, b, y, [1, g.positions()]);
 }
 
@@ -253,9 +285,64 @@ mod dots {
         unsafe { _mm_setzero_si128() }
     }
 
-    /// Four rows of `x` (`4 * k8`) against one weight row `w` (`k8`).
+    /// Four rows of `x` (`4 * k8`) against one weight row `w` (`k8`). With SSE4.1 (the
+    /// board build) the loop is written out: LLVM spilled an accumulator and reloaded
+    /// the row pointers on every step, and 32-bit x86 has the registers for it only when
+    /// the four rows are addressed from one pointer and a stride.
     pub fn rows4(k8: usize, x: &[i16], w: &[i8]) -> [i32; 4] {
         let (x, w) = (&x[..4 * k8], &w[..k8]);
+        #[cfg(target_feature = "sse4.1")]
+        if k8 > 0 {
+            // Four lanes per row, summed below.
+            let mut lanes = [0i32; 16];
+            // SAFETY: `k8 / 8` steps read 16 bytes at `x + 16 s + r * 2 k8` (r < 4) and 8
+            // bytes at `w + 8 s`, all inside the slices above (`k8` is a multiple of 8);
+            // the stores go to `lanes`; every clobbered register is declared.
+            unsafe {
+                core::arch::asm!(
+                    "pxor xmm2, xmm2",
+                    "pxor xmm3, xmm3",
+                    "pxor xmm4, xmm4",
+                    "pxor xmm5, xmm5",
+                    "2:",
+                    "pmovsxbw xmm0, qword ptr [{w}]",
+                    "movdqu xmm1, [{x}]",
+                    "pmaddwd xmm1, xmm0",
+                    "paddd xmm2, xmm1",
+                    "movdqu xmm1, [{x} + {lda}]",
+                    "pmaddwd xmm1, xmm0",
+                    "paddd xmm3, xmm1",
+                    "movdqu xmm1, [{x} + {lda} * 2]",
+                    "pmaddwd xmm1, xmm0",
+                    "paddd xmm4, xmm1",
+                    "movdqu xmm1, [{x} + {lda3}]",
+                    "pmaddwd xmm1, xmm0",
+                    "paddd xmm5, xmm1",
+                    "add {x}, 16",
+                    "add {w}, 8",
+                    "dec {k}",
+                    "jnz 2b",
+                    "movdqu [{out}], xmm2",
+                    "movdqu [{out} + 16], xmm3",
+                    "movdqu [{out} + 32], xmm4",
+                    "movdqu [{out} + 48], xmm5",
+                    x = inout(reg) x.as_ptr() => _,
+                    w = inout(reg) w.as_ptr() => _,
+                    k = inout(reg) k8 / super::LANES => _,
+                    lda = in(reg) k8 * 2,
+                    lda3 = in(reg) k8 * 6,
+                    out = in(reg) lanes.as_mut_ptr(),
+                    out("xmm0") _, out("xmm1") _, out("xmm2") _, out("xmm3") _,
+                    out("xmm4") _, out("xmm5") _,
+                    options(nostack),
+                );
+            }
+            return core::array::from_fn(|r| {
+                lanes[4 * r..4 * r + 4]
+                    .iter()
+                    .fold(0i32, |s, &v| s.wrapping_add(v))
+            });
+        }
         let (xp, wp) = (x.as_ptr(), w.as_ptr());
         let mut a = [zero(); 4];
         for p in (0..k8).step_by(super::LANES) {
@@ -419,13 +506,17 @@ mod tests {
         ] {
             let g = ConvGeom::of(input, 2, k, st, pad);
             let n = g.c * g.h * g.w;
-            let xq: Vec<i16> = (1..=n as i16).collect();
-            let xf: Vec<f32> = xq.iter().map(|&v| v as f32).collect();
+            let xf: Vec<f32> = (1..=n).map(|v| v as f32).collect();
             let mut col = vec![0f32; g.patch() * g.positions()];
             super::super::conv::im2col(&g, &xf, &mut col);
             let k8 = padded(g.patch()).unwrap();
-            let mut rows = vec![-1i16; g.positions() * k8];
-            im2col_rows(&g, &xq, k8, &mut rows);
+            let mut buf = vec![-1i16; conv_scratch(&g, k8).unwrap()];
+            let split = buf.len() - g.positions() * k8 - LANES;
+            let (xqp, rows) = buf.split_at_mut(split);
+            // With `levels` = the peak, the quantized values are the inputs themselves.
+            let s = quantize_padded(&g, n as i32, &xf, xqp);
+            assert_eq!(s, 1.0);
+            im2col_rows(&g, xqp, k8, rows);
             for j in 0..g.positions() {
                 for p in 0..k8 {
                     let want = if p < g.patch() {
