@@ -278,19 +278,37 @@ fn train_and_eval_commands_on_the_bundled_subset() {
     assert_eq!(parsed.provenance["task"], "mnist-lenet5");
     assert_eq!(parsed.graph.classes.len(), 10);
 
-    let acc = train::eval(&train::EvalConfig {
-        model: out,
-        task: None,
-        data: Some(bundled_dir()),
-        label_column: "label".into(),
-        json: true,
-    })
-    .unwrap();
+    let eval_with = |model: &std::path::Path, engine| {
+        train::eval(&train::EvalConfig {
+            model: model.to_path_buf(),
+            task: None,
+            data: Some(bundled_dir()),
+            label_column: "label".into(),
+            json: true,
+            engine,
+        })
+        .unwrap()
+    };
+    let acc = eval_with(&out, train::Engine::Auto);
     assert!(
         (acc - report.test_accuracy).abs() < 1e-9,
         "eval {acc} vs train report {}",
         report.test_accuracy
     );
+    // The board runtime's library scores the same file alike (f32 sums in another order
+    // may flip an example that sits on a tie, no more).
+    let acc_rt = eval_with(&out, train::Engine::Runtime);
+    assert!((acc_rt - acc).abs() <= 3e-3, "runtime {acc_rt} vs candle {acc}");
+    // Its int8 file: `auto` scores it in the runtime, within a point of the f32 model.
+    let q = dir.path().join("lenet5.int8.safetensors");
+    deepiot::quantize::run(&deepiot::quantize::QuantizeConfig {
+        model: out.clone(),
+        out: q.clone(),
+    })
+    .unwrap();
+    let acc_q = eval_with(&q, train::Engine::Auto);
+    assert_eq!(acc_q, eval_with(&q, train::Engine::Runtime));
+    assert!((acc_q - acc).abs() <= 0.01, "int8 {acc_q} vs f32 {acc}");
 
     // --init continues from the file (its graph, its weights), --teacher distils from it
     // (here an ensemble of two copies, on mixup blends).
