@@ -2,7 +2,7 @@
 """onnxruntime's p50 on the peer benchmark's ONNX files: a reference line for
 scripts/peer-bench.sh (x86-64, one thread; not the board's instruction set).
 
-    ort-bench.py [--rounds R] [--iterations N] NAME=MODEL.safetensors,MODEL.onnx ...
+    ort-bench.py [--rounds R] [--iterations N] NAME=MODEL.safetensors,MODEL.onnx[,MODEL.int8.safetensors] ...
 """
 import statistics
 import sys
@@ -19,7 +19,7 @@ def main(argv):
             iterations = int(next(it))
         else:
             name, files = a.split("=", 1)
-            cases.append((name, files.split(",", 1)[1]))
+            cases.append((name, files.split(",")[1]))
     import numpy as np
     import onnxruntime as ort
 

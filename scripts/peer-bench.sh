@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The peer benchmark: deepiot's runtime against tract on every reference model, original
-# and compressed, interleaved in one i686 process (static musl, target-cpu=silvermont,
+# and compressed, and deepiot's runtime on each model's int8 file, interleaved in one i686
+# process (static musl, target-cpu=silvermont,
 # the board's build), and onnxruntime's figure on the same ONNX files as a reference line
 # when its Python venv exists (x86-64, not the board's instruction set).
 #
@@ -25,7 +26,7 @@ bin=bench/peer/target/$triple/release/deepiot-peer-bench
 cases=()
 for m in lenet5 userid har bilstm vgg; do
     for v in "" .small; do
-        cases+=("$m$v=$out/$m$v.safetensors,$out/$m$v.onnx")
+        cases+=("$m$v=$out/$m$v.safetensors,$out/$m$v.onnx,$out/$m$v.int8.safetensors")
     done
 done
 echo "deepiot-run's runtime against tract $(grep -A1 'name = "tract-onnx"' bench/peer/Cargo.lock | sed -n 's/version = "\(.*\)"/\1/p'), $triple, target-cpu=$cpu"

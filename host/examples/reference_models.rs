@@ -104,9 +104,13 @@ fn narrowed(
 fn write(dir: &Path, name: &str, graph: &deepiot_format::Graph) -> Result<PathBuf, String> {
     let path = dir.join(format!("{name}.safetensors"));
     let bytes = deepiot_format::testing::random_model(graph, 1);
-    std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    std::fs::write(&path, &bytes).map_err(|e| format!("{}: {e}", path.display()))?;
     let onnx = dir.join(format!("{name}.onnx"));
     deepiot::onnx_export::export_file(&path, &onnx).map_err(|e| format!("{name}: {e}"))?;
+    // And its int8 file, as `deepiot quantize` writes it.
+    let int8 = dir.join(format!("{name}.int8.safetensors"));
+    let (q, _) = deepiot::quantize::quantize_bytes(&bytes).map_err(|e| format!("{name}: {e:#}"))?;
+    std::fs::write(&int8, q).map_err(|e| format!("{}: {e}", int8.display()))?;
     Ok(path)
 }
 

@@ -298,7 +298,10 @@ fn train_and_eval_commands_on_the_bundled_subset() {
     // The board runtime's library scores the same file alike (f32 sums in another order
     // may flip an example that sits on a tie, no more).
     let acc_rt = eval_with(&out, train::Engine::Runtime);
-    assert!((acc_rt - acc).abs() <= 3e-3, "runtime {acc_rt} vs candle {acc}");
+    assert!(
+        (acc_rt - acc).abs() <= 3e-3,
+        "runtime {acc_rt} vs candle {acc}"
+    );
     // Its int8 file: `auto` scores it in the runtime, within a point of the f32 model.
     let q = dir.path().join("lenet5.int8.safetensors");
     deepiot::quantize::run(&deepiot::quantize::QuantizeConfig {

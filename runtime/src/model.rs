@@ -220,13 +220,17 @@ impl Model {
         let mut store = Store::default();
         let mut nonzeros = 0;
         let mut param_ranges: Vec<Vec<WRef>> = Vec::new();
-        for specs in &info.params {
+        for (node, specs) in graph.nodes.iter().zip(&info.params) {
             let mut rs = Vec::new();
-            for p in specs {
+            for (i, p) in specs.iter().enumerate() {
                 let w = &mut store.weights;
                 let start = w.len();
-                let q = file.quant(&p.name);
-                // A row too long for 32-bit sums at int8 precision stays f32 (dequantized).
+                // A row too long for 32-bit sums at int8 precision, or too short to gain
+                // from int8 outside a recurrent layer, runs f32 (dequantized).
+                let recurrent = matches!(node.op, Op::Gru(_) | Op::Lstm(_));
+                let q = file
+                    .quant(&p.name)
+                    .filter(|q| recurrent || q.cols >= quant::MIN_ROW);
                 let k8 = q.and_then(|q| quant::padded(q.cols));
                 let levels = k8.and_then(quant::act_levels);
                 if let Some(c) = file.csr(&p.name) {
@@ -248,11 +252,23 @@ impl Model {
                     w.extend(q.scales());
                     let qw = &mut store.qweights;
                     let q0 = qw.len();
-                    let mut values = q.values();
-                    for _ in 0..q.rows {
-                        let row = qw.len();
-                        qw.extend(values.by_ref().take(q.cols));
-                        qw.resize(row + k8, 0);
+                    let is_filter = matches!(node.op, Op::Conv1d { .. } | Op::Conv2d { .. });
+                    if is_filter && i == 0 {
+                        // Filters in the order the int8 convolution reads its input.
+                        let values: Vec<i8> = q.values().collect();
+                        let (c, kh, kw) = match p.shape[..] {
+                            [_, c, kh, kw] => (c, kh, kw),
+                            [_, c, kw] => (c, 1, kw),
+                            _ => (q.cols, 1, 1),
+                        };
+                        qw.extend(quant::filters_hwc(&values, q.rows, c, kh, kw, k8));
+                    } else {
+                        let mut values = q.values();
+                        for _ in 0..q.rows {
+                            let row = qw.len();
+                            qw.extend(values.by_ref().take(q.cols));
+                            qw.resize(row + k8, 0);
+                        }
                     }
                     nonzeros += qw[q0..].iter().filter(|&&v| v != 0).count();
                     rs.push(WRef::Quant {

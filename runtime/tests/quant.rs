@@ -57,32 +57,64 @@ fn check_model(name: &str, g: &Graph) {
     assert!(mq.qscratch_bytes() > 0, "{name}: runs its int8 kernels");
 }
 
+// Every dense and conv layer below has rows of at least `MIN_ROW` (32) values, so all of
+// them run the int8 kernels; shorter ones run f32 (`short_rows_run_f32`).
+
 #[test]
 fn dense_layers() {
     let mut g = Graph::new("x", &[37]);
-    g.push("fc1", Op::Dense { units: 11 });
+    g.push("fc1", Op::Dense { units: 40 });
     g.push("relu", Op::Relu);
     g.push("fc2", Op::Dense { units: 3 });
-    check_model("dense 37-11-3", &g);
-    let mut g = Graph::new("x", &[7, 13]);
+    check_model("dense 37-40-3", &g);
+    let mut g = Graph::new("x", &[7, 33]);
     g.push("fc", Op::Dense { units: 5 });
     check_model("dense over 7 rows", &g);
 }
 
 #[test]
 fn conv_layers() {
-    let mut g = Graph::new("x", &[3, 23]);
-    g.push("c1", Op::conv1d(5, 4, 1, 1));
-    g.push("c2", Op::conv1d(2, 3, 2, 0));
-    g.push("c3", Op::conv1d(3, 3, 2, 2));
+    let mut g = Graph::new("x", &[12, 23]);
+    g.push("c1", Op::conv1d(12, 4, 1, 1)); // rows of 48
+    g.push("c2", Op::conv1d(11, 3, 2, 0)); // 36
+    g.push("c3", Op::conv1d(3, 3, 2, 2)); // 33, padding on both sides with a stride
     check_model("conv1d", &g);
-    let mut g = Graph::new("x", &[3, 9, 11]);
-    g.push("c1", Op::conv2d(6, [3, 3], [1, 1], [1, 1]));
-    g.push("pw", Op::conv2d(5, [1, 1], [1, 1], [0, 0]));
-    g.push("c2", Op::conv2d(4, [3, 2], [2, 2], [1, 0]));
+    let mut g = Graph::new("x", &[4, 9, 11]);
+    g.push("c1", Op::conv2d(32, [3, 3], [1, 1], [1, 1])); // 36
+    g.push("pw", Op::conv2d(6, [1, 1], [1, 1], [0, 0])); // 32, pointwise
+    g.push("c2", Op::conv2d(4, [3, 2], [2, 2], [1, 0])); // 36
     g.push("flat", Op::Flatten);
     g.push("fc", Op::Dense { units: 3 });
     check_model("conv2d", &g);
+}
+
+/// Rows under `MIN_ROW` run f32 on the dequantized weights: the f32 file's result.
+#[test]
+fn short_rows_run_f32() {
+    let mut g = Graph::new("x", &[3, 9, 11]);
+    g.push("c1", Op::conv2d(6, [3, 3], [1, 1], [1, 1])); // rows of 27
+    g.push("flat", Op::Flatten);
+    g.push("fc", Op::Dense { units: 3 }); // 594: int8
+    let w = testing::random_weights(&g, 8);
+    let q = testing::quant_model_file(&g, &w);
+    let f = testing::model_file(&g, &dequantized(&w), &BTreeMap::new());
+    let x = testing::random_input(2, 297);
+    let (yq, yf) = (run(&q, &x), run(&f, &x));
+    for (a, b) in yq.iter().zip(&yf) {
+        assert!((a - b).abs() <= 2e-3 * b.abs().max(1.0), "{a} vs {b}");
+    }
+    let mut g = Graph::new("x", &[20]);
+    g.push("fc", Op::Dense { units: 3 });
+    let w = testing::random_weights(&g, 8);
+    let q = testing::quant_model_file(&g, &w);
+    let f = testing::model_file(&g, &dequantized(&w), &BTreeMap::new());
+    let x = testing::random_input(2, 20);
+    assert_eq!(
+        run(&q, &x),
+        run(&f, &x),
+        "an all-f32 int8 file is its f32 file"
+    );
+    assert_eq!(Model::load(&q).unwrap().qscratch_bytes(), 0);
 }
 
 #[test]

@@ -175,6 +175,8 @@ pub enum Storage {
     Dense,
     /// Compressed sparse rows, see [`crate::sparse`].
     Csr,
+    /// int8 values with per-row scales, see [`crate::quant`].
+    Int8,
 }
 
 /// One weight tensor of an [`InfoReport`].

@@ -1,4 +1,4 @@
-//! `deepiot-peer-bench [--rounds R] [--iterations N] NAME=MODEL.safetensors,MODEL.onnx ...`
+//! `deepiot-peer-bench [--rounds R] [--iterations N] NAME=MODEL.safetensors,MODEL.onnx[,MODEL.int8.safetensors] ...`
 //!
 //! Times deepiot's runtime and tract on the same model, in this one process, alternating:
 //! every round runs N single inferences of each engine on each model, so both see the same
@@ -9,6 +9,9 @@
 //! tract is timed as `SimpleState::run` alone (its plan and state made once, the input
 //! tensor cloned outside the timed call), deepiot as `Model::run`. Both get the same
 //! deterministic inputs, and their outputs are compared before timing starts.
+//!
+//! Given a third file, the model's int8 form (`deepiot quantize`), deepiot's runtime runs
+//! it too, in the same rounds, and the table adds its p50 and its ratio to the f32 model.
 use deepiot_runtime::format::rng::fill_symmetric;
 use deepiot_runtime::Model;
 use std::process::ExitCode;
@@ -19,6 +22,7 @@ use tract_onnx::prelude::*;
 struct Case {
     name: String,
     deepiot: Model,
+    int8: Option<Model>,
     tract: Arc<TypedSimplePlan>,
     input_shape: Vec<usize>,
     input: Vec<f32>,
@@ -28,11 +32,11 @@ struct Case {
 struct Options {
     rounds: usize,
     iterations: usize,
-    cases: Vec<(String, String, String)>,
+    cases: Vec<(String, String, String, Option<String>)>,
 }
 
 fn usage() -> String {
-    "usage: deepiot-peer-bench [--rounds R] [--iterations N] NAME=MODEL.safetensors,MODEL.onnx ..."
+    "usage: deepiot-peer-bench [--rounds R] [--iterations N] NAME=MODEL.safetensors,MODEL.onnx[,MODEL.int8.safetensors] ..."
         .into()
 }
 
@@ -59,10 +63,14 @@ fn parse_args() -> Result<Options, String> {
                 let (name, files) = case.split_once('=').ok_or(format!(
                     "`{case}`: expected NAME=MODEL.safetensors,MODEL.onnx"
                 ))?;
-                let (st, onnx) = files.split_once(',').ok_or(format!(
+                let (st, rest) = files.split_once(',').ok_or(format!(
                     "`{case}`: expected NAME=MODEL.safetensors,MODEL.onnx"
                 ))?;
-                o.cases.push((name.into(), st.into(), onnx.into()));
+                let (onnx, int8) = match rest.split_once(',') {
+                    Some((onnx, int8)) => (onnx, Some(int8.to_string())),
+                    None => (rest, None),
+                };
+                o.cases.push((name.into(), st.into(), onnx.into(), int8));
             }
         }
     }
@@ -72,7 +80,7 @@ fn parse_args() -> Result<Options, String> {
     Ok(o)
 }
 
-fn load(name: &str, st: &str, onnx: &str) -> Result<Case, String> {
+fn load(name: &str, st: &str, onnx: &str, int8: Option<&str>) -> Result<Case, String> {
     let bytes = std::fs::read(st).map_err(|e| format!("{st}: {e}"))?;
     let deepiot = Model::load(&bytes).map_err(|e| format!("{st}: {e}"))?;
     if deepiot.input_count() != 1 || deepiot.output_count() != 1 {
@@ -92,9 +100,21 @@ fn load(name: &str, st: &str, onnx: &str) -> Result<Case, String> {
     let mut input = vec![0f32; deepiot.input_len(0)];
     fill_symmetric(42, &mut input);
     let output_len = deepiot.output_len(0);
+    let int8 = match int8 {
+        Some(path) => {
+            let bytes = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
+            let m = Model::load(&bytes).map_err(|e| format!("{path}: {e}"))?;
+            if m.input_len(0) != input.len() || m.output_len(0) != output_len {
+                return Err(format!("{path}: not the same model as {st}"));
+            }
+            Some(m)
+        }
+        None => None,
+    };
     Ok(Case {
         name: name.into(),
         deepiot,
+        int8,
         tract,
         input_shape: batch_shape,
         input,
@@ -114,6 +134,18 @@ impl Case {
         self.deepiot
             .run(&self.input, &mut ours)
             .map_err(|e| format!("{}: deepiot: {e}", self.name))?;
+        if let Some(m) = &mut self.int8 {
+            let mut q = vec![0f32; self.output_len];
+            m.run(&self.input, &mut q)
+                .map_err(|e| format!("{}: int8: {e}", self.name))?;
+            let scale = ours.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+            let diff = ours
+                .iter()
+                .zip(&q)
+                .map(|(a, b)| (a - b).abs() / scale)
+                .fold(0.0, f32::max);
+            eprintln!("{}: int8 differs from f32 by {diff:.1e} (relative)", self.name);
+        }
         let out = self
             .tract
             .run(tvec!(self.tensor()?.into()))
@@ -147,8 +179,8 @@ fn median(v: &mut [f64]) -> f64 {
 fn run() -> Result<(), String> {
     let o = parse_args()?;
     let mut cases = Vec::new();
-    for (name, st, onnx) in &o.cases {
-        let mut c = load(name, st, onnx)?;
+    for (name, st, onnx, int8) in &o.cases {
+        let mut c = load(name, st, onnx, int8.as_deref())?;
         let diff = c.check_agreement()?;
         if diff > 1e-4 {
             return Err(format!(
@@ -160,6 +192,7 @@ fn run() -> Result<(), String> {
     }
     let mut ours: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
     let mut theirs: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
+    let mut quant: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
     for round in 0..o.rounds {
         for (k, c) in cases.iter_mut().enumerate() {
             let mut out = vec![0f32; c.output_len];
@@ -169,6 +202,14 @@ fn run() -> Result<(), String> {
                     .run(std::hint::black_box(&c.input), &mut out)
                     .map_err(|e| e.to_string())?;
                 ours[k].push(t.elapsed().as_secs_f64() * 1e6);
+            }
+            if let Some(m) = &mut c.int8 {
+                for _ in 0..o.iterations {
+                    let t = Instant::now();
+                    m.run(std::hint::black_box(&c.input), &mut out)
+                        .map_err(|e| e.to_string())?;
+                    quant[k].push(t.elapsed().as_secs_f64() * 1e6);
+                }
             }
             let mut state = c.tract.spawn().map_err(|e| format!("{e:?}"))?;
             for _ in 0..o.iterations {
@@ -185,10 +226,19 @@ fn run() -> Result<(), String> {
         "{} rounds x {} runs per engine and model, alternating; p50 in µs",
         o.rounds, o.iterations
     );
-    println!("| model | deepiot-run p50 | tract p50 | deepiot / tract |\n|---|---|---|---|");
+    println!(
+        "| model | deepiot-run p50 | tract p50 | deepiot / tract | deepiot int8 p50 | int8 / f32 |\n|---|---|---|---|---|---|"
+    );
     for (k, c) in cases.iter().enumerate() {
         let (a, b) = (median(&mut ours[k]), median(&mut theirs[k]));
-        println!("| {} | {a:.1} | {b:.1} | {:.2} |", c.name, a / b);
+        let int8 = match quant[k].is_empty() {
+            true => "| - | - |".to_string(),
+            false => {
+                let q = median(&mut quant[k]);
+                format!("| {q:.1} | {:.2} |", q / a)
+            }
+        };
+        println!("| {} | {a:.1} | {b:.1} | {:.2} {int8}", c.name, a / b);
     }
     Ok(())
 }

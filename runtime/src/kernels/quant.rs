@@ -12,11 +12,20 @@
 //! this code give bit-identical results, and the host can score a quantized model exactly
 //! as the board computes it.
 use super::conv::ConvGeom;
+use alloc::vec;
+use alloc::vec::Vec;
 
 /// Values per SIMD step: rows of weights and activations are padded to a multiple of it.
 pub const LANES: usize = 8;
 /// The largest magnitude of an int8 weight (the format refuses -128).
 const W_MAX: usize = 127;
+
+/// Rows shorter than this run in f32 (the loader dequantizes such a dense or conv layer's
+/// weights; the file keeps them int8). Measured on the i686 build, same run: LeNet-5
+/// conv1 (rows of 25) took 36 µs in int8 against 32 µs in f32, DeepSense conv2 (rows of
+/// 42) 5.5 against 6.0 µs: under a few SIMD steps per row, quantizing the input and
+/// summing the lanes cost more than the narrower products save.
+pub const MIN_ROW: usize = 32;
 
 /// `k` rounded up to whole SIMD steps; `None` on overflow.
 pub fn padded(k: usize) -> Option<usize> {
@@ -61,9 +70,7 @@ pub fn quantize_rows(
         .chunks_exact(k.max(1))
         .zip(out.chunks_exact_mut(k8.max(1)))
     {
-        for (o, &v) in or.iter_mut().zip(xr) {
-            *o = round(v * inv).clamp(-levels, levels) as i16;
-        }
+        quantize_run(xr, inv, levels, &mut or[..k]);
         or[k..].fill(0);
     }
     peak / levels as f32
@@ -89,6 +96,43 @@ fn peak_and_inverse(levels: i32, x: &[f32]) -> (f32, f32) {
     (peak, inv)
 }
 
+/// `dst[i] = round(src[i] * inv)` clamped to `±levels`, eight at a time where SSE2 is
+/// there. Both paths give the same values, NaN included (`-levels`: the SSE conversion's
+/// 0x80000000, saturated then clamped, as in the scalar tail).
+fn quantize_run(src: &[f32], inv: f32, levels: i32, dst: &mut [i16]) {
+    let n = src.len().min(dst.len());
+    let (src, dst) = (&src[..n], &mut dst[..n]);
+    #[allow(unused_mut)]
+    let mut done = 0;
+    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+    {
+        #[cfg(target_arch = "x86")]
+        use core::arch::x86::*;
+        #[cfg(target_arch = "x86_64")]
+        use core::arch::x86_64::*;
+        // SAFETY: SSE2 is part of every x86 target this crate builds for; each step reads
+        // 8 floats at `done < n - 7` and writes 8 values there.
+        unsafe {
+            let scale = _mm_set1_ps(inv);
+            let (hi, lo) = (
+                _mm_set1_epi16(levels as i16),
+                _mm_set1_epi16(-levels as i16),
+            );
+            while done + 8 <= n {
+                let a = _mm_cvtps_epi32(_mm_mul_ps(_mm_loadu_ps(src.as_ptr().add(done)), scale));
+                let b =
+                    _mm_cvtps_epi32(_mm_mul_ps(_mm_loadu_ps(src.as_ptr().add(done + 4)), scale));
+                let q = _mm_max_epi16(_mm_min_epi16(_mm_packs_epi32(a, b), hi), lo);
+                _mm_storeu_si128(dst.as_mut_ptr().add(done) as *mut __m128i, q);
+                done += 8;
+            }
+        }
+    }
+    for (o, &v) in dst[done..].iter_mut().zip(&src[done..]) {
+        *o = round(v * inv).clamp(-levels, levels) as i16;
+    }
+}
+
 /// Round to nearest, ties to even (the SSE conversion's default), as `i32`.
 #[inline(always)]
 fn round(v: f32) -> i32 {
@@ -103,142 +147,211 @@ fn round(v: f32) -> i32 {
     return libm::rintf(v) as i32;
 }
 
-/// `y[r * ys[0] + u * ys[1]] = (Σ_p xq[r][p] · w.q[u][p]) · sx · w.scales[u] + bias[u]`
-/// for `r < rows`, `u < w.units`; `xq` holds `rows` rows of `w.k8` values.
-#[allow(clippy::too_many_arguments)]
+/// Quantized activations as rows for [`qgemm`]: row `r` is `q[r * stride..][..k8]`.
+/// Rows may overlap (a convolution's positions read straight from its input): whatever a
+/// row holds past the layer's `k` values meets zero weights.
+#[derive(Debug, Clone, Copy)]
+pub struct QRows<'a> {
+    pub q: &'a [i16],
+    pub stride: usize,
+    /// What one step of `q` stands for.
+    pub scale: f32,
+}
+
+/// `y[r * ys[0] + u * ys[1]] = (Σ_p x[r][p] · w.q[u][p]) · x.scale · w.scales[u] + bias[u]`
+/// for `r < rows`, `u < w.units`, `p < w.k8`.
 pub fn qgemm(
     rows: usize,
-    xq: &[i16],
-    sx: f32,
+    x: QRows<'_>,
     w: &QMatrix<'_>,
     bias: &[f32],
     y: &mut [f32],
     ys: [usize; 2],
 ) {
-    let (k8, units) = (w.k8, w.units);
+    let (k8, units, lda, sx) = (w.k8, w.units, x.stride, x.scale);
+    if rows == 0 || units == 0 {
+        return;
+    }
     let (xq, wq, scales, bias) = (
-        &xq[..rows * k8],
+        &x.q[..(rows - 1) * lda + k8],
         &w.q[..units * k8],
         &w.scales[..units],
         &bias[..units],
     );
-    if rows == 0 || units == 0 {
-        return;
-    }
     // Every output index must be inside `y` before any unchecked store below.
     let last = (rows - 1) * ys[0] + (units - 1) * ys[1];
     let y = &mut y[..=last];
-    let mut put = |r: usize, u: usize, acc: i32| {
+    let put = |y: &mut [f32], r: usize, u: usize, acc: i32| {
         y[r * ys[0] + u * ys[1]] = acc as f32 * (sx * scales[u]) + bias[u];
     };
     let mut r = 0;
     // Four rows against one weight row: the weight is widened once per step for four
     // products (conv positions, recurrent steps).
     while r + 4 <= rows {
-        let x4 = &xq[r * k8..(r + 4) * k8];
+        let x4 = &xq[r * lda..(r + 3) * lda + k8];
         for (u, wr) in wq.chunks_exact(k8.max(1)).enumerate() {
-            let d = dots::rows4(k8, x4, wr);
-            for (i, &v) in d.iter().enumerate() {
-                put(r + i, u, v);
+            let d = dots::rows4(k8, x4, lda, wr);
+            if ys[0] == 1 {
+                // The four outputs are adjacent (a convolution's positions): one slice.
+                let at = r + u * ys[1];
+                let (f, b) = (sx * scales[u], bias[u]);
+                for (o, &v) in y[at..at + 4].iter_mut().zip(&d) {
+                    *o = v as f32 * f + b;
+                }
+            } else {
+                for (i, &v) in d.iter().enumerate() {
+                    put(y, r + i, u, v);
+                }
             }
         }
         r += 4;
     }
     // One row against four weight rows (dense layers, recurrent steps).
     for r in r..rows {
-        let x = &xq[r * k8..(r + 1) * k8];
+        let x = &xq[r * lda..r * lda + k8];
         let mut u = 0;
         while u + 4 <= units {
             let d = dots::units4(k8, x, &wq[u * k8..(u + 4) * k8]);
-            for (i, &v) in d.iter().enumerate() {
-                put(r, u + i, v);
+            if ys[1] == 1 {
+                // Four adjacent outputs (a dense layer's or a step's units): one slice.
+                let at = r * ys[0] + u;
+                let (f, b) = (&scales[u..u + 4], &bias[u..u + 4]);
+                for (i, o) in y[at..at + 4].iter_mut().enumerate() {
+                    *o = d[i] as f32 * (sx * f[i]) + b[i];
+                }
+            } else {
+                for (i, &v) in d.iter().enumerate() {
+                    put(y, r, u + i, v);
+                }
             }
             u += 4;
         }
         for u in u..units {
-            put(r, u, dots::one(k8, x, &wq[u * k8..(u + 1) * k8]));
+            put(y, r, u, dots::one(k8, x, &wq[u * k8..(u + 1) * k8]));
         }
     }
 }
 
-/// The input of a convolution quantized into its zero-padded planes `[c, h + 2ph,
-/// w + 2pw]`, so that every run of a receptive field is in bounds; returns the scale.
-pub fn quantize_padded(g: &ConvGeom, levels: i32, x: &[f32], out: &mut [i16]) -> f32 {
+/// The input of a convolution quantized channels-last into its zero-padded plane,
+/// `[h + 2ph, w + 2pw, c]`: a receptive field is then `kh` runs of `kw * c` values (one
+/// run, read in place, when `kh` is 1). Returns the scale.
+pub fn quantize_hwc(g: &ConvGeom, levels: i32, x: &[f32], out: &mut [i16]) -> f32 {
     let (hp, wp) = (g.h + 2 * g.ph, g.w + 2 * g.pw);
     let x = &x[..g.c * g.h * g.w];
-    let out = &mut out[..g.c * hp * wp];
+    let out = &mut out[..hp * wp * g.c];
     let (peak, inv) = peak_and_inverse(levels, x);
     out.fill(0);
-    for (c, plane) in x.chunks_exact((g.h * g.w).max(1)).enumerate() {
-        for (y, row) in plane.chunks_exact(g.w.max(1)).enumerate() {
-            let at = c * hp * wp + (y + g.ph) * wp + g.pw;
-            for (o, &v) in out[at..at + g.w].iter_mut().zip(row) {
-                *o = round(v * inv).clamp(-levels, levels) as i16;
+    for (ch, plane) in x.chunks_exact((g.h * g.w).max(1)).enumerate() {
+        for (yy, row) in plane.chunks_exact(g.w.max(1)).enumerate() {
+            let at = ((yy + g.ph) * wp + g.pw) * g.c + ch;
+            if g.c == 1 {
+                quantize_run(row, inv, levels, &mut out[at..at + g.w]);
+                continue;
+            }
+            for (i, &v) in row.iter().enumerate() {
+                out[at + i * g.c] = round(v * inv).clamp(-levels, levels) as i16;
             }
         }
     }
     peak / levels as f32
 }
 
-/// Each output position's receptive field as one row of `k8` values (the filters'
-/// `[c, kh, kw]` order, zero past `patch`), from the padded input of
-/// [`quantize_padded`]. Runs are copied eight values at a time, so `xqp` and `out` each
-/// need [`LANES`] values of slack past their end (see [`conv_scratch`]); a copy's overshoot
-/// lands where the next run (or row) is written afterwards.
-pub fn im2col_rows(g: &ConvGeom, xqp: &[i16], k8: usize, out: &mut [i16]) {
-    let (hp, wp) = (g.h + 2 * g.ph, g.w + 2 * g.pw);
-    let xqp = &xqp[..g.c * hp * wp + LANES];
-    let out = &mut out[..g.positions() * k8 + LANES];
-    let patch = g.patch();
-    let mut row = 0;
-    for oy in 0..g.oh {
-        for ox in 0..g.ow {
-            let mut at = row;
-            for c in 0..g.c {
-                for ky in 0..g.kh {
-                    let src = c * hp * wp + (oy * g.sh + ky) * wp + ox * g.sw;
-                    let mut i = 0;
-                    while i < g.kw {
-                        let run: [i16; LANES] = xqp[src + i..src + i + LANES]
-                            .try_into()
-                            .unwrap_or([0; LANES]);
-                        out[at + i..at + i + LANES].copy_from_slice(&run);
-                        i += LANES;
-                    }
-                    at += g.kw;
+/// A filter bank `[o, c, kh, kw]` (the file's order) as int8 rows in the order
+/// [`quantize_hwc`] lays receptive fields out, `[o][kh][kw][c]`, each padded to `k8`.
+pub fn filters_hwc(q: &[i8], o: usize, c: usize, kh: usize, kw: usize, k8: usize) -> Vec<i8> {
+    let k = c * kh * kw;
+    let mut out = vec![0i8; o * k8];
+    for (f, src) in q.chunks_exact(k.max(1)).take(o).enumerate() {
+        for ch in 0..c {
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    out[f * k8 + (ky * kw + kx) * c + ch] = src[(ch * kh + ky) * kw + kx];
                 }
             }
-            out[row + patch..row + k8].fill(0);
-            row += k8;
         }
+    }
+    out
+}
+
+/// 16-bit values a quantized convolution needs: the padded channels-last input with
+/// `k8` of slack (a row read in place may run past the last field), then, when `kh > 1`,
+/// one row of `k8` per output position and [`LANES`] of slack (runs are copied eight
+/// values at a time). `None` on overflow.
+pub fn conv_scratch(g: &ConvGeom, k8: usize) -> Option<usize> {
+    let input = input_len(g)?.checked_add(k8)?;
+    match g.kh {
+        1 => Some(input),
+        _ => input
+            .checked_add(g.positions().checked_mul(k8)?)?
+            .checked_add(LANES),
     }
 }
 
-/// 16-bit values a quantized convolution needs: the padded input, then one row of `k8`
-/// per output position, each with [`LANES`] of slack. `None` on overflow.
-pub fn conv_scratch(g: &ConvGeom, k8: usize) -> Option<usize> {
+fn input_len(g: &ConvGeom) -> Option<usize> {
     let hp = g.h.checked_add(g.ph.checked_mul(2)?)?;
     let wp = g.w.checked_add(g.pw.checked_mul(2)?)?;
-    g.c.checked_mul(hp)?
-        .checked_mul(wp)?
-        .checked_add(LANES)?
-        .checked_add(g.positions().checked_mul(k8)?)?
-        .checked_add(LANES)
+    hp.checked_mul(wp)?.checked_mul(g.c)
 }
 
-/// A convolution with int8 filters `[o, c * kh * kw]`; `qbuf` has [`conv_scratch`] values.
+/// A convolution with int8 filters in [`filters_hwc`] order; `qbuf` has [`conv_scratch`]
+/// values. With `kh == 1` every receptive field is one run of the quantized input, so
+/// each output row's positions are read in place (rows `sw * c` apart); otherwise the
+/// `kh` runs of each field are copied into one row first.
 pub fn conv(g: &ConvGeom, x: &[f32], w: &QMatrix<'_>, b: &[f32], qbuf: &mut [i16], y: &mut [f32]) {
-    let n = g.c * (g.h + 2 * g.ph) * (g.w + 2 * g.pw) + LANES;
-    let (xqp, rows) = qbuf.split_at_mut(n);
-    let sx = quantize_padded(g, w.levels, x, xqp);
-    im2col_rows(g, xqp, w.k8, rows);
-    qgemm(g.positions(), rows, sx, w, b, y, [1, g.positions()]);
+    let n = g.c * (g.h + 2 * g.ph) * (g.w + 2 * g.pw);
+    let (xq, rows) = qbuf.split_at_mut(n + w.k8);
+    let scale = quantize_hwc(g, w.levels, x, xq);
+    let (p, wp, run) = (g.positions(), g.w + 2 * g.pw, g.kw * g.c);
+    if g.kh == 1 {
+        for oy in 0..g.oh {
+            let start = oy * g.sh * wp * g.c;
+            let x = QRows {
+                q: &xq[start..],
+                stride: g.sw * g.c,
+                scale,
+            };
+            qgemm(g.ow, x, w, b, &mut y[oy * g.ow..], [1, p]);
+        }
+        return;
+    }
+    // Runs are copied eight values at a time (a short `copy_from_slice` is a libc call on
+    // the board): a copy's overshoot lands where the next run, the row's zero tail or the
+    // next row is written afterwards, and the slack of both buffers holds the last one.
+    let rows = &mut rows[..p * w.k8 + LANES];
+    let mut at = 0;
+    for oy in 0..g.oh {
+        for ox in 0..g.ow {
+            for ky in 0..g.kh {
+                let src = ((oy * g.sh + ky) * wp + ox * g.sw) * g.c;
+                let dst = at + ky * run;
+                for c in (0..run).step_by(LANES) {
+                    let v: [i16; LANES] = xq[src + c..src + c + LANES]
+                        .try_into()
+                        .unwrap_or([0; LANES]);
+                    rows[dst + c..dst + c + LANES].copy_from_slice(&v);
+                }
+            }
+            rows[at + g.kh * run..at + w.k8].fill(0);
+            at += w.k8;
+        }
+    }
+    let x = QRows {
+        q: rows,
+        stride: w.k8,
+        scale,
+    };
+    qgemm(p, x, w, b, y, [1, p]);
 }
 
 /// A dense layer over `rows` rows of `w.k` features; `qbuf` has `rows * w.k8` values.
 pub fn dense(rows: usize, x: &[f32], w: &QMatrix<'_>, b: &[f32], qbuf: &mut [i16], y: &mut [f32]) {
-    let sx = quantize_rows(rows, w.k, w.k8, w.levels, x, qbuf);
-    qgemm(rows, qbuf, sx, w, b, y, [w.units, 1]);
+    let scale = quantize_rows(rows, w.k, w.k8, w.levels, x, qbuf);
+    let x = QRows {
+        q: qbuf,
+        stride: w.k8,
+        scale,
+    };
+    qgemm(rows, x, w, b, y, [w.units, 1]);
 }
 
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
@@ -279,6 +392,21 @@ mod dots {
         }
     }
 
+    /// The four sums of four accumulators (`phaddd` twice where SSSE3 is there).
+    #[inline(always)]
+    fn hsum4(a: [__m128i; 4]) -> [i32; 4] {
+        #[cfg(target_feature = "ssse3")]
+        // SAFETY: SSSE3 is enabled for this build; the store writes 16 bytes to `out`.
+        unsafe {
+            let s = _mm_hadd_epi32(_mm_hadd_epi32(a[0], a[1]), _mm_hadd_epi32(a[2], a[3]));
+            let mut out = [0i32; 4];
+            _mm_storeu_si128(out.as_mut_ptr() as *mut __m128i, s);
+            out
+        }
+        #[cfg(not(target_feature = "ssse3"))]
+        a.map(hsum)
+    }
+
     #[inline(always)]
     fn zero() -> __m128i {
         // SAFETY: as above.
@@ -289,15 +417,14 @@ mod dots {
     /// board build) the loop is written out: LLVM spilled an accumulator and reloaded
     /// the row pointers on every step, and 32-bit x86 has the registers for it only when
     /// the four rows are addressed from one pointer and a stride.
-    pub fn rows4(k8: usize, x: &[i16], w: &[i8]) -> [i32; 4] {
-        let (x, w) = (&x[..4 * k8], &w[..k8]);
+    pub fn rows4(k8: usize, x: &[i16], lda: usize, w: &[i8]) -> [i32; 4] {
+        let (x, w) = (&x[..3 * lda + k8], &w[..k8]);
         #[cfg(target_feature = "sse4.1")]
         if k8 > 0 {
-            // Four lanes per row, summed below.
-            let mut lanes = [0i32; 16];
-            // SAFETY: `k8 / 8` steps read 16 bytes at `x + 16 s + r * 2 k8` (r < 4) and 8
+            let mut sums = [0i32; 4];
+            // SAFETY: `k8 / 8` steps read 16 bytes at `x + 16 s + r * 2 lda` (r < 4) and 8
             // bytes at `w + 8 s`, all inside the slices above (`k8` is a multiple of 8);
-            // the stores go to `lanes`; every clobbered register is declared.
+            // the store goes to `sums`; every clobbered register is declared.
             unsafe {
                 core::arch::asm!(
                     "pxor xmm2, xmm2",
@@ -322,26 +449,23 @@ mod dots {
                     "add {w}, 8",
                     "dec {k}",
                     "jnz 2b",
+                    // [Σ row 0, Σ row 1, Σ row 2, Σ row 3] (phaddd: SSSE3).
+                    "phaddd xmm2, xmm3",
+                    "phaddd xmm4, xmm5",
+                    "phaddd xmm2, xmm4",
                     "movdqu [{out}], xmm2",
-                    "movdqu [{out} + 16], xmm3",
-                    "movdqu [{out} + 32], xmm4",
-                    "movdqu [{out} + 48], xmm5",
                     x = inout(reg) x.as_ptr() => _,
                     w = inout(reg) w.as_ptr() => _,
                     k = inout(reg) k8 / super::LANES => _,
-                    lda = in(reg) k8 * 2,
-                    lda3 = in(reg) k8 * 6,
-                    out = in(reg) lanes.as_mut_ptr(),
+                    lda = in(reg) lda * 2,
+                    lda3 = in(reg) lda * 6,
+                    out = in(reg) sums.as_mut_ptr(),
                     out("xmm0") _, out("xmm1") _, out("xmm2") _, out("xmm3") _,
                     out("xmm4") _, out("xmm5") _,
                     options(nostack),
                 );
             }
-            return core::array::from_fn(|r| {
-                lanes[4 * r..4 * r + 4]
-                    .iter()
-                    .fold(0i32, |s, &v| s.wrapping_add(v))
-            });
+            return sums;
         }
         let (xp, wp) = (x.as_ptr(), w.as_ptr());
         let mut a = [zero(); 4];
@@ -350,11 +474,11 @@ mod dots {
             unsafe {
                 let wv = widen(wp.add(p));
                 for (i, acc) in a.iter_mut().enumerate() {
-                    *acc = _mm_add_epi32(*acc, _mm_madd_epi16(load(xp.add(i * k8 + p)), wv));
+                    *acc = _mm_add_epi32(*acc, _mm_madd_epi16(load(xp.add(i * lda + p)), wv));
                 }
             }
         }
-        a.map(hsum)
+        hsum4(a)
     }
 
     /// One row `x` (`k8`) against four weight rows `w` (`4 * k8`).
@@ -371,7 +495,7 @@ mod dots {
                 }
             }
         }
-        a.map(hsum)
+        hsum4(a)
     }
 
     /// One row against one weight row.
@@ -399,8 +523,8 @@ mod dots {
             .zip(w)
             .fold(0i32, |s, (&a, &b)| s.wrapping_add(a as i32 * b as i32))
     }
-    pub fn rows4(k8: usize, x: &[i16], w: &[i8]) -> [i32; 4] {
-        core::array::from_fn(|i| dot(&x[i * k8..(i + 1) * k8], &w[..k8]))
+    pub fn rows4(k8: usize, x: &[i16], lda: usize, w: &[i8]) -> [i32; 4] {
+        core::array::from_fn(|i| dot(&x[i * lda..i * lda + k8], &w[..k8]))
     }
     pub fn units4(k8: usize, x: &[i16], w: &[i8]) -> [i32; 4] {
         core::array::from_fn(|i| dot(&x[..k8], &w[i * k8..(i + 1) * k8]))
@@ -413,8 +537,6 @@ mod dots {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloc::vec;
-    use alloc::vec::Vec;
 
     fn lcg(seed: &mut u64) -> f32 {
         *seed = seed
@@ -452,7 +574,12 @@ mod tests {
                     let mut xq = vec![0i16; rows * k8];
                     let sx = quantize_rows(rows, k, k8, levels, &x, &mut xq);
                     let mut y = vec![f32::NAN; rows * units];
-                    qgemm(rows, &xq, sx, &w, &bias, &mut y, [units, 1]);
+                    let xr = QRows {
+                        q: &xq,
+                        stride: k8,
+                        scale: sx,
+                    };
+                    qgemm(rows, xr, &w, &bias, &mut y, [units, 1]);
                     for r in 0..rows {
                         for u in 0..units {
                             let acc: i64 = (0..k8)
@@ -496,40 +623,51 @@ mod tests {
         assert_eq!(act_levels(200_000), None);
     }
 
-    /// The quantized patch rows hold the same values as the f32 im2col, transposed.
+    /// The int8 convolution (fields read in place when `kh` is 1, copied otherwise)
+    /// against the f32 kernel on the dequantized filters.
     #[test]
-    fn im2col_rows_match_im2col() {
-        for (input, k, st, pad) in [
-            ([2, 5, 6], [3, 3], [1, 1], [1, 1]),
-            ([3, 7, 7], [2, 3], [2, 1], [0, 2]),
-            ([4, 1, 9], [1, 3], [1, 2], [0, 1]),
+    fn conv_matches_the_f32_convolution() {
+        let mut s = 11u64;
+        for (input, o, k, st, pad) in [
+            ([2, 5, 6], 3, [3, 3], [1, 1], [1, 1]),
+            ([3, 7, 7], 5, [2, 3], [2, 1], [0, 2]),
+            ([4, 1, 9], 6, [1, 3], [1, 2], [0, 1]),
+            ([3, 8, 13], 7, [1, 3], [1, 1], [0, 0]),
+            ([5, 4, 4], 4, [1, 1], [1, 1], [0, 0]),
         ] {
-            let g = ConvGeom::of(input, 2, k, st, pad);
-            let n = g.c * g.h * g.w;
-            let xf: Vec<f32> = (1..=n).map(|v| v as f32).collect();
-            let mut col = vec![0f32; g.patch() * g.positions()];
-            super::super::conv::im2col(&g, &xf, &mut col);
-            let k8 = padded(g.patch()).unwrap();
-            let mut buf = vec![-1i16; conv_scratch(&g, k8).unwrap()];
-            let split = buf.len() - g.positions() * k8 - LANES;
-            let (xqp, rows) = buf.split_at_mut(split);
-            // With `levels` = the peak, the quantized values are the inputs themselves.
-            let s = quantize_padded(&g, n as i32, &xf, xqp);
-            assert_eq!(s, 1.0);
-            im2col_rows(&g, xqp, k8, rows);
-            for j in 0..g.positions() {
-                for p in 0..k8 {
-                    let want = if p < g.patch() {
-                        col[p * g.positions() + j]
-                    } else {
-                        0.0
-                    };
-                    assert_eq!(
-                        rows[j * k8 + p] as f32,
-                        want,
-                        "{input:?} position {j} value {p}"
-                    );
-                }
+            let g = ConvGeom::of(input, o, k, st, pad);
+            let kk = g.patch();
+            let k8 = padded(kk).unwrap();
+            let levels = act_levels(k8).unwrap();
+            let file_q: Vec<i8> = (0..o * kk).map(|_| (lcg(&mut s) * 127.0) as i8).collect();
+            let scales: Vec<f32> = (0..o).map(|f| 0.01 + 0.002 * f as f32).collect();
+            let wf: Vec<f32> = file_q
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| v as f32 * scales[i / kk])
+                .collect();
+            let bias: Vec<f32> = (0..o).map(|f| 0.1 * f as f32).collect();
+            let x: Vec<f32> = (0..g.c * g.h * g.w).map(|_| lcg(&mut s)).collect();
+            let mut col = vec![0f32; super::super::conv::ConvGeom::scratch(&g).unwrap()];
+            let mut want = vec![0f32; o * g.positions()];
+            super::super::conv::conv(&g, &x, &wf, &bias, &mut col, &mut want);
+            let q = filters_hwc(&file_q, o, g.c, g.kh, g.kw, k8);
+            let w = QMatrix {
+                units: o,
+                k: kk,
+                k8,
+                levels,
+                q: &q,
+                scales: &scales,
+            };
+            let mut qbuf = vec![-1i16; conv_scratch(&g, k8).unwrap()];
+            let mut got = vec![f32::NAN; o * g.positions()];
+            conv(&g, &x, &w, &bias, &mut qbuf, &mut got);
+            for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (a - b).abs() < 2e-3 * (1.0 + b.abs()),
+                    "{input:?} k {k:?}: {i}: {a} vs {b}"
+                );
             }
         }
     }

@@ -3,7 +3,7 @@
 //! recurrent product and applies the gates (PyTorch gate order and semantics).
 use super::activation::{sigmoid1, tanh1};
 use super::gemm::{gemm_panels_t, rows_to_panels};
-use super::quant::{qgemm, quantize_rows, QMatrix};
+use super::quant::{qgemm, quantize_rows, QMatrix, QRows};
 use super::sparse::Matrix;
 
 /// What a direction writes into the output.
@@ -131,11 +131,21 @@ pub fn run_quant(
     let gh = g.gates * g.h;
     let (xg, state, _) = split(g, scratch);
     let (wi, wh) = (&w.w_ih, &w.w_hh);
-    let sx = quantize_rows(g.t, g.f, wi.k8, wi.levels, x, qbuf);
-    qgemm(g.t, qbuf, sx, wi, w.b_ih, xg, [gh, 1]);
+    let scale = quantize_rows(g.t, g.f, wi.k8, wi.levels, x, qbuf);
+    let rows = QRows {
+        q: qbuf,
+        stride: wi.k8,
+        scale,
+    };
+    qgemm(g.t, rows, wi, w.b_ih, xg, [gh, 1]);
     recur(g, xg, state, out, |h, hg| {
-        let sh = quantize_rows(1, g.h, wh.k8, wh.levels, h, qbuf);
-        qgemm(1, qbuf, sh, wh, w.b_hh, hg, [gh, 1]);
+        let scale = quantize_rows(1, g.h, wh.k8, wh.levels, h, qbuf);
+        let rows = QRows {
+            q: qbuf,
+            stride: wh.k8,
+            scale,
+        };
+        qgemm(1, rows, wh, w.b_hh, hg, [gh, 1]);
     });
 }
 

@@ -64,13 +64,18 @@ fn tensor_rows(file: &format::ModelFile<'_>) -> Vec<TensorRow> {
         .iter()
         .flatten()
         .map(|p| {
-            let (storage, stored, nonzeros) = match file.csr(&p.name) {
-                Some(c) => (
+            let (storage, stored, nonzeros) = match (file.csr(&p.name), file.quant(&p.name)) {
+                (Some(c), _) => (
                     Storage::Csr,
                     c.nnz(),
                     c.values().filter(|&v| v != 0.0).count(),
                 ),
-                None => {
+                (None, Some(q)) => (
+                    Storage::Int8,
+                    q.rows * q.cols,
+                    q.values().filter(|&v| v != 0).count(),
+                ),
+                (None, None) => {
                     let v = file.tensor_f32(&p.name).unwrap_or_default();
                     (
                         Storage::Dense,
@@ -249,6 +254,7 @@ pub fn main(opts: &InfoOpts) -> Result<()> {
                 match t.storage {
                     Storage::Dense => "dense",
                     Storage::Csr => "csr",
+                    Storage::Int8 => "int8",
                 }
                 .to_string(),
                 t.stored.to_string(),
