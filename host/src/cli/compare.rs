@@ -63,6 +63,13 @@ pub struct CompareArgs {
     /// DeepIoT's FLOPs-aware search weight (`deepiot compress --flops-weight`).
     #[arg(long)]
     pub flops_weight: Option<f64>,
+    /// DeepIoT's latency-aware search weight (`deepiot compress --latency-weight`); needs
+    /// --latency-model.
+    #[arg(long, requires = "latency_model")]
+    pub latency_weight: Option<f64>,
+    /// The latency file (`deepiot profile`) that prices DeepIoT's latency-aware search.
+    #[arg(long)]
+    pub latency_model: Option<PathBuf>,
     /// Fine-tuning augmentation for every method (default: `deepiot compress`'s `auto`).
     #[arg(long)]
     pub finetune_augment: Option<String>,
@@ -115,6 +122,8 @@ impl From<CompareArgs> for CompareConfig {
             finetune_mixup: a.finetune_mixup,
             distill_alpha: a.distill_alpha,
             flops_weight: a.flops_weight,
+            latency_weight: a.latency_weight,
+            latency_model: a.latency_model,
             finetune_augment: a.finetune_augment,
             max_iterations: a.max_iterations,
             magnitude: a.magnitude.into(),

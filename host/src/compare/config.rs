@@ -32,6 +32,10 @@ pub struct CompareConfig {
     pub distill_alpha: Option<f32>,
     /// DeepIoT's FLOPs-aware search weight (DeepIoT runs only).
     pub flops_weight: Option<f64>,
+    /// DeepIoT's latency-aware search weight and the latency file that prices it
+    /// (DeepIoT runs only; `deepiot compress --latency-weight/--latency-model`).
+    pub latency_weight: Option<f64>,
+    pub latency_model: Option<PathBuf>,
     pub finetune_augment: Option<String>,
     /// DeepIoT search iterations at most.
     pub max_iterations: usize,
@@ -70,6 +74,8 @@ impl Default for CompareConfig {
             finetune_mixup: None,
             distill_alpha: None,
             flops_weight: None,
+            latency_weight: None,
+            latency_model: None,
             finetune_augment: None,
             max_iterations: 20_000,
             magnitude: MagnitudeSettings::default(),
@@ -122,6 +128,14 @@ impl CompareConfig {
                 (Method::Deepiot, Some(w)) => w,
                 _ => d.flops_weight,
             },
+            latency_weight: match (method, self.latency_weight) {
+                (Method::Deepiot, Some(w)) => w,
+                _ => d.latency_weight,
+            },
+            latency_model: self
+                .latency_model
+                .clone()
+                .filter(|_| method == Method::Deepiot),
             ..d
         }
     }
@@ -149,6 +163,23 @@ impl CompareConfig {
                 self.flops_weight
                     .filter(|_| method == Method::Deepiot)
                     .map(Value::from),
+            ),
+            (
+                "--latency-weight",
+                self.latency_weight
+                    .filter(|_| method == Method::Deepiot)
+                    .map(Value::from),
+            ),
+            // The file's contents, not its name: a re-profiled file prices differently.
+            (
+                "--latency-model",
+                self.latency_model
+                    .as_ref()
+                    .filter(|_| method == Method::Deepiot)
+                    .map(|p| match std::fs::read(p) {
+                        Ok(bytes) => Value::from(crate::data::sha256_hex(&bytes)),
+                        Err(_) => Value::from(p.display().to_string()),
+                    }),
             ),
         ]
         .into_iter()
