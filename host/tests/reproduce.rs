@@ -18,10 +18,20 @@ fn the_quick_reproduction_runs_every_step_and_writes_the_comparison() {
         .expect("python3 runs (scripts/reproduce.py needs Python 3.11 for tomllib)");
     let stdout = String::from_utf8_lossy(&run.stdout);
     let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "reproduce.py failed:\n{stdout}\n{stderr}");
-    for step in ["profile", "mnist-lenet5: train", "mnist-lenet5: compare", "total"] {
+    assert!(
+        run.status.success(),
+        "reproduce.py failed:\n{stdout}\n{stderr}"
+    );
+    for step in [
+        "profile",
+        "mnist-lenet5: train",
+        "mnist-lenet5: compare",
+        "total",
+    ] {
         assert!(
-            stdout.lines().any(|l| l.trim_start().starts_with(step) && l.ends_with(" s")),
+            stdout
+                .lines()
+                .any(|l| l.trim_start().starts_with(step) && l.ends_with(" s")),
             "no wall time for `{step}`:\n{stdout}"
         );
     }
@@ -29,7 +39,10 @@ fn the_quick_reproduction_runs_every_step_and_writes_the_comparison() {
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&report).expect("report.json")).unwrap();
     let results = json["results"].as_array().unwrap();
-    let methods: Vec<&str> = results.iter().map(|r| r["method"].as_str().unwrap()).collect();
+    let methods: Vec<&str> = results
+        .iter()
+        .map(|r| r["method"].as_str().unwrap())
+        .collect();
     assert_eq!(methods, ["deepiot", "l1-structured"], "{json}");
     for r in results {
         assert!(r["latency_us"].as_f64().unwrap() > 0.0, "{r}");

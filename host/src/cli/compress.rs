@@ -105,9 +105,8 @@ pub struct CompressArgs {
     /// without progress (at most 64).
     #[arg(long)]
     pub no_size_pressure: bool,
-    /// Fine-tuning epochs for the cut model. Default: 60 for the built-in tasks (on the
-    /// whole training split, the last epoch kept, the learning rate decaying to the end);
-    /// at most 300 for a user's data (the epoch chosen on held-out training examples).
+    /// Fine-tuning epochs for the cut model, at most (see --finetune-patience). Default: 60
+    /// for the built-in tasks, 300 for a user's data.
     #[arg(long)]
     pub finetune_epochs: Option<usize>,
     /// Fine-tuning learning rate. Default: 1e-3 for the built-in tasks, 3e-3 for a
@@ -130,9 +129,10 @@ pub struct CompressArgs {
     /// (`deepiot train --mixup`); the distillation teacher sees the same blends.
     #[arg(long, value_name = "ALPHA", value_parser = super::positive_f32)]
     pub finetune_mixup: Option<f32>,
-    /// Choose the fine-tuning epoch on 10 % of the training split held out, and stop after
-    /// this many epochs without a better one. Default: 50 for a user's data; the built-in
-    /// tasks keep their fixed recipes (the last epoch) unless this is given.
+    /// Fine-tuning chooses its epoch on 10 % of the training split held out and stops
+    /// after this many epochs without a better one. Default: 10 for the built-in tasks, 50
+    /// for a user's data. 0: the papers' fixed recipe instead (every epoch on the whole
+    /// training split, the last one kept), as the README's paper-level results used.
     #[arg(long)]
     pub finetune_patience: Option<usize>,
     /// Fine-tune by distilling the original model: weight of its softened outputs in the
