@@ -201,18 +201,8 @@ fn conv2d_layers() {
 
 #[test]
 fn recurrent_layers() {
-    for (lstm, bi, out) in [
-        (false, false, SeqOutput::Sequence),
-        (false, true, SeqOutput::Mean),
-        (true, false, SeqOutput::Last),
-        (true, true, SeqOutput::Sequence),
-    ] {
-        let r = Recurrent::new(6, bi, out);
-        let mut g = Graph::new("x", &[7, 5]);
-        g.push("rnn", if lstm { Op::Lstm(r) } else { Op::Gru(r) });
-        g.push("flat", Op::Flatten);
-        g.push("fc", Op::Dense { units: 3 });
-        check_model(&format!("lstm={lstm} bi={bi} {out:?}"), &g);
+    for (name, g) in testing::recurrent_graphs() {
+        check_model(&name, &g);
     }
 }
 

@@ -145,6 +145,28 @@ pub fn quant_model_file(graph: &Graph, tensors: &Tensors) -> Vec<u8> {
         .unwrap_or_else(|e| panic!("test model is not writable: {e}"))
 }
 
+/// One small recurrent model per GRU/LSTM variant the runtime has (unidirectional and
+/// bidirectional, each way of emitting the sequence), named for test messages: the
+/// same coverage for every storage of the weights.
+pub fn recurrent_graphs() -> Vec<(String, Graph)> {
+    [
+        (false, false, SeqOutput::Sequence),
+        (false, true, SeqOutput::Mean),
+        (true, false, SeqOutput::Last),
+        (true, true, SeqOutput::Sequence),
+    ]
+    .into_iter()
+    .map(|(lstm, bi, out)| {
+        let r = crate::Recurrent::new(6, bi, out);
+        let mut g = Graph::new("x", &[7, 5]);
+        g.push("rnn", if lstm { Op::Lstm(r) } else { Op::Gru(r) });
+        g.push("flat", Op::Flatten);
+        g.push("fc", Op::Dense { units: 3 });
+        (format!("lstm={lstm} bi={bi} {out:?}"), g)
+    })
+    .collect()
+}
+
 /// `graph` with [`random_weights`] from `seed`, as model file bytes; the provenance names
 /// the generator and the seed.
 pub fn random_model(graph: &Graph, seed: u64) -> Vec<u8> {

@@ -73,11 +73,12 @@ pub fn run(g: &RnnGeom, x: &[f32], w: RnnWeights<'_>, scratch: &mut [f32], out: 
     run_with(g, x, m, scratch, out);
 }
 
-/// Weights of one direction whose matrices may each be dense or sparse.
+/// Weights of one direction: matrices that may each be dense or sparse ([`Matrix`]), or
+/// both int8 ([`RnnQuant`]).
 #[derive(Clone, Copy)]
-pub struct RnnMatrices<'a> {
-    pub w_ih: Matrix<'a>,
-    pub w_hh: Matrix<'a>,
+pub struct RnnMatrices<'a, M = Matrix<'a>> {
+    pub w_ih: M,
+    pub w_hh: M,
     pub b_ih: &'a [f32],
     pub b_hh: &'a [f32],
 }
@@ -104,13 +105,7 @@ pub fn run_with(g: &RnnGeom, x: &[f32], w: RnnMatrices<'_>, scratch: &mut [f32],
 }
 
 /// Weights of one direction stored int8 (see [`super::quant`]).
-#[derive(Clone, Copy)]
-pub struct RnnQuant<'a> {
-    pub w_ih: QMatrix<'a>,
-    pub w_hh: QMatrix<'a>,
-    pub b_ih: &'a [f32],
-    pub b_hh: &'a [f32],
-}
+pub type RnnQuant<'a> = RnnMatrices<'a, QMatrix<'a>>;
 
 /// 16-bit values [`run_quant`] needs: the quantized sequence, or one quantized state.
 pub fn quant_scratch(t: usize, w_ih_k8: usize, w_hh_k8: usize) -> Option<usize> {
