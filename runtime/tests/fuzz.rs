@@ -99,6 +99,18 @@ fn sparse_model() -> Vec<u8> {
     testing::random_sparse_model(&g, 2, 0.8)
 }
 
+/// A conv + GRU + dense net with every weight matrix int8 (rows long enough that every
+/// layer runs the int8 kernels): the values, the scales and the int8 list are what a
+/// mutation must not turn into a panic or an overflowing sum.
+fn int8_model() -> Vec<u8> {
+    let mut g = Graph::new("x", &[8, 12]);
+    g.push("conv", Op::conv1d(8, 4, 1, 1)); // [8, 11], rows of 32
+    g.push("perm", Op::Permute { perm: vec![1, 0] }); // [11, 8]
+    g.push("gru", Op::Gru(Recurrent::new(16, true, SeqOutput::Last)));
+    g.push("fc", Op::Dense { units: 3 }); // rows of 32
+    testing::quant_model_file(&g, &testing::random_weights(&g, 3))
+}
+
 /// Loads `bytes`; if that succeeds, runs the model on zeros (when small enough) and checks
 /// that wrongly sized arguments are refused rather than trusted.
 /// Returns whether the model was run.
@@ -241,22 +253,25 @@ fn replace_number(file: &[u8], which: usize, with: &str) -> Vec<u8> {
     out
 }
 
-/// The 4-byte words of the data that hold f32 values (every word of a dense file; in a
-/// sparse one, not the CSR index arrays, whose corruption the byte mutations cover), read
-/// from the header our writer produces: `{"dtype":"F32",...,"data_offsets":[a,b]}`.
+/// Where the data's free f32 values start, in bytes from the start of the data: every
+/// value of a dense file; in a sparse one not the CSR index arrays, and in an int8 one not
+/// the values and scales (their corruption is the byte mutations' to cover: a scale must
+/// be finite and positive). Read from the header our writer produces:
+/// `"NAME":{"dtype":"F32",...,"data_offsets":[a,b]}`.
 fn f32_words(file: &[u8]) -> Vec<usize> {
     let n = u64::from_le_bytes(file[..8].try_into().unwrap()) as usize;
     let header = std::str::from_utf8(&file[8..8 + n]).unwrap();
     let mut words = Vec::new();
-    for entry in header.split("{\"dtype\":\"").skip(1) {
-        if !entry.starts_with("F32\"") {
+    let pieces: Vec<&str> = header.split("{\"dtype\":\"").collect();
+    for (before, entry) in pieces.iter().zip(&pieces[1..]) {
+        if !entry.starts_with("F32\"") || before.ends_with(".scale\":") {
             continue;
         }
         let offsets = entry.split("\"data_offsets\":[").nth(1).unwrap();
         let offsets = &offsets[..offsets.find(']').unwrap()];
         let (a, b) = offsets.split_once(',').unwrap();
         let (a, b): (usize, usize) = (a.parse().unwrap(), b.parse().unwrap());
-        words.extend(a / 4..b / 4);
+        words.extend((a..b).step_by(4));
     }
     assert!(!words.is_empty());
     words
@@ -324,7 +339,7 @@ fn fuzz_with(name: &str, file: Vec<u8>, min_ran: u32) {
         .run(&value_mutations, |muts| {
             let mut b = file.clone();
             for (k, v) in &muts {
-                let at = 8 + n + 4 * words[*k];
+                let at = 8 + n + words[*k];
                 b[at..at + 4].copy_from_slice(&v.to_le_bytes());
             }
             ran.set(ran.get() + load_and_run(&b) as u32);
@@ -368,6 +383,13 @@ fn fuzz_sparse_model() {
     // Half of a sparse file's data is CSR indices, and nearly every change to those is
     // (rightly) refused, so fewer byte mutants survive than in the dense models.
     fuzz_with("sparse", sparse_model(), BYTE_CASES / 40);
+}
+
+#[test]
+fn fuzz_int8_model() {
+    // A fifth of the data is scales, and a mutated scale is (rightly) refused more often
+    // than a mutated f32 weight, as for the sparse model's indices.
+    fuzz_with("int8", int8_model(), BYTE_CASES / 40);
 }
 
 #[test]
