@@ -686,9 +686,10 @@ impl Model {
     pub fn qscratch_bytes(&self) -> usize {
         self.qscratch.len() * 2
     }
-    /// Bytes of the activation arena (all activations and scratch, after reuse).
+    /// Bytes of the activation arena (all activations and scratch, after reuse), the
+    /// int8 layers' 16-bit scratch included.
     pub fn arena_bytes(&self) -> usize {
-        self.arena.len() * 4
+        self.arena.len() * 4 + self.qscratch.len() * 2
     }
     /// Parameters of the graph, counted dense (the same for a model's dense and sparse
     /// files, so that the two compare as one model).

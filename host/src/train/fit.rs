@@ -325,13 +325,18 @@ pub fn fit(net: &Net, ds: &Dataset, opts: &FitOptions) -> Result<History> {
         }
         if opts.verbose {
             eprintln!(
-                "epoch {:>3}/{}  lr {:.2e}  loss {:.4}  train {:.4}  val {:.4}{}  {:.1}s{}",
+                "epoch {:>3}/{}  lr {:.2e}  loss {:.4}  train {:.4}  val {}{}  {:.1}s{}",
                 rec.epoch,
                 h.epochs,
                 lr,
                 rec.train_loss,
                 rec.train_accuracy,
-                val_accuracy,
+                // Without a validation split there is nothing to show (not a score of 0).
+                if val_idx.is_empty() {
+                    "-".to_string()
+                } else {
+                    format!("{val_accuracy:.4}")
+                },
                 test_accuracy.map_or(String::new(), |t| format!("  test {t:.4}")),
                 seconds,
                 if better { "  *" } else { "" }
