@@ -217,3 +217,74 @@ fn report_with_timings_and_a_reused_result_draws_the_latency_figure() {
     assert_eq!(again, c);
     file_ok(&out.join("latency.png"), 10_000);
 }
+
+/// `--seeds 1,2`: each method runs once per seed, the first seed's run is the one a
+/// single-seed comparison caches, and the report gives the mean ± std, which the verdict
+/// reads; with a board power figure every latency gets its energy estimate.
+#[test]
+fn several_seeds_give_mean_and_spread_and_the_verdict_reads_the_means() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_mnist_model(dir.path());
+    let out = dir.path().join("cmp");
+    let single = compare::run(&args(
+        &model,
+        &out,
+        &["--methods", "l1-structured", "--targets", "0.3"],
+    ))
+    .unwrap();
+    assert_eq!(single.results[0].seed, None);
+    let mut c = compare::run(&args(
+        &model,
+        &out,
+        &[
+            "--methods",
+            "l1-structured",
+            "--targets",
+            "0.3",
+            "--seeds",
+            "1,2",
+        ],
+    ))
+    .unwrap();
+    let seeds: Vec<(Option<u64>, &str)> = c
+        .results
+        .iter()
+        .map(|r| (r.seed, r.source.as_str()))
+        .collect();
+    assert_eq!(seeds, [(Some(1), "cached"), (Some(2), "run")]);
+    assert_eq!(c.results[0].label(), "l1-structured @ 30 % (seed 1)");
+
+    // Two seeds with known figures: the mean and the sample std are in the report.
+    c.original.test_accuracy = 0.95;
+    c.results[0].test_accuracy = 0.948;
+    c.results[1].test_accuracy = 0.950;
+    for (e, us) in std::iter::once(&mut c.original)
+        .chain(c.results.iter_mut())
+        .zip([100.0, 20.0, 30.0])
+    {
+        e.latency_us = Some(us);
+    }
+    c.energy = Some(deepiot::board::target::EnergyEstimate {
+        watts: 0.5,
+        source: "a test".into(),
+    });
+    compare::report::write(&c, &out).unwrap();
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        md.contains("## Mean ± standard deviation over seeds"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| 94.90 ± 0.14 % | -0.10 pt | 25.0 ± 7.1 µs | 12.5 µJ |"),
+        "{md}"
+    );
+    assert!(md.contains("p50 x 0.5 W"), "{md}");
+    assert!(md.contains("| 50.0 µJ |"), "the original's estimate:\n{md}");
+    // The verdict reads the mean (94.90 %, 0.10 point down): inside 0.1 point, though
+    // seed 1 alone is outside it.
+    let means = compare::seeds::by_mean(&c);
+    assert_eq!(means.results.len(), 1);
+    assert_eq!(compare::table::best_within(&means).len(), 1);
+    c.within_pt = 0.09;
+    assert!(compare::table::best_within(&compare::seeds::by_mean(&c)).is_empty());
+}

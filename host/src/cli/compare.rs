@@ -78,8 +78,10 @@ pub struct CompareArgs {
     pub max_iterations: usize,
     #[command(flatten)]
     pub magnitude: MagnitudeArgs,
-    #[arg(long, default_value_t = CompareConfig::default().seed)]
-    pub seed: u64,
+    /// Seeds, comma-separated: each method runs at each target once per seed (search and
+    /// fine-tuning), and the report adds the mean ± std per method and target.
+    #[arg(long, alias = "seed", value_delimiter = ',', default_value = "1")]
+    pub seeds: Vec<u64>,
     /// Runtime bench iterations per model.
     #[arg(long, default_value_t = CompareConfig::default().iterations)]
     pub iterations: usize,
@@ -127,7 +129,7 @@ impl From<CompareArgs> for CompareConfig {
             finetune_augment: a.finetune_augment,
             max_iterations: a.max_iterations,
             magnitude: a.magnitude.into(),
-            seed: a.seed,
+            seeds: a.seeds,
             iterations: a.iterations,
             warmup: a.warmup,
             within: a.within,

@@ -40,7 +40,9 @@ pub struct CompareConfig {
     /// DeepIoT search iterations at most.
     pub max_iterations: usize,
     pub magnitude: MagnitudeSettings,
-    pub seed: u64,
+    /// One run of every method at every target per seed (search and fine-tuning); the
+    /// report gives each run and the mean ± std per method and target.
+    pub seeds: Vec<u64>,
     /// Runtime bench iterations and warm-up runs per model.
     pub iterations: usize,
     pub warmup: usize,
@@ -79,7 +81,7 @@ impl Default for CompareConfig {
             finetune_augment: None,
             max_iterations: 20_000,
             magnitude: MagnitudeSettings::default(),
-            seed: 1,
+            seeds: vec![1],
             iterations: 1000,
             warmup: 50,
             within: 0.1,
@@ -92,13 +94,14 @@ impl Default for CompareConfig {
 }
 
 impl CompareConfig {
-    /// The `compress` run of `method` at `target` on `model`: its defaults with the
-    /// comparison's choices on top.
+    /// The `compress` run of `method` at `target` with `seed` on `model`: its defaults
+    /// with the comparison's choices on top.
     pub fn compress_config(
         &self,
         model: &Path,
         method: Method,
         target: f64,
+        seed: u64,
         out: &Path,
     ) -> CompressConfig {
         let d = CompressConfig::default();
@@ -112,7 +115,7 @@ impl CompareConfig {
             target_kept: target,
             max_iterations: self.max_iterations,
             finetune_epochs: Some(self.finetune_epochs),
-            seed: self.seed,
+            seed,
             max_train: self.max_train,
             magnitude: self.magnitude.clone(),
             finetune_lr: self.finetune_lr.or(d.finetune_lr),
@@ -188,7 +191,7 @@ impl CompareConfig {
     }
 
     /// The cache key of one run: everything that changes its result.
-    pub fn cache_key(&self, method: Method, target: f64, model_sha: &str) -> String {
+    pub fn cache_key(&self, method: Method, target: f64, seed: u64, model_sha: &str) -> String {
         let mut settings = serde_json::json!({
             "method": method.name(),
             "target": target,
@@ -198,7 +201,7 @@ impl CompareConfig {
             "max_train": self.max_train,
             "finetune_epochs": self.finetune_epochs,
             "max_iterations": self.max_iterations,
-            "seed": self.seed,
+            "seed": seed,
             "baseline": if method == Method::Magnitude { serde_json::to_value(&self.magnitude).ok() } else { None },
         });
         if self.label_column != d_label() {
@@ -235,16 +238,21 @@ mod tests {
             distill_alpha: Some(1.0),
             ..plain.clone()
         };
-        let key = |c: &CompareConfig| c.cache_key(Method::L1Structured, 0.02, "sha");
+        let key = |c: &CompareConfig| c.cache_key(Method::L1Structured, 0.02, 1, "sha");
         assert_ne!(key(&plain), key(&mixed));
         assert_eq!(key(&plain), key(&plain.clone()));
         // The key of the settings before the redesign, so that earlier caches stay valid.
         assert_eq!(key(&plain), PLAIN_KEY);
+        assert_ne!(
+            plain.cache_key(Method::L1Structured, 0.02, 2, "sha"),
+            PLAIN_KEY
+        );
         let run = |c: &CompareConfig| {
             c.compress_config(
                 Path::new("m.safetensors"),
                 Method::L1Structured,
                 0.02,
+                1,
                 Path::new("o"),
             )
         };

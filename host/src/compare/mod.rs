@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 pub mod config;
 pub mod plot;
 pub mod report;
+pub mod seeds;
 pub mod table;
 
 /// What `deepiot-run bench --json` measured for one file.
@@ -46,6 +47,9 @@ pub struct Entry {
     pub target: Option<f64>,
     /// `run`, `cached` or `reused`.
     pub source: String,
+    /// The seed of its search and fine-tuning, when the comparison ran several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
     pub file: String,
     /// A sparse (CSR) copy of the same model, when one exists.
     pub sparse_file: Option<String>,
@@ -69,6 +73,14 @@ pub struct Entry {
 impl Entry {
     /// The label of the entry in tables and legends.
     pub fn label(&self) -> String {
+        let base = self.base_label();
+        match self.seed {
+            Some(seed) => format!("{base} (seed {seed})"),
+            None => base,
+        }
+    }
+
+    fn base_label(&self) -> String {
         match (self.target, self.source.as_str()) {
             (Some(t), _) => format!("{} @ {}", self.method, percent(t)),
             // Several results of one method may be reused: the file tells them apart.
@@ -133,6 +145,9 @@ pub struct Comparison {
     pub within_pt: f64,
     pub original: Entry,
     pub results: Vec<Entry>,
+    /// The board's power figure behind the energy estimates (with latency only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy: Option<crate::board::target::EnergyEstimate>,
 }
 
 fn default_within() -> f64 {
@@ -163,6 +178,7 @@ pub fn measure(
         method: method.into(),
         target,
         source: source.into(),
+        seed: None,
         file: file.display().to_string(),
         sparse_file: sparse.exists().then(|| sparse.display().to_string()),
         params,
@@ -283,8 +299,13 @@ pub fn run(args: &CompareConfig) -> Result<Comparison> {
     let orig_graph = orig_net.graph().clone();
     let sha = sha256_file(&model)?;
 
+    if args.seeds.is_empty() {
+        bail!("--seeds lists no seed");
+    }
+    // Seeds appear in labels only when there are several.
+    let several = args.seeds.len() > 1;
     // Run (or find in the cache) every result first, then measure them all.
-    let mut plan: Vec<(Method, Option<f64>, &'static str, PathBuf)> = Vec::new();
+    let mut plan: Vec<(Method, Option<f64>, Option<u64>, &'static str, PathBuf)> = Vec::new();
     for &method in methods {
         let reused: Vec<&PathBuf> = reuse
             .iter()
@@ -295,38 +316,43 @@ pub fn run(args: &CompareConfig) -> Result<Comparison> {
             plan.extend(
                 reused
                     .into_iter()
-                    .map(|p| (method, None, "reused", p.clone())),
+                    .map(|p| (method, None, None, "reused", p.clone())),
             );
             continue;
         }
         for &target in &args.targets {
-            let key = args.cache_key(method, target, &sha);
-            let out = args.out.join("runs").join(format!(
-                "{}-{}-{key}.safetensors",
-                method.name(),
-                target
-            ));
-            let done = out.exists() && compress::report_path(&out).exists();
-            if !done {
-                eprintln!(
-                    "compare: running {} to {} ...",
+            for &seed in &args.seeds {
+                let key = args.cache_key(method, target, seed, &sha);
+                let out = args.out.join("runs").join(format!(
+                    "{}-{}-{key}.safetensors",
                     method.name(),
-                    percent(target)
-                );
-                compress::run(&args.compress_config(&model, method, target, &out))?;
-            } else {
-                eprintln!(
-                    "compare: {} @ {} from the cache",
+                    target
+                ));
+                let what = format!(
+                    "{} @ {}{}",
                     method.name(),
-                    percent(target)
+                    percent(target),
+                    if several {
+                        format!(" (seed {seed})")
+                    } else {
+                        String::new()
+                    }
                 );
+                let done = out.exists() && compress::report_path(&out).exists();
+                if !done {
+                    eprintln!("compare: running {what} ...");
+                    compress::run(&args.compress_config(&model, method, target, seed, &out))?;
+                } else {
+                    eprintln!("compare: {what} from the cache");
+                }
+                plan.push((
+                    method,
+                    Some(target),
+                    several.then_some(seed),
+                    if done { "cached" } else { "run" },
+                    out,
+                ));
             }
-            plan.push((
-                method,
-                Some(target),
-                if done { "cached" } else { "run" },
-                out,
-            ));
         }
     }
     let mut original = measure(
@@ -339,9 +365,14 @@ pub fn run(args: &CompareConfig) -> Result<Comparison> {
     )?;
     let mut results = plan
         .iter()
-        .map(|(m, t, src, p)| measure(m.name(), *t, src, p, (&orig_graph, &orig_w), &ds))
+        .map(|(m, t, seed, src, p)| {
+            let mut e = measure(m.name(), *t, src, p, (&orig_graph, &orig_w), &ds)?;
+            e.seed = *seed;
+            Ok(e)
+        })
         .collect::<Result<Vec<_>>>()?;
 
+    let mut energy = None;
     let runtime = if args.no_bench {
         None
     } else {
@@ -349,6 +380,7 @@ pub fn run(args: &CompareConfig) -> Result<Comparison> {
             eprintln!("compare: getting the board runtime for {EDISON_TRIPLE} ...");
         }
         let edison = crate::board::target::load("edison", None)?;
+        energy = edison.energy();
         let bin = locate_runtime(args.runtime.as_deref(), edison.build_target())?;
         eprintln!(
             "compare: timing {} models ({} iterations, {} warm-up each) ...",
@@ -372,6 +404,7 @@ pub fn run(args: &CompareConfig) -> Result<Comparison> {
         within_pt: args.within,
         original,
         results,
+        energy,
     };
     report::write(&cmp, &args.out)?;
     Ok(cmp)

@@ -1,6 +1,8 @@
 //! The comparison's figures, each as SVG and PNG: accuracy against the share of
-//! parameters kept (one trade-off curve per method over the targets), accuracy against
-//! latency on the runtime, and the share of each layer's parameters kept as grouped bars.
+//! parameters kept and accuracy against latency on the runtime (one Pareto curve per
+//! method over the targets, the equal-accuracy floor dashed and each method's
+//! equal-accuracy result ringed), and the share of each layer's parameters kept as
+//! grouped bars.
 //!
 //! Text is drawn with a font compiled into the binary (DejaVu Sans, through ab_glyph),
 //! so the PNGs have labels on a machine without fontconfig or any system font.
@@ -97,6 +99,48 @@ where
                 + Text::new(t.clone(), (8, *off), (FAMILY, 14).into_font().color(&col))
         }))
         .map_err(pe)?;
+    Ok(())
+}
+
+/// The equal-accuracy reading: a dashed line at the accuracy floor across `span` and a
+/// black ring around each method's smallest result above it ([`super::table::best_within`]).
+fn mark_equal_accuracy<'a, DB, X>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, plotters::coord::types::RangedCoordf64>>,
+    c: &Comparison,
+    x: impl Fn(&Entry) -> Option<f64>,
+    span: (f64, f64),
+) -> Result<()>
+where
+    DB: DrawingBackend + 'a,
+    X: Ranged<ValueType = f64>,
+{
+    let floor = acc(&c.original) - c.within_pt;
+    let dash = ShapeStyle::from(&BLACK.mix(0.6)).stroke_width(1);
+    chart
+        .draw_series(DashedLineSeries::new(
+            vec![(span.0, floor), (span.1, floor)],
+            6,
+            6,
+            dash,
+        ))
+        .map_err(pe)?
+        .label(format!(
+            "equal accuracy: at most {} point below the original",
+            c.within_pt
+        ))
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], dash));
+    let ring = BLACK.stroke_width(2);
+    let best: Vec<(f64, f64)> = super::table::best_within(c)
+        .into_iter()
+        .filter_map(|e| x(e).map(|v| (v, acc(e))))
+        .collect();
+    if !best.is_empty() {
+        chart
+            .draw_series(best.iter().map(|&p| Circle::new(p, 15, ring)))
+            .map_err(pe)?
+            .label("each method's smallest result at equal accuracy")
+            .legend(move |(x, y)| Circle::new((x + 10, y), 7, ring));
+    }
     Ok(())
 }
 
@@ -223,6 +267,7 @@ fn tradeoff<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Comparison) -
         .map_err(pe)?
         .label(format!("original ({o:.2} %, 100 % of parameters)"))
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], color("original")));
+    mark_equal_accuracy(&mut chart, c, |e| Some(pct(e).max(lo)), (lo, 150.0))?;
     // Labels, placed over every result at once so that no two overlap.
     let (plot_w, plot_h) = (880.0, 480.0);
     let (llo, lhi) = (lo.log10(), 150f64.log10());
@@ -338,7 +383,7 @@ fn latency<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Comparison) ->
     for m in names {
         let col = color(&m);
         let (radius, style) = marker(&m, col);
-        let pts: Vec<(f64, f64, String, i32)> = all
+        let mut pts: Vec<(f64, f64, String, i32)> = all
             .iter()
             .zip(&offsets)
             .filter(|(e, _)| e.method == m)
@@ -347,16 +392,25 @@ fn latency<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Comparison) ->
         if pts.is_empty() {
             continue;
         }
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        // One curve per method through its results, fastest first (the original alone).
+        chart
+            .draw_series(LineSeries::new(
+                pts.iter().map(|p| (p.0, p.1)),
+                col.stroke_width(3),
+            ))
+            .map_err(pe)?
+            .label(m.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], col.stroke_width(3)));
         chart
             .draw_series(
                 pts.iter()
                     .map(|(x, y, _, _)| Circle::new((*x, *y), radius, style)),
             )
-            .map_err(pe)?
-            .label(m.clone())
-            .legend(move |(x, y)| Circle::new((x + 10, y), radius, style));
+            .map_err(pe)?;
         draw_point_labels(&mut chart, &pts, col)?;
     }
+    mark_equal_accuracy(&mut chart, c, |e| e.latency_us, (0.0, max_lat * 1.2))?;
     legend_and_present(&mut chart, root, SeriesLabelPosition::LowerRight)
 }
 

@@ -1,5 +1,5 @@
 //! `report.md` (tables and figures) and `report.json` (every number) of a comparison.
-use super::{plot, table, Comparison};
+use super::{plot, seeds, table, Comparison};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -24,10 +24,26 @@ pub fn markdown(c: &Comparison, figures: &[String]) -> String {
         }
         None => s += "Latency was not measured (`--no-bench`).\n",
     }
+    if let Some(e) = &c.energy {
+        s += &format!(
+            "Energy per inference is an **estimate**, not a measurement: p50 x {} W, the \
+             board's active power from its target description ({}). With one power figure \
+             for every model, the estimated energy change is the p50 change; the paper \
+             measured 72.2-95.7 % less energy on an Edison.\n",
+            e.watts, e.source
+        );
+    }
+    let several = seeds::has_several(c);
     s += "\n## Summary\n\n";
     s += &table::summary(c);
+    if several {
+        s += "\n## Mean ± standard deviation over seeds\n\n";
+        s += "Each method at each target, over its seeds (search and fine-tuning seeded \
+              alike); the verdict and the figures below read these means.\n\n";
+        s += &seeds::table(c);
+    }
     s += &format!("\n## At equal accuracy (within {} point)\n\n", c.within_pt);
-    s += &table::equal_accuracy(c);
+    s += &table::equal_accuracy(&seeds::by_mean(c));
     s += "\n## Per layer (units kept, share of the layer's parameters kept)\n\n";
     s += &table::per_layer(c);
     s += "\n## Figures\n\n";
@@ -44,7 +60,7 @@ pub fn write(c: &Comparison, dir: &Path) -> Result<Vec<PathBuf>> {
     let json = dir.join("report.json");
     crate::paths::write_atomic(&json, &serde_json::to_vec_pretty(c)?)
         .with_context(|| format!("cannot write {}", json.display()))?;
-    let mut files = plot::draw_all(c, dir)?;
+    let mut files = plot::draw_all(&seeds::by_mean(c), dir)?;
     let names: Vec<String> = files
         .iter()
         .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))

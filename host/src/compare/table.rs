@@ -96,10 +96,15 @@ pub fn per_layer(c: &Comparison) -> String {
 /// One line per model: size, accuracy, latency and their changes from the original.
 pub fn summary(c: &Comparison) -> String {
     let o = &c.original;
+    let energy = c.energy.as_ref();
     let mut s = String::from(
-        "| model | source | parameters | kept | test accuracy | change | file bytes | format | latency mean | latency p50 | p50 change | FLOPs |\n\
-         |---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|\n",
+        "| model | source | parameters | kept | test accuracy | change | file bytes | format | latency mean | latency p50 | p50 change | FLOPs |",
     );
+    s += if energy.is_some() {
+        " energy (est.) |\n|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|\n"
+    } else {
+        "\n|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|\n"
+    };
     for e in std::iter::once(o).chain(&c.results) {
         let mean = e
             .bench_sparse
@@ -112,7 +117,7 @@ pub fn summary(c: &Comparison) -> String {
             _ => "—".into(),
         };
         s += &format!(
-            "| {} | {} | {} | {} | {:.2} % | {:+.2} pt | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {:.2} % | {:+.2} pt | {} | {} | {} | {} | {} | {} |",
             if e.method == "original" {
                 "original".to_string()
             } else {
@@ -130,6 +135,14 @@ pub fn summary(c: &Comparison) -> String {
             lat_change,
             thousands(e.flops()),
         );
+        if let Some(en) = energy {
+            s += &format!(
+                " {} |",
+                e.latency_us
+                    .map_or("—".into(), |l| format!("{:.1} µJ", en.microjoules(l)))
+            );
+        }
+        s += "\n";
     }
     s
 }

@@ -59,6 +59,9 @@ pub struct ModelResult {
     pub timing: Option<BenchReport>,
     /// Mean latency over the first model's.
     pub ratio: Option<f64>,
+    /// Estimated microjoules per inference: p50 x the target's `active_power_w`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub energy_uj_estimate: Option<f64>,
     pub error: Option<String>,
 }
 
@@ -174,6 +177,7 @@ pub fn bench_board(
             model: name.clone(),
             timing: None,
             ratio: None,
+            energy_uj_estimate: None,
             error: Some("did not run".into()),
         })
         .collect();
@@ -243,16 +247,35 @@ pub fn bench_board(
     Ok(results)
 }
 
-/// The side-by-side table.
-pub fn table(results: &[ModelResult]) -> String {
+/// Fills in each timed model's energy estimate from the board's power, if known.
+pub fn add_energy(results: &mut [ModelResult], energy: Option<&target::EnergyEstimate>) {
+    for r in results {
+        r.energy_uj_estimate = match (energy, &r.timing) {
+            (Some(e), Some(t)) => Some(e.microjoules(t.p50_us)),
+            _ => None,
+        };
+    }
+}
+
+/// The side-by-side table; with a power figure, an estimated energy column and a line
+/// naming where the figure comes from.
+pub fn table(results: &[ModelResult], energy: Option<&target::EnergyEstimate>) -> String {
     let mut s = format!(
-        "{:<24} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8}\n",
-        "model", "mean µs", "p50 µs", "p99 µs", "peak RSS", "arena", "weights", "vs first"
+        "{:<24} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8}{}\n",
+        "model",
+        "mean µs",
+        "p50 µs",
+        "p99 µs",
+        "peak RSS",
+        "arena",
+        "weights",
+        "vs first",
+        if energy.is_some() { "   µJ est." } else { "" }
     );
     for r in results {
         match &r.timing {
             Some(t) => s.push_str(&format!(
-                "{:<24} {:>10.1} {:>10.1} {:>10.1} {:>10} {:>10} {:>10} {:>8}{}\n",
+                "{:<24} {:>10.1} {:>10.1} {:>10.1} {:>10} {:>10} {:>10} {:>8}{}{}\n",
                 r.model,
                 t.mean_us,
                 t.p50_us,
@@ -261,6 +284,11 @@ pub fn table(results: &[ModelResult]) -> String {
                 human_bytes(t.arena_bytes),
                 human_bytes(t.weight_bytes),
                 r.ratio.map_or("-".into(), |x| format!("{x:.2}x")),
+                match (energy, r.energy_uj_estimate) {
+                    (Some(_), Some(uj)) => format!(" {uj:>10.1}"),
+                    (Some(_), None) => format!(" {:>10}", "-"),
+                    _ => String::new(),
+                },
                 match &r.error {
                     Some(e) => format!("  ! {e}"),
                     None if t.debug_build => "  (debug build of the runtime: slow)".into(),
@@ -273,6 +301,12 @@ pub fn table(results: &[ModelResult]) -> String {
                 r.error.as_deref().unwrap_or("?")
             )),
         }
+    }
+    if let Some(e) = energy {
+        s.push_str(&format!(
+            "µJ est.: an estimate, p50 x {} W ({}); the paper measured 72.2-95.7 % less energy on an Edison\n",
+            e.watts, e.source
+        ));
     }
     s
 }
@@ -299,13 +333,16 @@ pub fn run(a: &BenchConfig) -> Result<()> {
     let Some(inventory) = &a.boards else {
         let (_, rt) = runtime_binary(a.runtime.as_deref(), &default_target, &progress)?;
         let runtime = Payload::new("deepiot-run", rt, true);
+        let energy = default_target.energy();
         let session = a.ssh.session(default_target, transfer, progress)?;
-        let results = bench_board(&session, &runtime, &models, a.iterations, a.warmup)?;
+        let mut results = bench_board(&session, &runtime, &models, a.iterations, a.warmup)?;
+        add_energy(&mut results, energy.as_ref());
         let failed = results.iter().filter(|r| r.error.is_some()).count();
         if a.print.json {
             println!(
                 "{}",
-                serde_json::json!({"board": session.board(), "iterations": a.iterations, "warmup": a.warmup, "results": results})
+                serde_json::json!({"board": session.board(), "iterations": a.iterations, "warmup": a.warmup,
+                    "energy_estimate": energy, "results": results})
             );
         } else {
             println!(
@@ -314,7 +351,7 @@ pub fn run(a: &BenchConfig) -> Result<()> {
                 a.iterations,
                 a.warmup
             );
-            print!("{}", table(&results));
+            print!("{}", table(&results, energy.as_ref()));
         }
         if failed > 0 {
             return Err(BoardError::BoardCommand {
@@ -370,7 +407,10 @@ pub fn run(a: &BenchConfig) -> Result<()> {
                     opts.extend(ssh.ssh_options.iter().cloned());
                     ssh.ssh_options = opts;
                     let session = ssh.session(t, transfer, progress.for_board(&b.name, &multi))?;
-                    bench_board(&session, &runtimes[&tname], &models, a.iterations, a.warmup)
+                    let mut results =
+                        bench_board(&session, &runtimes[&tname], &models, a.iterations, a.warmup)?;
+                    add_energy(&mut results, targets[&tname].energy().as_ref());
+                    Ok(results)
                 })();
                 match &r {
                     Ok(_) => progress.for_board(&b.name, &multi).step("done"),
@@ -405,7 +445,10 @@ pub fn run(a: &BenchConfig) -> Result<()> {
         } else {
             println!("== {} ({})", b.name, b.address);
             match &r {
-                Ok(v) => print!("{}", table(v)),
+                Ok(v) => {
+                    let tname = b.target.clone().unwrap_or_else(|| a.target.target.clone());
+                    print!("{}", table(v, targets[&tname].energy().as_ref()))
+                }
                 Err(e) => println!("failed (exit {}): {e}", e.exit_code()),
             }
             println!();

@@ -27,6 +27,13 @@ pub struct Target {
     pub cores: Option<u32>,
     #[serde(default)]
     pub clock_mhz: Option<u32>,
+    /// Watts drawn while one core runs inference, for the energy estimate (p50 x power):
+    /// the paper measured energy, we have no meter, so the figure and its source are data.
+    #[serde(default)]
+    pub active_power_w: Option<f64>,
+    /// Where `active_power_w` comes from, printed beside every estimate made with it.
+    #[serde(default)]
+    pub active_power_source: Option<String>,
 }
 
 impl Target {
@@ -39,6 +46,25 @@ impl Target {
                 origin,
                 "`arch` lists no architecture",
             ));
+        }
+        if let Some(w) = t.active_power_w {
+            if !(w.is_finite() && w > 0.0) {
+                return Err(BoardError::bad_input(
+                    origin,
+                    format!("`active_power_w` must be a positive number of watts, got {w}"),
+                ));
+            }
+            if t.active_power_source
+                .as_deref()
+                .unwrap_or("")
+                .trim()
+                .is_empty()
+            {
+                return Err(BoardError::bad_input(
+                    origin,
+                    "`active_power_w` needs `active_power_source`: an estimate says where its figure comes from",
+                ));
+            }
         }
         if !t.install_dir.starts_with('/') {
             return Err(BoardError::bad_input(
@@ -60,6 +86,14 @@ impl Target {
         }
     }
 
+    /// The estimate of energy per inference for a latency, when the power is known.
+    pub fn energy(&self) -> Option<EnergyEstimate> {
+        Some(EnergyEstimate {
+            watts: self.active_power_w?,
+            source: self.active_power_source.clone().unwrap_or_default(),
+        })
+    }
+
     /// The ELF `e_machine` a runtime for this target must have, when known.
     pub fn elf_machine(&self) -> Option<u16> {
         let cpu = self.triple.split('-').next().unwrap_or("");
@@ -71,6 +105,21 @@ impl Target {
             "riscv32" | "riscv64" | "riscv64gc" => Some(243),
             _ => None,
         }
+    }
+}
+
+/// Energy per inference as latency times the board's active power: an estimate, since
+/// it assumes the power stays the same for every model and ignores idle time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnergyEstimate {
+    pub watts: f64,
+    pub source: String,
+}
+
+impl EnergyEstimate {
+    /// Microjoules for a latency in microseconds (µs x W = µJ).
+    pub fn microjoules(&self, latency_us: f64) -> f64 {
+        latency_us * self.watts
     }
 }
 
@@ -157,6 +206,25 @@ mod tests {
         );
         assert!(Target::from_toml(&no_arch, Path::new("x")).is_err());
         assert!(load("../etc", None).is_err());
+        for bad in ["0.0", "-1.0", "nan"] {
+            let t =
+                BUILTIN_EDISON.replace("active_power_w = 0.9", &format!("active_power_w = {bad}"));
+            assert!(Target::from_toml(&t, Path::new("x")).is_err(), "{bad}");
+        }
+        let unsourced: String = BUILTIN_EDISON
+            .lines()
+            .filter(|l| !l.starts_with("active_power_source"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(Target::from_toml(&unsourced, Path::new("x")).is_err());
+    }
+
+    #[test]
+    fn energy_is_latency_times_power() {
+        let t = Target::from_toml(BUILTIN_EDISON, Path::new("x")).unwrap();
+        let e = t.energy().unwrap();
+        assert!(e.source.contains("scivision"));
+        assert!((e.microjoules(100.0) - 100.0 * e.watts).abs() < 1e-9);
     }
 
     #[test]
