@@ -1,15 +1,22 @@
 #!/usr/bin/env python3
-"""PyTorch's training step for LeNet-5 (batch 64, AdamW), beside `deepiot bench-train`.
+"""PyTorch's training step beside `deepiot bench-train`: LeNet-5, DeepSense UserID, bi-LSTM.
 
 Times forward + backward + AdamW on one fixed batch, the way `deepiot bench-train` does,
-for each thread count, and with --deepiot BIN runs that binary's bench-train (our
-im2col convolution) alternately in the same run, so that the ratio sees one load:
+for each model and thread count, and with --deepiot BIN runs that binary's bench-train
+(our convolution and recurrence ops) alternately in the same run, so that the ratio sees
+one load:
 
     scripts/bench-train-torch.py --deepiot target/release/deepiot --threads 1,2 --rounds 3
 
-Needs PyTorch (CPU build: pip install torch --index-url https://download.pytorch.org/whl/cpu).
-Only LeNet-5 is here; the network is the paper's (Caffe's MNIST variant, no activation
-after the convolutions), as `shared/src/reference.rs` defines it.
+Needs PyTorch (pip install torch; a CPU-only build is enough). The networks are the zoo's
+(`host/src/models/zoo.rs`), layer for layer:
+  - mnist-lenet5: the paper's LeNet-5 (Caffe's MNIST variant, no activation after the
+    convolutions), input [1, 28, 28], 10 classes;
+  - userid-deepsense: three 1x3 convolutions of 64 with ReLU over [3 axes, 8 intervals,
+    13 samples], each interval's features flattened, two GRUs of 120 (the second averaged
+    over time), dense over 15 people;
+  - speech-bilstm: two bidirectional LSTMs of 64 per direction over [100 frames, 40 mel
+    bands] (the second averaged over time), dense over 10 digits.
 """
 import argparse
 import json
@@ -36,13 +43,54 @@ class LeNet5(nn.Module):
         return self.fc2(x)
 
 
-def torch_step_ms(threads, batch, iterations, warmup):
+class DeepSense(nn.Module):
+    def __init__(self, classes=15, intervals=8, samples=13):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, (1, 3))
+        self.conv2 = nn.Conv2d(64, 64, (1, 3))
+        self.merge = nn.Conv2d(64, 64, (1, 3))
+        self.gru1 = nn.GRU(64 * (samples - 6), 120, batch_first=True)
+        self.gru2 = nn.GRU(120, 120, batch_first=True)
+        self.fc = nn.Linear(120, classes)
+
+    def forward(self, x):
+        x = F.relu(self.merge(F.relu(self.conv2(F.relu(self.conv1(x))))))
+        # [N, 64, T, S] -> [N, T, 64 * S], as the zoo's permute + reshape
+        x = x.permute(0, 2, 1, 3).flatten(2)
+        x, _ = self.gru1(x)
+        x, _ = self.gru2(x)
+        return self.fc(x.mean(1))
+
+
+class BiLstm(nn.Module):
+    def __init__(self, features=40, classes=10):
+        super().__init__()
+        self.lstm1 = nn.LSTM(features, 64, batch_first=True, bidirectional=True)
+        self.lstm2 = nn.LSTM(128, 64, batch_first=True, bidirectional=True)
+        self.fc = nn.Linear(128, classes)
+
+    def forward(self, x):
+        x, _ = self.lstm1(x)
+        x, _ = self.lstm2(x)
+        return self.fc(x.mean(1))
+
+
+# task -> (module, per-example input shape, classes)
+MODELS = {
+    "mnist-lenet5": (LeNet5, (1, 28, 28), 10),
+    "userid-deepsense": (DeepSense, (3, 8, 13), 15),
+    "speech-bilstm": (BiLstm, (100, 40), 10),
+}
+
+
+def torch_step_ms(task, threads, batch, iterations, warmup):
     torch.set_num_threads(threads)
     torch.manual_seed(1)
-    net = LeNet5()
+    module, shape, classes = MODELS[task]
+    net = module()
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4, weight_decay=0.01)
-    x = torch.randn(batch, 1, 28, 28)
-    y = torch.randint(0, 10, (batch,))
+    x = torch.randn(batch, *shape)
+    y = torch.randint(0, classes, (batch,))
     times = []
     for i in range(warmup + iterations):
         t = time.perf_counter()
@@ -55,9 +103,9 @@ def torch_step_ms(threads, batch, iterations, warmup):
     return sum(times) / len(times)
 
 
-def deepiot_step_ms(binary, threads, batch, iterations, warmup):
+def deepiot_step_ms(binary, task, threads, batch, iterations, warmup):
     out = subprocess.run(
-        [binary, "bench-train", "--task", "mnist-lenet5", "--only", "im2col",
+        [binary, "bench-train", "--task", task, "--only", "im2col",
          "--threads", str(threads), "--batch", str(batch), "-n", str(iterations),
          "-w", str(warmup), "--json"],
         check=True, capture_output=True, text=True,
@@ -69,22 +117,28 @@ def deepiot_step_ms(binary, threads, batch, iterations, warmup):
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--deepiot", help="a deepiot binary to time alternately")
+    p.add_argument("--tasks", default=",".join(MODELS), help="comma-separated, of: " + ", ".join(MODELS))
     p.add_argument("--threads", default="1,2")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("-n", "--iterations", type=int, default=40)
     p.add_argument("-w", "--warmup", type=int, default=3)
     p.add_argument("--rounds", type=int, default=3)
     a = p.parse_args()
-    print(f"LeNet-5 training step, batch {a.batch}, mean over {a.iterations} steps; "
+    tasks = a.tasks.split(",")
+    unknown = [t for t in tasks if t not in MODELS]
+    if unknown:
+        p.error(f"unknown task(s) {', '.join(unknown)}; known: {', '.join(MODELS)}")
+    print(f"training step, batch {a.batch}, mean over {a.iterations} steps; "
           f"PyTorch {torch.__version__}")
-    for threads in [int(t) for t in a.threads.split(",")]:
-        for r in range(1, a.rounds + 1):
-            t = torch_step_ms(threads, a.batch, a.iterations, a.warmup)
-            line = f"threads {threads} round {r}: PyTorch {t:.1f} ms"
-            if a.deepiot:
-                d = deepiot_step_ms(a.deepiot, threads, a.batch, a.iterations, a.warmup)
-                line += f", deepiot {d:.1f} ms, ratio deepiot/PyTorch {d / t:.2f}"
-            print(line, flush=True)
+    for task in tasks:
+        for threads in [int(t) for t in a.threads.split(",")]:
+            for r in range(1, a.rounds + 1):
+                t = torch_step_ms(task, threads, a.batch, a.iterations, a.warmup)
+                line = f"{task} threads {threads} round {r}: PyTorch {t:.1f} ms"
+                if a.deepiot:
+                    d = deepiot_step_ms(a.deepiot, task, threads, a.batch, a.iterations, a.warmup)
+                    line += f", deepiot {d:.1f} ms, ratio deepiot/PyTorch {d / t:.2f}"
+                print(line, flush=True)
 
 
 if __name__ == "__main__":

@@ -4,14 +4,17 @@
     scripts/reproduce.py [--quick] [--out DIR] [--publish] [TASK...]
 
 Per task: trains the model (`deepiot train`, skipped when OUT/TASK/model.safetensors
-exists), then runs `deepiot compare` on it (every method, every target, timed in the
-i686 runtime in one run) into OUT/TASK/compare. When a recipe is latency-aware, the
-runtime is profiled once first (`deepiot profile -o OUT/latency.json`). Every step
-prints its wall time; the last lines list them all.
+exists), then runs each of its comparisons (`deepiot compare`: every method, every
+target, every seed, timed in the i686 runtime in one run). A recipe's `compare` is one
+list of arguments, or a table of named ones (say `headline` and `pareto`): they all run
+in OUT/TASK/compare, so a run two comparisons share is made once, and each report is
+kept in OUT/TASK/NAME. When a recipe is latency-aware, the runtime is profiled once
+first (`deepiot profile -o OUT/latency.json`). Every step prints its wall time; the
+last lines list them all.
 
 --quick runs each recipe's tiny variant (`quick_train`, `quick_compare`) of the same
 pipeline, on tasks that have one: what CI runs. --publish copies each comparison's
-report and plots into docs/results/compare-TASK (never with --quick).
+report and plots into docs/results/NAME-TASK (never with --quick).
 """
 import argparse
 import os
@@ -75,20 +78,27 @@ def main():
         if not model.exists():
             args = r.get("quick_train", r["train"]) if a.quick else r["train"]
             run(f"{task}: train", [deepiot, "train", "--task", task, "-o", str(model)] + args, times)
-        args = r["quick_compare"] if a.quick else r["compare"]
-        if r.get("latency"):
-            args = args + ["--latency-model", str(latency)]
-        compare = folder / "compare"
-        run(f"{task}: compare",
-            [deepiot, "compare", "--task", task, "--model", str(model), "-o", str(compare)] + args,
-            times)
-        if a.publish:
-            dest = ROOT / "docs" / "results" / f"compare-{SHORT.get(task, task)}"
-            dest.mkdir(parents=True, exist_ok=True)
-            for f in compare.iterdir():
+        comparisons = r["quick_compare"] if a.quick else r["compare"]
+        if isinstance(comparisons, list):
+            comparisons = {"compare": comparisons}
+        work = folder / "compare"
+        for name, args in comparisons.items():
+            if r.get("latency"):
+                args = args + ["--latency-model", str(latency)]
+            run(f"{task}: {name}",
+                [deepiot, "compare", "--task", task, "--model", str(model), "-o", str(work)] + args,
+                times)
+            report = folder / name
+            report.mkdir(exist_ok=True)
+            for f in work.iterdir():
                 if f.is_file() and f.suffix in (".md", ".json", ".svg", ".png"):
+                    shutil.copy2(f, report / f.name)
+            if a.publish:
+                dest = ROOT / "docs" / "results" / f"{name}-{SHORT.get(task, task)}"
+                dest.mkdir(parents=True, exist_ok=True)
+                for f in report.iterdir():
                     shutil.copy2(f, dest / f.name)
-            print(f"== {task}: published to {dest.relative_to(ROOT)}")
+                print(f"== {task}: {name} published to {dest.relative_to(ROOT)}")
     print("\nwall time per step:")
     for what, secs in times:
         print(f"  {what:<32} {secs:8.0f} s")

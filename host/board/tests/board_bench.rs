@@ -45,12 +45,32 @@ fn bench_prints_models_side_by_side_with_the_ratio_to_the_first() {
         assert!(m["error"].is_null());
     }
     assert_eq!(res[0]["timing"]["weight_bytes"], 431_080 * 4);
+    // The energy estimate: p50 x the Edison description's sourced active power.
+    let watts = j["energy_estimate"]["watts"].as_f64().unwrap();
+    assert!(j["energy_estimate"]["source"]
+        .as_str()
+        .unwrap()
+        .contains("scivision"));
+    for m in res {
+        let p50 = m["timing"]["p50_us"].as_f64().unwrap();
+        let uj = m["energy_uj_estimate"].as_f64().unwrap();
+        assert!((uj - p50 * watts).abs() < 1e-6 * uj.max(1.0), "{m}");
+    }
 
     // The table, second run: the files are on the board already (not sent again).
     let r = deepiot_owned(&with_board(&args, &board));
     r.expect_code(0);
     for col in [
-        "mean µs", "p50 µs", "p99 µs", "peak RSS", "arena", "weights", "vs first", "1.00x",
+        "mean µs",
+        "p50 µs",
+        "p99 µs",
+        "peak RSS",
+        "arena",
+        "weights",
+        "vs first",
+        "1.00x",
+        "µJ est.",
+        "an estimate, p50 x 0.9 W",
     ] {
         assert!(r.stdout.contains(col), "missing {col}:\n{}", r.stdout);
     }
