@@ -131,6 +131,8 @@ def main():
     print(f"training step, batch {a.batch}, mean over {a.iterations} steps; "
           f"PyTorch {torch.__version__}")
     for task in tasks:
+        params = sum(p.numel() for p in MODELS[task][0]().parameters())
+        print(f"{task}: {params} parameters (deepiot bench-train prints its own count)")
         for threads in [int(t) for t in a.threads.split(",")]:
             for r in range(1, a.rounds + 1):
                 t = torch_step_ms(task, threads, a.batch, a.iterations, a.warmup)

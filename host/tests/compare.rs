@@ -207,8 +207,21 @@ fn report_with_timings_and_a_reused_result_draws_the_latency_figure() {
             && table.contains("and runs faster (30.0 vs 35.0 µs, 1.17x)"),
         "{table}"
     );
+    assert!(
+        table.contains("fewer parameters than every baseline at equal accuracy: **yes**; at least as fast as the fastest baseline (l1-structured, 35.0 µs): **yes** (30.0 µs)"),
+        "{table}"
+    );
     let best = compare::table::best_within(&c);
     assert_eq!(best.len(), 2);
+    c.results[0].latency_us = Some(36.0);
+    let table = compare::table::equal_accuracy(&c);
+    assert!(
+        table.contains(
+            "at least as fast as the fastest baseline (l1-structured, 35.0 µs): **no** (36.0 µs)"
+        ),
+        "{table}"
+    );
+    c.results[0].latency_us = Some(30.0);
 
     // --report-only redraws from report.json without running or timing anything.
     compare::report::write(&c, &out).unwrap();
@@ -252,6 +265,26 @@ fn several_seeds_give_mean_and_spread_and_the_verdict_reads_the_means() {
         .map(|r| (r.seed, r.source.as_str()))
         .collect();
     assert_eq!(seeds, [(Some(1), "cached"), (Some(2), "run")]);
+    // --cached-only reports what the cache holds and runs nothing (0.2 was never run).
+    let partial = compare::run(&args(
+        &model,
+        &out,
+        &[
+            "--methods",
+            "l1-structured",
+            "--targets",
+            "0.3,0.2",
+            "--seeds",
+            "1,2",
+            "--cached-only",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(partial.results.len(), 2);
+    assert!(partial
+        .results
+        .iter()
+        .all(|r| r.source == "cached" && r.target == Some(0.3)));
     assert_eq!(c.results[0].label(), "l1-structured @ 30 % (seed 1)");
 
     // Two seeds with known figures: the mean and the sample std are in the report.

@@ -101,6 +101,10 @@ pub struct CompareArgs {
     /// Only redraw report.md and the figures from OUT/report.json (nothing is run or timed).
     #[arg(long)]
     pub report_only: bool,
+    /// Report only the runs already in DIR's cache and run nothing new: a sweep that
+    /// other processes are still running, or one cut short, reported as far as it got.
+    #[arg(long)]
+    pub cached_only: bool,
     /// Output folder: report.md, report.json, plots, cached runs.
     #[arg(short, long)]
     pub out: PathBuf,
@@ -136,6 +140,7 @@ impl From<CompareArgs> for CompareConfig {
             no_bench: a.no_bench,
             runtime: a.runtime,
             report_only: a.report_only,
+            cached_only: a.cached_only,
             out: a.out,
         }
     }

@@ -54,6 +54,9 @@ pub struct CompareConfig {
     pub runtime: Option<PathBuf>,
     /// Only redraw report.md and the figures from OUT/report.json.
     pub report_only: bool,
+    /// Report the runs already in the cache and run nothing new (a sweep still going in
+    /// other processes, or cut short, reported as far as it got).
+    pub cached_only: bool,
     /// Output folder: report.md, report.json, plots, cached runs.
     pub out: PathBuf,
 }
@@ -88,6 +91,7 @@ impl Default for CompareConfig {
             no_bench: false,
             runtime: None,
             report_only: false,
+            cached_only: false,
             out: PathBuf::new(),
         }
     }

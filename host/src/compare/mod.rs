@@ -339,6 +339,10 @@ pub fn run(args: &CompareConfig) -> Result<Comparison> {
                     }
                 );
                 let done = out.exists() && compress::report_path(&out).exists();
+                if !done && args.cached_only {
+                    eprintln!("compare: {what} is not in the cache: left out (--cached-only)");
+                    continue;
+                }
                 if !done {
                     eprintln!("compare: running {what} ...");
                     compress::run(&args.compress_config(&model, method, target, seed, &out))?;

@@ -243,5 +243,33 @@ pub fn equal_accuracy(c: &Comparison) -> String {
             c.within_pt
         );
     }
+    s += &headline(d, &best);
+    s
+}
+
+/// The paper's claim in one line: at equal accuracy DeepIoT keeps fewer parameters than
+/// every baseline and runs at least as fast as the fastest of them.
+fn headline(d: &Entry, best: &[&Entry]) -> String {
+    let baselines: Vec<&&Entry> = best.iter().filter(|e| e.method != "deepiot").collect();
+    if baselines.is_empty() {
+        return String::new();
+    }
+    let fewest = baselines.iter().all(|b| d.params < b.params);
+    let fastest = baselines
+        .iter()
+        .filter_map(|b| b.latency_us.map(|l| (l, b.method.as_str())))
+        .min_by(|a, b| a.0.total_cmp(&b.0));
+    let mut s = format!(
+        "\n**Verdict:** fewer parameters than every baseline at equal accuracy: **{}**",
+        if fewest { "yes" } else { "no" }
+    );
+    if let (Some((l, m)), Some(x)) = (fastest, d.latency_us) {
+        s += &format!(
+            "; at least as fast as the fastest baseline ({m}, {l:.1} µs): **{}** ({x:.1} µs).\n",
+            if x <= l { "yes" } else { "no" }
+        );
+    } else {
+        s += ".\n";
+    }
     s
 }
