@@ -102,6 +102,38 @@ where
     Ok(())
 }
 
+/// One method's Pareto curve: its results joined in order of x (one point for the
+/// original), each marked and labelled at its offset ([`label_offsets`]).
+fn draw_curve<'a, DB, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    method: &str,
+    mut pts: Vec<(f64, f64, String, i32)>,
+) -> Result<()>
+where
+    DB: DrawingBackend + 'a,
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    let col = color(method);
+    let (radius, style) = marker(method, col);
+    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    chart
+        .draw_series(LineSeries::new(
+            pts.iter().map(|p| (p.0, p.1)),
+            col.stroke_width(3),
+        ))
+        .map_err(pe)?
+        .label(method)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], col.stroke_width(3)));
+    chart
+        .draw_series(
+            pts.iter()
+                .map(|(x, y, _, _)| Circle::new((*x, *y), radius, style)),
+        )
+        .map_err(pe)?;
+    draw_point_labels(chart, &pts, col)
+}
+
 /// The equal-accuracy reading: a dashed line at the accuracy floor across `span` and a
 /// black ring around each method's smallest result above it ([`super::table::best_within`]).
 fn mark_equal_accuracy<'a, DB, X>(
@@ -294,31 +326,14 @@ fn tradeoff<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Comparison) -
         .collect();
     let offsets = label_offsets(&anchors);
     for m in methods(c) {
-        let col = color(&m);
-        let (radius, style) = marker(&m, col);
-        let mut pts: Vec<(f64, f64, String, i32)> = c
+        let pts: Vec<(f64, f64, String, i32)> = c
             .results
             .iter()
             .zip(texts.iter().zip(&offsets))
             .filter(|(r, _)| r.method == m)
             .map(|(r, (t, &off))| (pct(r), acc(r), t.clone(), off))
             .collect();
-        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-        chart
-            .draw_series(LineSeries::new(
-                pts.iter().map(|p| (p.0, p.1)),
-                col.stroke_width(3),
-            ))
-            .map_err(pe)?
-            .label(m.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], col.stroke_width(3)));
-        chart
-            .draw_series(
-                pts.iter()
-                    .map(|(x, y, _, _)| Circle::new((*x, *y), radius, style)),
-            )
-            .map_err(pe)?;
-        draw_point_labels(&mut chart, &pts, col)?;
+        draw_curve(&mut chart, &m, pts)?;
     }
     legend_and_present(&mut chart, root, SeriesLabelPosition::LowerRight)
 }
@@ -381,9 +396,7 @@ fn latency<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Comparison) ->
     let mut names = vec!["original".to_string()];
     names.extend(methods(c));
     for m in names {
-        let col = color(&m);
-        let (radius, style) = marker(&m, col);
-        let mut pts: Vec<(f64, f64, String, i32)> = all
+        let pts: Vec<(f64, f64, String, i32)> = all
             .iter()
             .zip(&offsets)
             .filter(|(e, _)| e.method == m)
@@ -392,23 +405,7 @@ fn latency<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Comparison) ->
         if pts.is_empty() {
             continue;
         }
-        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-        // One curve per method through its results, fastest first (the original alone).
-        chart
-            .draw_series(LineSeries::new(
-                pts.iter().map(|p| (p.0, p.1)),
-                col.stroke_width(3),
-            ))
-            .map_err(pe)?
-            .label(m.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], col.stroke_width(3)));
-        chart
-            .draw_series(
-                pts.iter()
-                    .map(|(x, y, _, _)| Circle::new((*x, *y), radius, style)),
-            )
-            .map_err(pe)?;
-        draw_point_labels(&mut chart, &pts, col)?;
+        draw_curve(&mut chart, &m, pts)?;
     }
     mark_equal_accuracy(&mut chart, c, |e| e.latency_us, (0.0, max_lat * 1.2))?;
     legend_and_present(&mut chart, root, SeriesLabelPosition::LowerRight)
