@@ -260,6 +260,9 @@ fn parse_reuse(s: &str) -> Result<(Method, PathBuf)> {
     Ok((method, path))
 }
 
+/// One result to measure: method, target, seed (when several), source, file.
+type PlannedRun = (Method, Option<f64>, Option<u64>, &'static str, PathBuf);
+
 /// `deepiot compare`: runs (or finds in the cache) every method at every target, measures
 /// the results and the original the same way, and writes the report.
 pub fn run(args: &CompareConfig) -> Result<Comparison> {
@@ -305,7 +308,7 @@ pub fn run(args: &CompareConfig) -> Result<Comparison> {
     // Seeds appear in labels only when there are several.
     let several = args.seeds.len() > 1;
     // Run (or find in the cache) every result first, then measure them all.
-    let mut plan: Vec<(Method, Option<f64>, Option<u64>, &'static str, PathBuf)> = Vec::new();
+    let mut plan: Vec<PlannedRun> = Vec::new();
     for &method in methods {
         let reused: Vec<&PathBuf> = reuse
             .iter()
