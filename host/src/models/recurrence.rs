@@ -16,6 +16,7 @@
 //! [`super::rnn`]); an optional constant `[B, H]` 0/1 mask multiplies the state after
 //! every step (the compressor's masks).
 use super::conv::{matmul, View};
+use super::fastmath;
 use super::kernels::{f32s2, f32s3};
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use std::sync::{Arc, Mutex};
@@ -34,10 +35,6 @@ impl Cell {
             Cell::Lstm => 4,
         }
     }
-}
-
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
 }
 
 /// What the forward pass keeps for the backward pass, per processing step `s`.
@@ -95,6 +92,7 @@ impl Recurrence {
         let mut hcur = vec![0f32; b * h];
         let mut ccur = vec![0f32; b * h];
         let mut gh = vec![0f32; b * gh_len];
+        let mut tanh_c = vec![0f32; h];
         let w_t = View::row_major(w, gh_len, h).t();
         for s in 0..t {
             let step = if self.reverse { t - 1 - s } else { s };
@@ -111,35 +109,46 @@ impl Recurrence {
                 let mask = self.mask.as_deref().map(|m| &m[bi * h..(bi + 1) * h]);
                 match self.cell {
                     Cell::Gru => {
+                        // Slice passes, so that the gate functions run as SIMD loops.
+                        for j in 0..2 * h {
+                            gates[j] = x[j] + ghr[j];
+                        }
+                        fastmath::sigmoid_slice(&mut gates[..2 * h]);
+                        let (rz, rest) = gates.split_at_mut(2 * h);
+                        let (n, hn) = rest.split_at_mut(h);
+                        hn.copy_from_slice(&ghr[2 * h..3 * h]);
                         for j in 0..h {
-                            let r = sigmoid(x[j] + ghr[j]);
-                            let z = sigmoid(x[h + j] + ghr[h + j]);
-                            let hn = ghr[2 * h + j];
-                            let n = (x[2 * h + j] + r * hn).tanh();
-                            gates[j] = r;
-                            gates[h + j] = z;
-                            gates[2 * h + j] = n;
-                            gates[3 * h + j] = hn;
-                            let v = n + z * (hb[j] - n);
-                            hb[j] = mask.map_or(v, |m| v * m[j]);
+                            n[j] = x[2 * h + j] + rz[j] * hn[j];
+                        }
+                        fastmath::tanh_slice(n);
+                        let z = &rz[h..];
+                        for j in 0..h {
+                            hb[j] = n[j] + z[j] * (hb[j] - n[j]);
                         }
                     }
                     Cell::Lstm => {
                         let cb = &mut ccur[bi * h..(bi + 1) * h];
+                        for j in 0..4 * h {
+                            gates[j] = x[j] + ghr[j];
+                        }
+                        fastmath::sigmoid_slice(&mut gates[..2 * h]);
+                        fastmath::tanh_slice(&mut gates[2 * h..3 * h]);
+                        fastmath::sigmoid_slice(&mut gates[3 * h..]);
+                        let tc = &mut tanh_c[..h];
                         for j in 0..h {
-                            let i = sigmoid(x[j] + ghr[j]);
-                            let f = sigmoid(x[h + j] + ghr[h + j]);
-                            let g = (x[2 * h + j] + ghr[2 * h + j]).tanh();
-                            let o = sigmoid(x[3 * h + j] + ghr[3 * h + j]);
-                            gates[j] = i;
-                            gates[h + j] = f;
-                            gates[2 * h + j] = g;
-                            gates[3 * h + j] = o;
-                            cb[j] = f * cb[j] + i * g;
-                            let v = o * cb[j].tanh();
-                            hb[j] = mask.map_or(v, |m| v * m[j]);
+                            cb[j] = gates[h + j] * cb[j] + gates[j] * gates[2 * h + j];
+                            tc[j] = cb[j];
+                        }
+                        fastmath::tanh_slice(tc);
+                        for j in 0..h {
+                            hb[j] = gates[3 * h + j] * tc[j];
                         }
                         saved.c[(s * b + bi) * h..][..h].copy_from_slice(cb);
+                    }
+                }
+                if let Some(m) = mask {
+                    for (v, m) in hb.iter_mut().zip(m) {
+                        *v *= m;
                     }
                 }
                 out[(bi * t + step) * h..][..h].copy_from_slice(hb);
@@ -264,11 +273,14 @@ impl CustomOp2 for Bptt {
         let mut db = vec![0f32; g];
         let mut dh_next = vec![0f32; b * h];
         let mut dc_next = vec![0f32; b * h];
-        let mut dgh = vec![0f32; b * g];
+        // Every step's gate gradients, in processing order like `saved.h_prev`, so that
+        // dW_hh is one GEMM over all steps after the loop (K = T*B) instead of T small ones.
+        let mut dgh_all = vec![0f32; t * b * g];
         let zeros = vec![0f32; b * h];
         for s in (0..t).rev() {
             let step = if self.op.reverse { t - 1 - s } else { s };
             let h_prev = &saved.h_prev[s * b * h..(s + 1) * b * h];
+            let dgh = &mut dgh_all[s * b * g..(s + 1) * b * g];
             for bi in 0..b {
                 let gates = &saved.gates[(s * b + bi) * 4 * h..][..4 * h];
                 let hp = &h_prev[bi * h..(bi + 1) * h];
@@ -311,7 +323,7 @@ impl CustomOp2 for Bptt {
                             let dh = (go[j] + dhn[j]) * mask.map_or(1.0, |m| m[j]);
                             let (i, f, gg, o) =
                                 (gates[j], gates[h + j], gates[2 * h + j], gates[3 * h + j]);
-                            let tc = c[j].tanh();
+                            let tc = fastmath::tanh(c[j]);
                             let d_o = dh * tc;
                             let dc = dh * o * (1.0 - tc * tc) + dcn[j];
                             let da_i = dc * gg * i * (1.0 - i);
@@ -331,20 +343,21 @@ impl CustomOp2 for Bptt {
                     *d += v;
                 }
             }
-            // dW_hh += dgh^T @ h_prev;  dh_prev += dgh @ W_hh.
-            matmul(
-                &mut dw,
-                View::row_major(&dgh, b, g).t(),
-                View::row_major(h_prev, b, h),
-                true,
-            );
+            // dh_prev += dgh @ W_hh (the recurrent path into the step before).
             matmul(
                 &mut dh_next,
-                View::row_major(&dgh, b, g),
+                View::row_major(dgh, b, g),
                 View::row_major(w, g, h),
                 true,
             );
         }
+        // dW_hh = sum over steps of dgh^T @ h_prev.
+        matmul(
+            &mut dw,
+            View::row_major(&dgh_all, t * b, g).t(),
+            View::row_major(&saved.h_prev, t * b, h),
+            false,
+        );
         let mut packed = dxp;
         packed.extend_from_slice(&dw);
         packed.extend_from_slice(&db);
