@@ -83,7 +83,7 @@ fn magnitude_reaches_the_target_with_exact_zeros_in_conv_dense_and_recurrent_lay
         evals += 1;
         Ok(Some(0.5))
     };
-    let out = prune(&net, &ds, &idx, &cfg, None, &mut eval).unwrap();
+    let out = prune(&net, &ds, &idx, &[], &cfg, None, &mut eval).unwrap();
     assert_eq!(evals, 1);
     let w = net.weights().unwrap();
     let kept = effective_params(&w);
@@ -113,6 +113,49 @@ fn magnitude_reaches_the_target_with_exact_zeros_in_conv_dense_and_recurrent_lay
     assert!(w["fc1.bias"].1.iter().all(|x| *x != 0.0));
     let bytes = export::to_bytes(&net, &BTreeMap::new()).unwrap();
     runtime_agrees(&net, &bytes, &ds);
+}
+
+/// Magnitude's retraining is chosen the way the structured methods' fine-tuning is: the
+/// epoch with the best held-out accuracy is kept, and it stops after `patience` epochs
+/// without a better one.
+#[test]
+fn magnitude_retraining_keeps_its_best_held_out_epoch_and_stops_early() {
+    let mut g = Graph::new("x", &[12]);
+    g.push("fc1", Op::Dense { units: 24 });
+    g.push("a1", Op::Relu);
+    g.push("fc2", Op::Dense { units: 3 });
+    let ds = toy(&[12], 3, 600, 100);
+    let train_idx: Vec<usize> = (0..480).collect();
+    let val_idx: Vec<usize> = (480..600).collect();
+    let run = |lr: f64| {
+        let net = Net::new(&g, 5).unwrap();
+        let cfg = MagnitudeConfig {
+            target_kept: 0.3,
+            prune_steps: 30,
+            mask_every: 5,
+            retrain_steps: 12 * 15,
+            steps_per_epoch: 15,
+            patience: 2,
+            lr,
+            batch: 32,
+            ..MagnitudeConfig::default()
+        };
+        let out = prune(&net, &ds, &train_idx, &val_idx, &cfg, None, &mut |_| {
+            Ok(None)
+        })
+        .unwrap();
+        let acc = deepiot::train::accuracy(&net, &ds.train_x, &ds.train_y, &val_idx).unwrap();
+        (out, acc)
+    };
+    // Nothing can improve at lr 0: epoch 1 is kept and epochs 2-3 end the retraining.
+    let (frozen, _) = run(0.0);
+    assert_eq!((frozen.best_epoch, frozen.retrain_epochs), (1, 3));
+    // Learning: the network ends with the kept epoch's weights, at most `patience`
+    // epochs before the last one run.
+    let (learnt, acc) = run(0.05);
+    assert_eq!(learnt.val_accuracy, Some(acc));
+    assert!(learnt.best_epoch >= 1 && learnt.retrain_epochs - learnt.best_epoch <= 2);
+    assert!(learnt.retrain_epochs == 12 || learnt.retrain_epochs - learnt.best_epoch == 2);
 }
 
 #[test]

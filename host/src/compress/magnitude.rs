@@ -43,6 +43,10 @@ pub struct MagnitudeConfig {
     pub mask_every: usize,
     pub splice_margin: f64,
     pub retrain_steps: usize,
+    /// Retraining keeps the epoch with the best accuracy on the held-out examples and
+    /// stops after this many epochs without a better one, as the structured methods'
+    /// fine-tuning does ([`super::finetune::Schedule`]); 0 keeps the last epoch.
+    pub patience: usize,
     /// Retraining decays the learning rate by `lr_decay` every `steps_per_epoch` steps.
     pub steps_per_epoch: usize,
     pub lr: f64,
@@ -61,6 +65,7 @@ impl Default for MagnitudeConfig {
             mask_every: 50,
             splice_margin: 0.1,
             retrain_steps: 500,
+            patience: 0,
             steps_per_epoch: 500,
             lr: 0.002,
             lr_decay: 0.8,
@@ -91,6 +96,12 @@ pub struct MagnitudeOutcome {
     pub mask_updates: usize,
     pub prune_seconds: f64,
     pub retrain_seconds: f64,
+    /// Retraining epochs run, and the one kept (1-based; the last without held-out data).
+    pub retrain_epochs: usize,
+    pub best_epoch: usize,
+    /// Held-out accuracy of the kept epoch (with held-out data).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_accuracy: Option<f64>,
     /// The caller's score right after pruning, before retraining (the test split's with
     /// `--print-test`, else none: the test split is scored once, for the final model).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -352,11 +363,13 @@ fn scheduled_density(step: usize, ramp_steps: usize, end: f64) -> f64 {
 
 /// Prunes `net` in place with splicing, then retrains it with the mask fixed. The
 /// network ends with its pruned weights at exactly zero. `eval` scores the network right
-/// after pruning (the figure before retraining).
+/// after pruning (the figure before retraining). With `val_idx` and a patience, the
+/// retraining keeps its best epoch on those held-out training examples and stops early.
 pub fn prune(
     net: &Net,
     ds: &Dataset,
     train_idx: &[usize],
+    val_idx: &[usize],
     cfg: &MagnitudeConfig,
     distill: Option<&Distill>,
     eval: &mut dyn FnMut(&Net) -> Result<Option<f64>>,
@@ -429,6 +442,8 @@ pub fn prune(
     let t1 = Instant::now();
     let mut loss_sum = 0.0f64;
     let per_epoch = cfg.steps_per_epoch.max(1);
+    let chosen = cfg.patience > 0 && !val_idx.is_empty();
+    let (mut best, mut best_epoch, mut epochs) = (None::<(f64, Vec<Tensor>)>, 0, 0);
     for step in 0..cfg.retrain_steps {
         let lr = cfg.lr * cfg.lr_decay.powi((step / per_epoch) as i32);
         let b = next_batch(&mut order);
@@ -436,16 +451,45 @@ pub fn prune(
         let y = gather_labels(&ds.train_y, &b, &dev)?;
         loss_sum += tr.step(&x, &y, lr, true, distill)? as f64;
         if (step + 1) % per_epoch == 0 || step + 1 == cfg.retrain_steps {
+            epochs += 1;
             let n = (step % per_epoch) + 1;
-            eprintln!(
-                "magnitude: retraining step {}/{}  lr {lr:.2e}  loss {:.4}",
+            let mut line = format!(
+                "magnitude: retraining epoch {epochs} (step {}/{})  lr {lr:.2e}  loss {:.4}",
                 step + 1,
                 cfg.retrain_steps,
                 loss_sum / n as f64
             );
             loss_sum = 0.0;
+            if chosen {
+                tr.publish()?;
+                let acc = train::accuracy(net, &ds.train_x, &ds.train_y, val_idx)?;
+                let better = best.as_ref().is_none_or(|(b, _)| acc > *b);
+                line += &format!("  val {:.4}{}", acc, if better { "  *" } else { "" });
+                if better {
+                    best = Some((acc, tr.shadow.clone()));
+                    best_epoch = epochs;
+                }
+            }
+            eprintln!("{line}");
+            if chosen && epochs - best_epoch >= cfg.patience && step + 1 < cfg.retrain_steps {
+                eprintln!(
+                    "magnitude: no better held-out accuracy for {} epochs; keeping epoch {best_epoch}",
+                    cfg.patience
+                );
+                break;
+            }
         }
     }
+    let val_accuracy = match best {
+        Some((acc, shadow)) => {
+            tr.shadow = shadow;
+            Some(acc)
+        }
+        None => {
+            best_epoch = epochs;
+            None
+        }
+    };
     tr.publish()?;
     let tensors = tr.densities();
     let kept_params = fixed + tensors.iter().map(|d| d.kept).sum::<usize>();
@@ -457,6 +501,9 @@ pub fn prune(
         mask_updates: updates,
         prune_seconds,
         retrain_seconds: t1.elapsed().as_secs_f64(),
+        retrain_epochs: epochs,
+        best_epoch,
+        val_accuracy,
         accuracy_pruned,
     })
 }
@@ -466,9 +513,15 @@ pub struct MagnitudePruning;
 
 impl CompressionMethod for MagnitudePruning {
     fn compress(&self, setup: &Setup, cfg: &CompressConfig) -> Result<Found> {
-        let (train_idx, _) = train::split_validation(setup.ds.train_len(), 0.1, cfg.seed);
+        // The held-out examples that pick the structured methods' fine-tuning epoch pick
+        // this retraining's epoch too, so that every method is chosen the same way.
+        let (train_idx, val_idx) = train::validation_split(&setup.ds, 0.1, cfg.seed);
         let steps_per_epoch = train_idx.len().div_ceil(cfg.batch.max(1));
         let schedule = super::finetune::Schedule::of(cfg, &setup.recipe);
+        let patience = match schedule.val_fraction > 0.0 {
+            true => schedule.patience,
+            false => 0,
+        };
         let m = &cfg.magnitude;
         let config = MagnitudeConfig {
             target_kept: cfg.target_kept,
@@ -477,6 +530,7 @@ impl CompressionMethod for MagnitudePruning {
             mask_every: m.mask_every,
             splice_margin: m.splice_margin,
             retrain_steps: schedule.epochs * steps_per_epoch,
+            patience,
             steps_per_epoch,
             lr: m.prune_lr,
             lr_decay: schedule.lr_decay,
@@ -497,6 +551,7 @@ impl CompressionMethod for MagnitudePruning {
             &net,
             &setup.ds,
             &train_idx,
+            &val_idx,
             &config,
             distill.as_ref(),
             &mut eval,
