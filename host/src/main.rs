@@ -68,6 +68,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    deepiot::train::keep_elementwise_inline();
     deepiot::board_cli::finish(run(Cli::parse()))
 }
 

@@ -32,6 +32,23 @@ use layer::{build_layer, Layer};
 pub use masks::{ElementMask, NodeMasks, Run as MaskRun};
 pub use weights::{Tensors, Weights};
 
+thread_local! {
+    /// The dropout generator of the shard this thread is running ([`with_dropout_stream`]).
+    static DROPOUT_STREAM: std::cell::RefCell<Option<Rng>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with this thread's dropout masks drawn from `Rng::new(seed)` instead of the
+/// network's shared generator (`None`: the shared one). The previous stream is put back
+/// afterwards, so a thread that runs another shard while it waits (rayon's work stealing
+/// nests it on the same stack) gives each its own.
+pub fn with_dropout_stream<R>(seed: Option<u64>, f: impl FnOnce() -> R) -> R {
+    let stream = seed.map(Rng::new);
+    let previous = DROPOUT_STREAM.with(|s| std::mem::replace(&mut *s.borrow_mut(), stream));
+    let out = f();
+    DROPOUT_STREAM.with(|s| *s.borrow_mut() = previous);
+    out
+}
+
 /// What can go wrong building or loading a network.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
@@ -215,10 +232,28 @@ impl Net {
         };
         let p = *p;
         let keep = 1.0 / (1.0 - p);
-        let mask: Vec<f32> = (0..x.elem_count())
-            .map(|_| if rng.next_f32() < p { 0.0 } else { keep })
-            .collect();
+        let mut draw = |rng: &mut Rng| -> Vec<f32> {
+            (0..x.elem_count())
+                .map(|_| if rng.next_f32() < p { 0.0 } else { keep })
+                .collect()
+        };
+        let mask = match DROPOUT_STREAM.with(|s| s.borrow_mut().as_mut().map(&mut draw)) {
+            Some(mask) => mask,
+            None => draw(rng),
+        };
         x.mul(&Tensor::from_vec(mask, x.shape(), x.device())?)
+    }
+
+    /// A seed for one step's dropout streams, drawn from the network's generator (`None`
+    /// without dropout): a step split into shards ([`crate::train::train_step`]) gives
+    /// shard `k` the stream `Rng::derive(seed, k)`, so that its masks do not depend on
+    /// which thread draws first.
+    pub fn dropout_seed(&self) -> Option<u64> {
+        let mut d = match self.dropout.lock() {
+            Ok(d) => d,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        d.as_mut().map(|(_, rng)| rng.next_u64())
     }
 
     /// Chooses how convolutions are computed (the default is [`ConvImpl::Im2col`]).

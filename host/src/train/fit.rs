@@ -8,6 +8,7 @@ use super::config::Hyper;
 use super::distill::Distill;
 pub use super::history::{EpochRecord, History};
 use super::mixup::Mixing;
+use super::step::train_step;
 use super::validation::validation_split;
 use crate::data::augment::Augment;
 use crate::data::Dataset;
@@ -15,7 +16,6 @@ use crate::models::Net;
 use crate::models::Tensors;
 use crate::rng::Rng;
 use anyhow::{bail, Context, Result};
-use candle_core::{DType, Tensor, D};
 use std::io::IsTerminal;
 use std::time::Instant;
 
@@ -52,44 +52,6 @@ pub struct FitOptions {
     /// Score the test split after every epoch as well (`--print-test`, exploration only:
     /// nothing here chooses by it).
     pub print_test: bool,
-}
-
-/// One optimisation step on a batch; returns the loss and the number of correct argmaxes.
-pub fn train_step(
-    net: &Net,
-    opt: &mut AdamW,
-    x: &Tensor,
-    y: &Tensor,
-    distill: Option<&Distill>,
-    mixing: Option<&Mixing>,
-) -> Result<(f32, usize)> {
-    let logits = net.logits(&[x], true)?;
-    let hard = candle_nn::loss::cross_entropy(&logits, y)?;
-    let hard = match mixing {
-        Some(m) => {
-            ((hard * m.lambda)?
-                + (candle_nn::loss::cross_entropy(&logits, &m.other)? * (1.0 - m.lambda))?)?
-        }
-        None => hard,
-    };
-    let loss = match distill {
-        Some(d) => d.mix(&hard, x, &logits)?,
-        None => hard,
-    };
-    opt.backward_step(&loss)?;
-    // Under mixup an answer counts when it is the label with the larger weight.
-    let dominant = match mixing {
-        Some(m) if m.lambda < 0.5 => &m.other,
-        _ => y,
-    };
-    let correct = logits
-        .detach()
-        .argmax(D::Minus1)?
-        .eq(dominant)?
-        .to_dtype(DType::F32)?
-        .sum_all()?
-        .to_scalar::<f32>()?;
-    Ok((loss.to_scalar::<f32>()?, correct as usize))
 }
 
 /// `mean += (x - mean) / n` for every tensor: the mean of `n` values from that of `n - 1`.

@@ -50,6 +50,7 @@ mod malloc;
 mod mixup;
 mod recipe;
 mod run;
+mod step;
 mod validation;
 
 pub use self::adamw::{AdamParams, AdamW};
@@ -58,10 +59,11 @@ pub use self::checkpoint::{checkpoint_dir, Checkpoint, CheckpointState, Resumed,
 pub use self::config::{Engine, EvalConfig, Hyper, TrainConfig};
 pub use self::distill::Distill;
 pub use self::eval::eval;
-pub use self::fit::{fit, train_step, EpochRecord, FitOptions, History};
+pub use self::fit::{fit, EpochRecord, FitOptions, History};
 pub use self::malloc::tune_malloc;
 pub use self::mixup::Mixing;
 pub use self::recipe::{expect_of, Recipe};
 pub use self::run::{report_path, run, threads, Report};
+pub use self::step::{keep_elementwise_inline, train_step};
 pub use self::validation::{split_validation, validation_split};
 pub use crate::data::augment::{augment_name, augment_named, augmentation, Augment};
