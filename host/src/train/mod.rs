@@ -64,6 +64,7 @@ pub use self::malloc::tune_malloc;
 pub use self::mixup::Mixing;
 pub use self::recipe::{expect_of, Recipe};
 pub use self::run::{report_path, run, threads, Report};
-pub use self::step::{keep_elementwise_inline, train_step};
+pub use self::step::{keep_elementwise_inline, should_split, train_step};
+pub(crate) use self::step::{split_batch, Shard};
 pub use self::validation::{split_validation, validation_split};
 pub use crate::data::augment::{augment_name, augment_named, augmentation, Augment};

@@ -48,9 +48,13 @@ fn batch_gradients(
     distill: Option<&Distill>,
     mixing: Option<&Mixing>,
 ) -> Result<Shard> {
-    let n = x.dim(0)?;
-    let split = rayon::current_num_threads() >= 2 && n >= 2 * MIN_SHARD && elementwise_inline();
-    gradients_in(net, x, y, distill, mixing, split)
+    gradients_in(net, x, y, distill, mixing, should_split(x.dim(0)?))
+}
+
+/// Whether a batch of `n` is split in two: two threads or more, halves of at least
+/// [`MIN_SHARD`], and candle's element-wise ops on the calling thread.
+pub fn should_split(n: usize) -> bool {
+    rayon::current_num_threads() >= 2 && n >= 2 * MIN_SHARD && elementwise_inline()
 }
 
 /// [`batch_gradients`] in one piece, or in two halves run with `rayon::join`.
@@ -63,12 +67,7 @@ fn gradients_in(
     split: bool,
 ) -> Result<Shard> {
     let n = x.dim(0)?;
-    if !split || n < 2 {
-        return shard_step(net, x, y, distill, mixing, 1.0);
-    }
-    let half = n / 2;
-    let seed = net.dropout_seed();
-    let run = |k: u64, start: usize, len: usize| -> Result<Shard> {
+    split_batch(net, n, split, |start, len, weight| {
         let xs = x.narrow(0, start, len)?;
         let ys = y.narrow(0, start, len)?;
         let mix = match mixing {
@@ -78,10 +77,26 @@ fn gradients_in(
             }),
             None => None,
         };
+        shard_step(net, &xs, &ys, distill, mix.as_ref(), weight)
+    })
+}
+
+/// Runs `shard(start, len, weight)` once over the whole batch of `n` (weight 1), or, with
+/// `split`, over its two halves on two threads (weight: the half's share of the batch),
+/// each half with its own dropout stream, and adds the halves' gradients, losses and
+/// counts. `shard` returns the gradients of `weight` times its examples' mean loss.
+pub(crate) fn split_batch<F>(net: &Net, n: usize, split: bool, shard: F) -> Result<Shard>
+where
+    F: Fn(usize, usize, f64) -> Result<Shard> + Sync,
+{
+    if !split || n < 2 {
+        return shard(0, n, 1.0);
+    }
+    let half = n / 2;
+    let seed = net.dropout_seed();
+    let run = |k: u64, start: usize, len: usize| -> Result<Shard> {
         let stream = seed.map(|s| Rng::derive(s, k).next_u64());
-        with_dropout_stream(stream, || {
-            shard_step(net, &xs, &ys, distill, mix.as_ref(), len as f64 / n as f64)
-        })
+        with_dropout_stream(stream, || shard(start, len, len as f64 / n as f64))
     };
     let (a, b) = rayon::join(|| run(0, 0, half), || run(1, half, n - half));
     let (mut a, b) = (a?, b?);
@@ -124,11 +139,11 @@ pub fn keep_elementwise_inline() {
 }
 
 /// What one shard's forward and backward give.
-struct Shard {
-    grads: GradStore,
+pub(crate) struct Shard {
+    pub grads: GradStore,
     /// The shard's mean loss times its `weight`.
-    loss: f32,
-    correct: usize,
+    pub loss: f32,
+    pub correct: usize,
 }
 
 /// Forward and backward of `weight` times the mean loss over `x`.

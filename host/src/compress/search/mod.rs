@@ -21,7 +21,9 @@ use crate::data::Dataset;
 use crate::models::Weights;
 use crate::models::{Net, NodeMasks};
 use crate::rng::Rng;
-use crate::train::{gather, gather_augmented, gather_labels, AdamParams, AdamW};
+use crate::train::{
+    gather, gather_augmented, gather_labels, should_split, split_batch, AdamParams, AdamW, Shard,
+};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor, D};
 pub use checkpoint::search_checkpoint;
@@ -316,9 +318,22 @@ pub fn search(
             None => gather(&ds.train_x, &shape, &b1, &dev)?,
         };
         let y1 = gather_labels(&ds.train_y, &b1, &dev)?;
-        let logits = net.logits_masked(&[&x1], true, Some(&plan.expand(&z1)?))?;
-        let loss = candle_nn::loss::cross_entropy(&logits, &y1)?;
-        opt.backward_step(&loss)?;
+        // Split over two threads like a training step (each half with its masks).
+        let critic = split_batch(net, b1.len(), should_split(b1.len()), |start, len, w| {
+            let z: Vec<Tensor> = z1
+                .iter()
+                .map(|z| z.narrow(0, start, len))
+                .collect::<candle_core::Result<_>>()?;
+            let x = x1.narrow(0, start, len)?;
+            let logits = net.logits_masked(&[&x], true, Some(&plan.expand(&z)?))?;
+            let loss = (candle_nn::loss::cross_entropy(&logits, &y1.narrow(0, start, len)?)? * w)?;
+            Ok(Shard {
+                grads: loss.backward()?,
+                loss: loss.to_scalar::<f32>()?,
+                correct: 0,
+            })
+        })?;
+        opt.step(&critic.grads)?;
 
         // Compressor step: REINFORCE on the per-example losses of another batch. Not while
         // the threshold is held: the hold gives the critic time to recover at the size
@@ -339,11 +354,26 @@ pub fn search(
                 .collect::<candle_core::Result<_>>()?;
             let x2 = gather(&ds.train_x, &shape, &b2, &dev)?;
             let y2 = gather_labels(&ds.train_y, &b2, &dev)?;
-            let mut l2: Vec<f32> = per_example_loss(
-                &net.logits_masked(&[&x2], false, Some(&plan.expand(&z2)?))?,
-                &y2,
-            )?
-            .to_vec1()?;
+            // Per-example losses, the two halves on two threads when a step splits too.
+            let losses = |start: usize, len: usize| -> Result<Vec<f32>> {
+                let z: Vec<Tensor> = z2
+                    .iter()
+                    .map(|z| z.narrow(0, start, len))
+                    .collect::<candle_core::Result<_>>()?;
+                let x = x2.narrow(0, start, len)?;
+                let logits = net.logits_masked(&[&x], false, Some(&plan.expand(&z)?))?;
+                Ok(per_example_loss(&logits, &y2.narrow(0, start, len)?)?.to_vec1()?)
+            };
+            let n2 = b2.len();
+            let mut l2 = match should_split(n2) {
+                true => {
+                    let (a, b) = rayon::join(|| losses(0, n2 / 2), || losses(n2 / 2, n2 - n2 / 2));
+                    let mut a = a?;
+                    a.extend(b?);
+                    a
+                }
+                false => losses(0, n2)?,
+            };
             let expected: Vec<usize> = p_v
                 .iter()
                 .map(|p| (p.iter().sum::<f32>().round() as usize).max(1))

@@ -1,0 +1,95 @@
+//! Training split over two threads by examples (`train::train_step` and the search's
+//! critic step, `host/src/train/step.rs`): it happens when candle's element-wise pool is
+//! off, as the `deepiot` binary keeps it, and a run repeats exactly.
+mod common;
+
+use deepiot::compress::search::search;
+use deepiot::models::Net;
+use deepiot::rng::Rng;
+use deepiot::train;
+use deepiot_format::{Graph, Op};
+
+fn toy_data(n: usize, seed: u64) -> (Vec<f32>, Vec<u32>) {
+    let mut rng = Rng::new(seed);
+    let mut x = Vec::with_capacity(n * 12);
+    let mut y = Vec::with_capacity(n);
+    for _ in 0..n {
+        let v: Vec<f32> = (0..12).map(|_| rng.uniform(-1.0, 1.0)).collect();
+        y.push(u32::from(v[0] + 0.5 * v[1] > 0.0));
+        x.extend(v);
+    }
+    (x, y)
+}
+
+fn weights(net: &Net) -> Vec<f32> {
+    net.vars()
+        .iter()
+        .flat_map(|v| {
+            v.as_tensor()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+        })
+        .collect()
+}
+
+/// One test in this file: the element-wise pool is process-wide and made at first use.
+#[test]
+fn two_threads_split_the_batch_and_a_run_repeats_exactly() {
+    train::keep_elementwise_inline();
+    let ds = common::dataset(
+        "toy",
+        &[12],
+        vec!["neg".into(), "pos".into()],
+        toy_data(1500, 1),
+        toy_data(300, 2),
+    );
+    let mut g = Graph::new("x", &[12]);
+    g.push("fc1", Op::Dense { units: 32 });
+    g.push("a1", Op::Relu);
+    g.push("fc2", Op::Dense { units: 24 });
+    g.push("a2", Op::Relu);
+    g.push("fc3", Op::Dense { units: 2 });
+    let run = || {
+        let net = Net::new(&g, 3).unwrap();
+        net.set_dropout(0.2, 5);
+        train::fit(&net, &ds, &common::quick_fit("toy", 3, 2)).unwrap();
+        let trained = weights(&net);
+        let (tr, val) = train::split_validation(1500, 0.1, 3);
+        let outcome = search(
+            &net,
+            &ds,
+            &tr,
+            &val,
+            &common::quick_search(0.5, 120, 60),
+            None,
+            false,
+        )
+        .unwrap();
+        (trained, outcome.keep, weights(&net))
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    let (a, b) = pool.install(|| {
+        assert!(
+            train::should_split(64),
+            "two threads and the pool off: a batch splits"
+        );
+        (run(), run())
+    });
+    assert_eq!(a, b, "two runs on two threads differ");
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let c = one.install(|| {
+        assert!(!train::should_split(64), "one thread: no split");
+        run()
+    });
+    // One thread takes whole-batch steps: the same training up to rounding and dropout
+    // draws, so not the same bits.
+    assert_ne!(a.0, c.0);
+}
