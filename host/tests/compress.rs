@@ -5,22 +5,8 @@ mod common;
 use deepiot::compress::search::{masked_accuracy, search, SearchConfig, SearchLimit};
 use deepiot::compress::surgery::cut;
 use deepiot::models::Net;
-use deepiot::rng::Rng;
 use deepiot::train;
 use deepiot_format::{Graph, Op};
-
-/// Two classes decided by the first two of 12 features; the others are noise.
-fn toy_data(n: usize, seed: u64) -> (Vec<f32>, Vec<u32>) {
-    let mut rng = Rng::new(seed);
-    let mut x = Vec::with_capacity(n * 12);
-    let mut y = Vec::with_capacity(n);
-    for _ in 0..n {
-        let v: Vec<f32> = (0..12).map(|_| rng.uniform(-1.0, 1.0)).collect();
-        y.push(u32::from(v[0] + 0.5 * v[1] > 0.0));
-        x.extend(v);
-    }
-    (x, y)
-}
 
 #[test]
 fn a_short_search_shrinks_a_tiny_model_and_keeps_its_accuracy() {
@@ -28,8 +14,8 @@ fn a_short_search_shrinks_a_tiny_model_and_keeps_its_accuracy() {
         "toy",
         &[12],
         vec!["neg".into(), "pos".into()],
-        toy_data(3000, 1),
-        toy_data(1000, 2),
+        common::two_feature_data(3000, 1),
+        common::two_feature_data(1000, 2),
     );
     let mut g = Graph::new("x", &[12]);
     g.push("fc1", Op::Dense { units: 48 });

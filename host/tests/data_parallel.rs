@@ -5,21 +5,8 @@ mod common;
 
 use deepiot::compress::search::search;
 use deepiot::models::Net;
-use deepiot::rng::Rng;
 use deepiot::train;
 use deepiot_format::{Graph, Op};
-
-fn toy_data(n: usize, seed: u64) -> (Vec<f32>, Vec<u32>) {
-    let mut rng = Rng::new(seed);
-    let mut x = Vec::with_capacity(n * 12);
-    let mut y = Vec::with_capacity(n);
-    for _ in 0..n {
-        let v: Vec<f32> = (0..12).map(|_| rng.uniform(-1.0, 1.0)).collect();
-        y.push(u32::from(v[0] + 0.5 * v[1] > 0.0));
-        x.extend(v);
-    }
-    (x, y)
-}
 
 fn weights(net: &Net) -> Vec<f32> {
     net.vars()
@@ -42,8 +29,8 @@ fn two_threads_split_the_batch_and_a_run_repeats_exactly() {
         "toy",
         &[12],
         vec!["neg".into(), "pos".into()],
-        toy_data(1500, 1),
-        toy_data(300, 2),
+        common::two_feature_data(1500, 1),
+        common::two_feature_data(300, 2),
     );
     let mut g = Graph::new("x", &[12]);
     g.push("fc1", Op::Dense { units: 32 });

@@ -98,3 +98,16 @@ pub fn model_file(g: &Graph, w: &deepiot::models::Weights) -> Vec<u8> {
 pub fn runtime_outputs(g: &Graph, w: &deepiot::models::Weights, xs: &[f32]) -> Vec<f32> {
     host_scores(&model_file(g, w), xs).concat()
 }
+
+/// Two classes decided by the first two of 12 features; the others are noise.
+pub fn two_feature_data(n: usize, seed: u64) -> (Vec<f32>, Vec<u32>) {
+    let mut rng = deepiot::rng::Rng::new(seed);
+    let mut x = Vec::with_capacity(n * 12);
+    let mut y = Vec::with_capacity(n);
+    for _ in 0..n {
+        let v: Vec<f32> = (0..12).map(|_| rng.uniform(-1.0, 1.0)).collect();
+        y.push(u32::from(v[0] + 0.5 * v[1] > 0.0));
+        x.extend(v);
+    }
+    (x, y)
+}
