@@ -38,7 +38,7 @@ fn two_threads_split_the_batch_and_a_run_repeats_exactly() {
     g.push("fc2", Op::Dense { units: 24 });
     g.push("a2", Op::Relu);
     g.push("fc3", Op::Dense { units: 2 });
-    let run = || {
+    let run = |fresh_compressor_batch: bool| {
         let net = Net::new(&g, 3).unwrap();
         net.set_dropout(0.2, 5);
         train::fit(&net, &ds, &common::quick_fit("toy", 3, 2)).unwrap();
@@ -49,7 +49,10 @@ fn two_threads_split_the_batch_and_a_run_repeats_exactly() {
             &ds,
             &tr,
             &val,
-            &common::quick_search(0.5, 120, 60),
+            &deepiot::compress::search::SearchConfig {
+                fresh_compressor_batch,
+                ..common::quick_search(0.5, 120, 60)
+            },
             None,
             false,
         )
@@ -65,16 +68,23 @@ fn two_threads_split_the_batch_and_a_run_repeats_exactly() {
             train::should_split(64),
             "two threads and the pool off: a batch splits"
         );
-        (run(), run())
+        (run(false), run(false))
     });
     assert_eq!(a, b, "two runs on two threads differ");
+    // The reference code's own compressor batch (a second forward pass) splits and
+    // repeats too, and it is a different run from the default reuse of the critic's
+    // per-example losses.
+    let (f1, f2) = pool.install(|| (run(true), run(true)));
+    assert_eq!(f1, f2, "two runs with a fresh compressor batch differ");
+    assert_eq!(f1.0, a.0, "the same trained original");
+    assert_ne!(f1.2, a.2, "--fresh-compressor-batch changed nothing");
     let one = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
         .build()
         .unwrap();
     let c = one.install(|| {
         assert!(!train::should_split(64), "one thread: no split");
-        run()
+        run(false)
     });
     // One thread takes whole-batch steps: the same training up to rounding and dropout
     // draws, so not the same bits.

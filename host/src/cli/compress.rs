@@ -105,16 +105,25 @@ pub struct CompressArgs {
     /// without progress (at most 64).
     #[arg(long)]
     pub no_size_pressure: bool,
-    /// Fine-tuning epochs for the cut model, at most (see --finetune-patience). Default: 60
-    /// for the built-in tasks, 300 for a user's data.
+    /// Give the compressor's REINFORCE step a batch of its own, forwarded again under
+    /// its own masks, as the paper's reference code does. By default it reuses the
+    /// per-example losses of the critic step it follows (masks drawn from the same
+    /// probabilities; no second forward pass, so an iteration costs about one training
+    /// step).
+    #[arg(long)]
+    pub fresh_compressor_batch: bool,
+    /// Fine-tuning epochs for the cut model, at most (see --finetune-patience). Default: a
+    /// built-in task's model is fine-tuned on the schedule it was trained with (LeNet-5:
+    /// 12 epochs, lr x0.7 per epoch, patience 4); giving a count selects the long recipe
+    /// (lr 1e-3 x0.95, patience 10). A user's data: 300.
     #[arg(long)]
     pub finetune_epochs: Option<usize>,
-    /// Fine-tuning learning rate. Default: 1e-3 for the built-in tasks, 3e-3 for a
-    /// user's data.
+    /// Fine-tuning learning rate. Default: the model's training rate for the built-in
+    /// tasks (1e-3 with --finetune-epochs), 3e-3 for a user's data.
     #[arg(long)]
     pub finetune_lr: Option<f64>,
-    /// Fine-tuning learning-rate factor per epoch. Default: 0.95 for the built-in tasks,
-    /// 0.98 for a user's data.
+    /// Fine-tuning learning-rate factor per epoch. Default: the model's training factor
+    /// for the built-in tasks (0.95 with --finetune-epochs), 0.98 for a user's data.
     #[arg(long)]
     pub finetune_lr_decay: Option<f64>,
     /// Fine-tuning augmentation: `auto` (MNIST: `shift`; otherwise the model's training
@@ -130,9 +139,11 @@ pub struct CompressArgs {
     #[arg(long, value_name = "ALPHA", value_parser = super::positive_f32)]
     pub finetune_mixup: Option<f32>,
     /// Fine-tuning chooses its epoch on 10 % of the training split held out and stops
-    /// after this many epochs without a better one. Default: 10 for the built-in tasks, 50
-    /// for a user's data. 0: the papers' fixed recipe instead (every epoch on the whole
-    /// training split, the last one kept), as the README's paper-level results used.
+    /// after this many epochs without a better one. Default: the model's training
+    /// patience for the built-in tasks (10 with --finetune-epochs), 50 for a user's data.
+    /// 0: the papers' fixed recipe instead (60 epochs unless --finetune-epochs, every
+    /// one on the whole training split, the last one kept), as the README's paper-level
+    /// results used.
     #[arg(long)]
     pub finetune_patience: Option<usize>,
     /// Fine-tune by distilling the original model: weight of its softened outputs in the
@@ -236,6 +247,7 @@ impl From<CompressArgs> for CompressConfig {
             latency_model: a.latency_model,
             target_latency_us: a.target_latency_us.map(f64::from),
             size_pressure: !a.no_size_pressure,
+            fresh_compressor_batch: a.fresh_compressor_batch,
             finetune_epochs: a.finetune_epochs,
             finetune_lr: a.finetune_lr,
             finetune_lr_decay: a.finetune_lr_decay,

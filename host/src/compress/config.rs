@@ -116,6 +116,9 @@ pub struct CompressConfig {
     pub target_latency_us: Option<f64>,
     /// Add a rising parameter cost when the search stalls above the size target.
     pub size_pressure: bool,
+    /// The compressor steps on a fresh batch of its own (the reference code) instead of
+    /// reusing the critic step's per-example losses.
+    pub fresh_compressor_batch: bool,
     /// The fine-tuning schedule; `None`: the recipe's ([`super::finetune::Schedule`]).
     pub finetune_epochs: Option<usize>,
     pub finetune_lr: Option<f64>,
@@ -174,6 +177,7 @@ impl Default for CompressConfig {
             latency_model: None,
             target_latency_us: None,
             size_pressure: true,
+            fresh_compressor_batch: false,
             finetune_epochs: None,
             finetune_lr: None,
             finetune_lr_decay: None,

@@ -39,6 +39,7 @@ impl DeepIot {
             latency_model: cfg.latency_model.clone(),
             target_latency_us: cfg.target_latency_us,
             size_pressure: cfg.size_pressure,
+            fresh_compressor_batch: cfg.fresh_compressor_batch,
             seed: cfg.seed,
             ..SearchConfig::default()
         })

@@ -99,7 +99,7 @@ where
         with_dropout_stream(stream, || shard(start, len, len as f64 / n as f64))
     };
     let (a, b) = rayon::join(|| run(0, 0, half), || run(1, half, n - half));
-    let (mut a, b) = (a?, b?);
+    let (mut a, mut b) = (a?, b?);
     for var in net.vars() {
         let t = var.as_tensor();
         if let Some(gb) = b.grads.get(t) {
@@ -110,10 +110,12 @@ where
             a.grads.insert(t, sum);
         }
     }
+    a.per_example.append(&mut b.per_example);
     Ok(Shard {
         grads: a.grads,
         loss: a.loss + b.loss,
         correct: a.correct + b.correct,
+        per_example: a.per_example,
     })
 }
 
@@ -144,6 +146,9 @@ pub(crate) struct Shard {
     /// The shard's mean loss times its `weight`.
     pub loss: f32,
     pub correct: usize,
+    /// Each example's own loss, in batch order, when the shard reports them: the
+    /// search's compressor step reuses the critic's instead of a second forward pass.
+    pub per_example: Vec<f32>,
 }
 
 /// Forward and backward of `weight` times the mean loss over `x`.
@@ -189,6 +194,7 @@ fn shard_step(
         grads,
         loss: loss.to_scalar::<f32>()?,
         correct: correct as usize,
+        per_example: Vec::new(),
     })
 }
 

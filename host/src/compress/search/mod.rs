@@ -118,6 +118,58 @@ fn per_example_loss(logits: &Tensor, y: &Tensor) -> candle_core::Result<Tensor> 
     logp.gather(&y.unsqueeze(1)?, 1)?.squeeze(1)?.neg()
 }
 
+/// Masks and rows sampled for a compressor step, and each example's loss under them.
+type Sampled = (Vec<Vec<f32>>, Vec<Tensor>, Vec<f32>);
+
+/// The reference code's compressor batch (`--fresh-compressor-batch`): `batch` fresh
+/// training examples under freshly sampled masks, forwarded once more without dropout,
+/// the two halves on two threads when a training step splits too.
+fn fresh_losses(
+    net: &Net,
+    plan: &MaskPlan,
+    ds: &Dataset,
+    train: &[usize],
+    p_v: &[Vec<f32>],
+    rng: &mut Rng,
+    batch: usize,
+) -> Result<Sampled> {
+    let dev = Device::Cpu;
+    let idx: Vec<usize> = (0..batch).map(|_| train[rng.below(train.len())]).collect();
+    let rows: Vec<Vec<f32>> = p_v.iter().map(|p| sample_masks(p, batch, rng)).collect();
+    let z: Vec<Tensor> = rows
+        .iter()
+        .zip(p_v)
+        .map(|(r, p)| masks_tensor(r, batch, p.len()))
+        .collect::<candle_core::Result<_>>()?;
+    let x = gather(&ds.train_x, &ds.shape, &idx, &dev)?;
+    let y = gather_labels(&ds.train_y, &idx, &dev)?;
+    let losses = |start: usize, len: usize| -> Result<Vec<f32>> {
+        let zs: Vec<Tensor> = z
+            .iter()
+            .map(|z| z.narrow(0, start, len))
+            .collect::<candle_core::Result<_>>()?;
+        let logits = net.logits_masked(
+            &[&x.narrow(0, start, len)?],
+            false,
+            Some(&plan.expand(&zs)?),
+        )?;
+        Ok(per_example_loss(&logits, &y.narrow(0, start, len)?)?.to_vec1()?)
+    };
+    let l = match should_split(batch) {
+        true => {
+            let (a, b) = rayon::join(
+                || losses(0, batch / 2),
+                || losses(batch / 2, batch - batch / 2),
+            );
+            let mut a = a?;
+            a.extend(b?);
+            a
+        }
+        false => losses(0, batch)?,
+    };
+    Ok((rows, z, l))
+}
+
 /// Runs the search on `net` (whose weights it trains as the critic). `val` are training
 /// examples held out for the stopping rule. Progress goes to stderr.
 pub fn search(
@@ -309,9 +361,14 @@ pub fn search(
         let b1: Vec<usize> = (0..cfg.batch)
             .map(|_| train[rng.below(train.len())])
             .collect();
-        let z1: Vec<Tensor> = p_v
+        let z1_rows: Vec<Vec<f32>> = p_v
             .iter()
-            .map(|p| masks_tensor(&sample_masks(p, b1.len(), &mut rng), b1.len(), p.len()))
+            .map(|p| sample_masks(p, b1.len(), &mut rng))
+            .collect();
+        let z1: Vec<Tensor> = z1_rows
+            .iter()
+            .zip(&p_v)
+            .map(|(z, p)| masks_tensor(z, b1.len(), p.len()))
             .collect::<candle_core::Result<_>>()?;
         let x1 = match augment {
             Some(f) => gather_augmented(&ds.train_x, &shape, &b1, f, &mut rng, &dev)?,
@@ -326,53 +383,31 @@ pub fn search(
                 .collect::<candle_core::Result<_>>()?;
             let x = x1.narrow(0, start, len)?;
             let logits = net.logits_masked(&[&x], true, Some(&plan.expand(&z)?))?;
-            let loss = (candle_nn::loss::cross_entropy(&logits, &y1.narrow(0, start, len)?)? * w)?;
+            let per_example = per_example_loss(&logits, &y1.narrow(0, start, len)?)?;
+            let loss = (per_example.mean_all()? * w)?;
             Ok(Shard {
                 grads: loss.backward()?,
                 loss: loss.to_scalar::<f32>()?,
                 correct: 0,
+                per_example: per_example.to_vec1()?,
             })
         })?;
         opt.step(&critic.grads)?;
 
-        // Compressor step: REINFORCE on the per-example losses of another batch. Not while
+        // Compressor step: REINFORCE on the per-example losses the critic step just
+        // computed (the critic before its update, under masks drawn from these same
+        // probabilities), or on another batch's with --fresh-compressor-batch. Not while
         // the threshold is held: the hold gives the critic time to recover at the size
         // that met the target, and a compressor still learning would go on shrinking it
         // (a CIFAR-10 search held at 5 % went down to 2.5 % in 800 iterations).
         if let Some(p_eff) = &p_eff {
-            let b2: Vec<usize> = (0..cfg.batch)
-                .map(|_| train[rng.below(train.len())])
-                .collect();
-            let z2_rows: Vec<Vec<f32>> = p_v
-                .iter()
-                .map(|p| sample_masks(p, b2.len(), &mut rng))
-                .collect();
-            let z2: Vec<Tensor> = z2_rows
-                .iter()
-                .zip(&p_v)
-                .map(|(z, p)| masks_tensor(z, b2.len(), p.len()))
-                .collect::<candle_core::Result<_>>()?;
-            let x2 = gather(&ds.train_x, &shape, &b2, &dev)?;
-            let y2 = gather_labels(&ds.train_y, &b2, &dev)?;
-            // Per-example losses, the two halves on two threads when a step splits too.
-            let losses = |start: usize, len: usize| -> Result<Vec<f32>> {
-                let z: Vec<Tensor> = z2
-                    .iter()
-                    .map(|z| z.narrow(0, start, len))
-                    .collect::<candle_core::Result<_>>()?;
-                let x = x2.narrow(0, start, len)?;
-                let logits = net.logits_masked(&[&x], false, Some(&plan.expand(&z)?))?;
-                Ok(per_example_loss(&logits, &y2.narrow(0, start, len)?)?.to_vec1()?)
-            };
-            let n2 = b2.len();
-            let mut l2 = match should_split(n2) {
+            let (n2, z2_rows, z2, mut l2) = match cfg.fresh_compressor_batch {
+                false => (b1.len(), z1_rows, z1, critic.per_example),
                 true => {
-                    let (a, b) = rayon::join(|| losses(0, n2 / 2), || losses(n2 / 2, n2 - n2 / 2));
-                    let mut a = a?;
-                    a.extend(b?);
-                    a
+                    let (z_rows, z, l) =
+                        fresh_losses(net, &plan, ds, train, &p_v, &mut rng, cfg.batch)?;
+                    (cfg.batch, z_rows, z, l)
                 }
-                false => losses(0, n2)?,
             };
             let expected: Vec<usize> = p_v
                 .iter()
@@ -388,7 +423,7 @@ pub fn search(
             for (weight, model) in priced {
                 if weight > 0.0 {
                     let marginal = model.marginal(&expected);
-                    let costs = CostModel::sample_costs(&marginal, &z2_rows, b2.len());
+                    let costs = CostModel::sample_costs(&marginal, &z2_rows, n2);
                     for (l, c) in l2.iter_mut().zip(costs) {
                         *l += weight as f32 * c;
                     }
@@ -398,8 +433,7 @@ pub fn search(
                 bail!("the loss became non-finite at iteration {it}; try a smaller --critic-lr");
             }
             let adv = state.baseline.advantages(&l2);
-            let objective =
-                reinforce_objective(p_eff, &z2, &Tensor::from_vec(adv, b2.len(), &dev)?)?;
+            let objective = reinforce_objective(p_eff, &z2, &Tensor::from_vec(adv, n2, &dev)?)?;
             comp.step(&objective)?;
         }
         state.iteration += 1;
