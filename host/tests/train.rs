@@ -390,11 +390,7 @@ fn distillation_loss_is_the_label_loss_at_alpha_zero_and_zero_kl_for_a_copy() {
         .unwrap()
         .to_scalar::<f32>()
         .unwrap();
-    let d = |alpha: f32| train::Distill {
-        teachers: vec![net.clone()],
-        temperature: 4.0,
-        alpha,
-    };
+    let d = |alpha: f32| train::Distill::new(vec![net.clone()], 4.0, alpha);
     let at = |alpha: f32| -> f32 {
         d(alpha)
             .loss(&x, &logits, &y)
@@ -409,6 +405,43 @@ fn distillation_loss_is_the_label_loss_at_alpha_zero_and_zero_kl_for_a_copy() {
         "{} vs {}",
         at(0.7),
         0.3 * ce
+    );
+}
+
+/// The teacher's remembered answers are the ones it gives: a batch half of which it was
+/// asked before, then the same batch again (all remembered), give the loss of a
+/// distillation that asks every time, and a different batch a different loss.
+#[test]
+fn remembered_teacher_answers_match_asking_again() {
+    let teacher = std::sync::Arc::new(Net::new(&graph(), 5).unwrap());
+    let student = Net::new(&graph(), 6).unwrap();
+    let ds = data();
+    let idx: Vec<usize> = (0..16).collect();
+    let x = train::gather(&ds.train_x, &ds.shape, &idx, student.device()).unwrap();
+    let y = train::gather_labels(&ds.train_y, &idx, student.device()).unwrap();
+    let logits = student.logits(&[&x], false).unwrap();
+    let asking = train::Distill {
+        memo: None,
+        ..train::Distill::new(vec![teacher.clone()], 4.0, 0.7)
+    };
+    let remembering = train::Distill::new(vec![teacher], 4.0, 0.7);
+    let loss = |d: &train::Distill, x: &candle_core::Tensor, l: &candle_core::Tensor, y| {
+        d.loss(x, l, y).unwrap().to_scalar::<f32>().unwrap()
+    };
+    let half = |t: &candle_core::Tensor| t.narrow(0, 0, 8).unwrap();
+    let (hx, hl, hy) = (half(&x), half(&logits), half(&y));
+    let first = loss(&remembering, &hx, &hl, &hy);
+    assert_eq!(first, loss(&asking, &hx, &hl, &hy));
+    let truth = loss(&asking, &x, &logits, &y);
+    let partly = loss(&remembering, &x, &logits, &y);
+    let again = loss(&remembering, &x, &logits, &y);
+    assert!((partly - truth).abs() < 1e-6, "{partly} vs {truth}");
+    assert!((again - truth).abs() < 1e-6, "{again} vs {truth}");
+    assert_eq!(remembering.memo.as_ref().unwrap().len(), 16);
+    let other = |t: &candle_core::Tensor| t.narrow(0, 8, 8).unwrap();
+    assert_ne!(
+        first,
+        loss(&remembering, &other(&x), &other(&logits), &other(&y))
     );
 }
 
@@ -430,15 +463,11 @@ fn an_ensemble_of_teachers_is_the_mean_of_their_probabilities() {
     let mean = ((soft(&a) + soft(&b)).unwrap() / 2.0).unwrap();
     let student = (mean.log().unwrap() * t).unwrap();
     let kl = |teachers: Vec<std::sync::Arc<Net>>| -> f32 {
-        train::Distill {
-            teachers,
-            temperature: t as f32,
-            alpha: 1.0,
-        }
-        .loss(&x, &student, &y)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
+        train::Distill::new(teachers, t as f32, 1.0)
+            .loss(&x, &student, &y)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
     };
     let both = kl(vec![a.clone(), b.clone()]);
     assert!(both.abs() < 1e-4, "KL to the ensemble mean: {both}");

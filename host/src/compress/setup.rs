@@ -83,9 +83,9 @@ pub fn distill(cfg: &CompressConfig, recipe: &crate::train::Recipe) -> Result<Op
         return Ok(None);
     }
     let (teacher, _) = export::load(&cfg.model)?;
-    Ok(Some(Distill {
-        teachers: vec![std::sync::Arc::new(teacher)],
-        temperature: cfg.temperature,
+    Ok(Some(Distill::new(
+        vec![std::sync::Arc::new(teacher)],
+        cfg.temperature,
         alpha,
-    }))
+    )))
 }

@@ -51,6 +51,7 @@ mod mixup;
 mod recipe;
 mod run;
 mod step;
+mod teacher_memo;
 mod validation;
 
 pub use self::adamw::{AdamParams, AdamW};

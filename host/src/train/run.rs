@@ -166,11 +166,7 @@ pub fn run(cfg: &TrainConfig) -> Result<Report> {
             check_fits(&teacher, &ds, "--teacher")?;
             teachers.push(std::sync::Arc::new(teacher));
         }
-        Some(Distill {
-            teachers,
-            temperature: cfg.temperature,
-            alpha: cfg.distill_alpha,
-        })
+        Some(Distill::new(teachers, cfg.temperature, cfg.distill_alpha))
     };
     let dropout = cfg.dropout.unwrap_or_else(|| recipe.dropout());
     if !(0.0..0.9).contains(&cfg.val_fraction) {
