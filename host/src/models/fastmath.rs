@@ -24,7 +24,8 @@ const ROUND: f32 = 12_582_912.0;
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
     let x = x.clamp(-87.3, 88.3);
-    let n = (x * LOG2E + ROUND) - ROUND;
+    let shifted = x * LOG2E + ROUND;
+    let n = shifted - ROUND;
     let r = x - n * LN2_HI - n * LN2_LO;
     let r2 = r * r;
     let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
@@ -32,8 +33,14 @@ pub fn exp(x: f32) -> f32 {
         * r
         + 0.5;
     let er = p * r2 + r + 1.0;
-    // n is in [-126, 127] after the clamp: a normal power of two.
-    er * f32::from_bits(((n as i32 + 127) as u32) << 23)
+    // n is in [-126, 127] after the clamp: a normal power of two. `shifted` holds n in
+    // its low mantissa bits (its ulp is 1), so integer arithmetic on the bits gives
+    // n + 127 without `n as i32`, whose saturating conversion does not vectorise.
+    let biased = shifted
+        .to_bits()
+        .wrapping_sub(ROUND.to_bits())
+        .wrapping_add(127);
+    er * f32::from_bits(biased << 23)
 }
 
 /// `1 / (1 + e^-x)`.
@@ -57,6 +64,7 @@ pub fn tanh(x: f32) -> f32 {
 }
 
 /// [`sigmoid`] of every element, in place.
+#[inline(always)]
 pub fn sigmoid_slice(v: &mut [f32]) {
     for x in v {
         *x = sigmoid(*x);
@@ -64,6 +72,7 @@ pub fn sigmoid_slice(v: &mut [f32]) {
 }
 
 /// [`tanh`] of every element, in place.
+#[inline(always)]
 pub fn tanh_slice(v: &mut [f32]) {
     for x in v {
         *x = tanh(*x);
