@@ -346,6 +346,8 @@ impl Bptt {
         // dW_hh is one GEMM over all steps after the loop (K = T*B) instead of T small ones.
         let mut dgh_all = vec![0f32; t * b * g];
         let zeros = vec![0f32; b * h];
+        let ones = vec![1f32; h];
+        let mut tanh_c = vec![0f32; h];
         for s in (0..t).rev() {
             let step = if self.op.reverse { t - 1 - s } else { s };
             let h_prev = &saved.h_prev[s * b * h..(s + 1) * b * h];
@@ -356,28 +358,40 @@ impl Bptt {
                 let dgr = &mut dgh[bi * g..(bi + 1) * g];
                 let dx = &mut dxp[(bi * t + step) * g..][..g];
                 let go = &grad[(bi * t + step) * h..][..h];
-                let mask = self.op.mask.as_deref().map(|m| &m[bi * h..(bi + 1) * h]);
+                // No mask multiplies by ones: the same arithmetic either way.
+                let mask = match self.op.mask.as_deref() {
+                    Some(m) => &m[bi * h..(bi + 1) * h],
+                    None => &ones[..h],
+                };
                 let dhn = &mut dh_next[bi * h..(bi + 1) * h];
+                // Every slice below is exactly `h` long, so the loops over `j` compile to
+                // SIMD without bounds checks.
+                let gate = |k: usize| &gates[k * h..(k + 1) * h];
                 match cell {
                     Cell::Gru => {
+                        let (r, z, n, hn) = (gate(0), gate(1), gate(2), gate(3));
+                        let (dx_r, rest) = dx.split_at_mut(h);
+                        let (dx_z, dx_n) = rest.split_at_mut(h);
+                        let (dx_z, dx_n) = (&mut dx_z[..h], &mut dx_n[..h]);
+                        let (dg_r, rest) = dgr.split_at_mut(h);
+                        let (dg_z, dg_n) = rest.split_at_mut(h);
+                        let (dg_z, dg_n) = (&mut dg_z[..h], &mut dg_n[..h]);
                         for j in 0..h {
                             // dL/dh (masked state) -> dL/dh_raw.
-                            let dh = (go[j] + dhn[j]) * mask.map_or(1.0, |m| m[j]);
-                            let (r, z, n, hn) =
-                                (gates[j], gates[h + j], gates[2 * h + j], gates[3 * h + j]);
-                            let dz = dh * (hp[j] - n);
-                            let dn = dh * (1.0 - z);
-                            let da_n = dn * (1.0 - n * n);
-                            let da_r = da_n * hn * r * (1.0 - r);
-                            let da_z = dz * z * (1.0 - z);
-                            dx[j] = da_r;
-                            dx[h + j] = da_z;
-                            dx[2 * h + j] = da_n;
-                            dgr[j] = da_r;
-                            dgr[h + j] = da_z;
-                            dgr[2 * h + j] = da_n * r;
+                            let dh = (go[j] + dhn[j]) * mask[j];
+                            let dz = dh * (hp[j] - n[j]);
+                            let dn = dh * (1.0 - z[j]);
+                            let da_n = dn * (1.0 - n[j] * n[j]);
+                            let da_r = da_n * hn[j] * r[j] * (1.0 - r[j]);
+                            let da_z = dz * z[j] * (1.0 - z[j]);
+                            dx_r[j] = da_r;
+                            dx_z[j] = da_z;
+                            dx_n[j] = da_n;
+                            dg_r[j] = da_r;
+                            dg_z[j] = da_z;
+                            dg_n[j] = da_n * r[j];
                             // The direct path h_prev -> h; the W_hh path is added below.
-                            dhn[j] = dh * z;
+                            dhn[j] = dh * z[j];
                         }
                     }
                     Cell::Lstm => {
@@ -388,24 +402,27 @@ impl Bptt {
                             &saved.c[((s - 1) * b + bi) * h..][..h]
                         };
                         let dcn = &mut dc_next[bi * h..(bi + 1) * h];
+                        let tc = &mut tanh_c[..h];
+                        tc.copy_from_slice(c);
+                        fastmath::tanh_slice(tc);
+                        let (i, f, gg, o) = (gate(0), gate(1), gate(2), gate(3));
+                        let (dx_i, rest) = dx.split_at_mut(h);
+                        let (dx_f, rest) = rest.split_at_mut(h);
+                        let (dx_g, dx_o) = rest.split_at_mut(h);
+                        let (dx_f, dx_g, dx_o) = (&mut dx_f[..h], &mut dx_g[..h], &mut dx_o[..h]);
                         for j in 0..h {
-                            let dh = (go[j] + dhn[j]) * mask.map_or(1.0, |m| m[j]);
-                            let (i, f, gg, o) =
-                                (gates[j], gates[h + j], gates[2 * h + j], gates[3 * h + j]);
-                            let tc = fastmath::tanh(c[j]);
-                            let d_o = dh * tc;
-                            let dc = dh * o * (1.0 - tc * tc) + dcn[j];
-                            let da_i = dc * gg * i * (1.0 - i);
-                            let da_f = dc * c_prev[j] * f * (1.0 - f);
-                            let da_g = dc * i * (1.0 - gg * gg);
-                            let da_o = d_o * o * (1.0 - o);
-                            dcn[j] = dc * f;
-                            for (k, v) in [da_i, da_f, da_g, da_o].into_iter().enumerate() {
-                                dx[k * h + j] = v;
-                                dgr[k * h + j] = v;
-                            }
+                            let dh = (go[j] + dhn[j]) * mask[j];
+                            let d_o = dh * tc[j];
+                            let dc = dh * o[j] * (1.0 - tc[j] * tc[j]) + dcn[j];
+                            dx_i[j] = dc * gg[j] * i[j] * (1.0 - i[j]);
+                            dx_f[j] = dc * c_prev[j] * f[j] * (1.0 - f[j]);
+                            dx_g[j] = dc * i[j] * (1.0 - gg[j] * gg[j]);
+                            dx_o[j] = d_o * o[j] * (1.0 - o[j]);
+                            dcn[j] = dc * f[j];
                             dhn[j] = 0.0;
                         }
+                        // An LSTM's gates take the same gradient through both paths.
+                        dgr.copy_from_slice(dx);
                     }
                 }
                 let (db_x, db_h) = db.split_at_mut(g);
