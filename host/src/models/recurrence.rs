@@ -337,9 +337,10 @@ impl Bptt {
     fn backward_any(&self, w: &[f32], grad: &[f32], saved: &Saved) -> Vec<f32> {
         let (b, t, h, cell) = (self.b, self.t, self.op.hidden, self.op.cell);
         let g = cell.gates() * h;
-        let mut dxp = vec![0f32; b * t * g];
-        let mut dw = vec![0f32; g * h];
-        let mut db = vec![0f32; 2 * g];
+        // The three results in one buffer, the op's output (no copy into it afterwards).
+        let mut packed = vec![0f32; b * t * g + g * h + 2 * g];
+        let (dxp, rest) = packed.split_at_mut(b * t * g);
+        let (dw, db) = rest.split_at_mut(g * h);
         let mut dh_next = vec![0f32; b * h];
         let mut dc_next = vec![0f32; b * h];
         // Every step's gate gradients, in processing order like `saved.h_prev`, so that
@@ -443,14 +444,11 @@ impl Bptt {
         }
         // dW_hh = sum over steps of dgh^T @ h_prev.
         matmul(
-            &mut dw,
+            dw,
             View::row_major(&dgh_all, t * b, g).t(),
             View::row_major(&saved.h_prev, t * b, h),
             false,
         );
-        let mut packed = dxp;
-        packed.extend_from_slice(&dw);
-        packed.extend_from_slice(&db);
         packed
     }
 }
