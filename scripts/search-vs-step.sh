@@ -3,6 +3,9 @@
 # alternately in one run so that both see the same load: ROUNDS rounds of
 # `deepiot bench-train` (mean step) then a 300-iteration search (ms per iteration).
 #
+# The iteration time excludes the search's evaluations on held-out data (the report
+# gives them apart as `evaluation_seconds`).
+#
 #   scripts/search-vs-step.sh DEEPIOT_BIN LENET5_MODEL [THREADS] [ROUNDS]
 #
 # Needs full MNIST (DEEPIOT_DATA or the usual places). About 1 minute per round.

@@ -68,6 +68,15 @@ fn a_short_search_shrinks_a_tiny_model_and_keeps_its_accuracy() {
     // And the evaluations the stopping rule used scored the network that really remains.
     let last = outcome.evaluations.last().expect("at least one evaluation");
     assert!(last.kept_fraction < 1.0);
+    // The time per iteration leaves the evaluations out; together they make the whole.
+    let o = &outcome;
+    assert!(o.evaluation_seconds > 0.0 && o.evaluation_seconds < o.seconds);
+    let whole = o.seconds_per_iteration * o.iterations as f64 + o.evaluation_seconds;
+    assert!(
+        (whole - o.seconds).abs() < 1e-6 * o.seconds.max(1.0),
+        "{whole} vs {}",
+        o.seconds
+    );
     let _ = masked_accuracy;
 
     // A latency budget instead of a size target: a toy latency file charges each layer

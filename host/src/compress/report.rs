@@ -49,6 +49,7 @@ pub struct CompressReport {
     /// and seconds, no evaluations).
     pub search: SearchOutcome,
     pub search_seconds: f64,
+    /// Without the search's evaluations (see [`SearchOutcome::seconds_per_iteration`]).
     pub seconds_per_iteration: f64,
     pub finetune_seconds: f64,
     pub wall_seconds: f64,
@@ -286,8 +287,12 @@ pub fn print_summary(r: &CompressReport, out: &Path, report: &Path) {
             format!(" (right after the cut: {})", cut.join(", "))
         }
     );
+    let evaluations = match r.search.evaluation_seconds {
+        e if e > 0.0 => format!(" plus {e:.0} s of evaluations on held-out data"),
+        _ => String::new(),
+    };
     println!(
-        "{}: {} iterations in {:.0} s ({:.1} ms each), fine-tuning {:.0} s",
+        "{}: {} iterations in {:.0} s ({:.1} ms each{evaluations}), fine-tuning {:.0} s",
         r.method,
         r.search.iterations,
         r.search_seconds,

@@ -22,6 +22,9 @@ pub(super) struct State {
     pub evaluations: Vec<Evaluation>,
     pub original_val_accuracy: f64,
     pub seconds: f64,
+    /// Of `seconds`, what the evaluations on held-out data took.
+    #[serde(default)]
+    pub evaluation_seconds: f64,
     /// Set at the first mask under the target: if the remaining network has lost more
     /// than --max-drop, the critic gets time to recover at that size instead of the
     /// threshold cutting on (a HAR search that kept raising it went from 6 % to 0.7 %

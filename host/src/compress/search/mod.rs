@@ -239,6 +239,7 @@ pub fn search(
         evaluations: Vec::new(),
         original_val_accuracy: 0.0,
         seconds: 0.0,
+        evaluation_seconds: 0.0,
         hold: None,
         size_weight: 0.0,
         critic_steps: 0,
@@ -453,7 +454,9 @@ pub fn search(
             .collect();
         let mut newly_under_target = false;
         if widths != last_widths && state.hold.is_none() {
-            let kept = kept_params(&graph, &net.weights()?, &per_site(&map, &keep_g))?;
+            // The parameter model counts what surgery would keep exactly (a test checks
+            // it), without copying and cutting the weights each time a width moves.
+            let kept = params_model.cost(&widths);
             newly_under_target =
                 under_target(cfg, kept as f64 / total_params as f64, &latency, &widths)?;
             if newly_under_target {
@@ -470,9 +473,11 @@ pub fn search(
             || state.iteration == cfg.max_iterations
             || newly_under_target
         {
+            let t_eval = Instant::now();
             let keep = per_site(&map, &keep_g);
             let kept = kept_params(&graph, &net.weights()?, &keep)?;
             let acc = masked_accuracy(net, Some(&plan), Some(&keep_g), ds, val)?;
+            state.evaluation_seconds += t_eval.elapsed().as_secs_f64();
             let macs = macs_model.cost(widths) as f64;
             let seconds = base_seconds + t_start.elapsed().as_secs_f64();
             let e = Evaluation {
@@ -607,7 +612,9 @@ pub fn search(
         missed,
         original_val_accuracy: orig,
         seconds,
-        seconds_per_iteration: seconds / state.iteration.max(1) as f64,
+        evaluation_seconds: state.evaluation_seconds,
+        seconds_per_iteration: (seconds - state.evaluation_seconds).max(0.0)
+            / state.iteration.max(1) as f64,
     })
 }
 

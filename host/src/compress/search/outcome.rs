@@ -193,6 +193,12 @@ pub struct SearchOutcome {
     pub missed: Option<RuleGap>,
     pub original_val_accuracy: f64,
     pub seconds: f64,
+    /// Of `seconds`, the evaluations of the fixed mask on held-out data (every
+    /// `--eval-every` iterations).
+    #[serde(default)]
+    pub evaluation_seconds: f64,
+    /// The search's time without its evaluations, per iteration: what one critic step and
+    /// one compressor step cost together.
     pub seconds_per_iteration: f64,
 }
 
@@ -208,6 +214,7 @@ impl SearchOutcome {
             missed: None,
             original_val_accuracy: accuracy,
             seconds,
+            evaluation_seconds: 0.0,
             seconds_per_iteration: seconds / steps.max(1) as f64,
         }
     }
