@@ -7,11 +7,16 @@
 //! (sigmoid(0) is not 0); ReLU, tanh, pools, reshapes, permutations and concatenations
 //! keep zeros, and multiplying by a 0/1 mask twice changes nothing. This is exactly the network that
 //! [`super::surgery::cut`] produces, which the tests check.
+//!
+//! So a producing layer's mask can also be applied later, past the ReLU, tanh and pools
+//! that are its output's only reader (`relu(0) = 0`; a pool of a zeroed channel is zero),
+//! and it is: on the smallest of those tensors, the multiply and its backward touch a
+//! quarter of the elements after LeNet-5's 2x2 pools.
 use super::sites::SiteMap;
 use crate::models::{ElementMask, MaskRun, NodeMasks};
 use candle_core::{DType, Device, Result, Tensor};
 use candle_nn::VarMap;
-use deepiot_format::{Graph, Op, ShapeInfo};
+use deepiot_format::{Graph, Op, ShapeInfo, Source};
 use std::sync::Arc;
 
 /// Precomputed gather indices for expanding group masks.
@@ -38,7 +43,7 @@ impl MaskPlan {
             total += s.width;
         }
         let group_of_site = map.group_of();
-        let mut points = Vec::new();
+        let mut points = vec![None; graph.nodes.len()];
         let mut rnn = Vec::new();
         for (k, node) in graph.nodes.iter().enumerate() {
             let recurrent = matches!(node.op, Op::Gru(_) | Op::Lstm(_));
@@ -53,6 +58,12 @@ impl MaskPlan {
             // (masking after ReLU cost LeNet-5's search 1.5 ms of 34 per iteration).
             let activation = matches!(node.op, Op::Sigmoid) && tags.iter().any(Option::is_some);
             if produces || activation {
+                let at = if produces {
+                    mask_point(graph, info, k)
+                } else {
+                    k
+                };
+                let tags = &map.tags[at];
                 let idx: Vec<u32> = tags
                     .iter()
                     .map(|t| match t {
@@ -60,7 +71,7 @@ impl MaskPlan {
                         None => total as u32,
                     })
                     .collect();
-                debug_assert_eq!(idx.len(), info.node_shapes[k].iter().product::<usize>());
+                debug_assert_eq!(idx.len(), info.node_shapes[at].iter().product::<usize>());
                 let mut runs: Vec<MaskRun> = Vec::new();
                 for (e, &column) in idx.iter().enumerate() {
                     match runs.last_mut() {
@@ -72,9 +83,7 @@ impl MaskPlan {
                         }),
                     }
                 }
-                points.push(Some(runs.into()));
-            } else {
-                points.push(None);
+                points[at] = Some(runs.into());
             }
         }
         Ok(MaskPlan {
@@ -186,4 +195,30 @@ pub fn weight_views(graph: &Graph, map: &SiteMap, vars: &VarMap) -> Result<Vec<T
         views.push(Tensor::cat(&parts, 0)?.contiguous()?);
     }
     Ok(views)
+}
+
+/// Where the mask of layer `k`'s output is applied: past every ReLU, tanh or pool that is
+/// the only reader of the value before it (see the module docs).
+fn mask_point(graph: &Graph, info: &ShapeInfo, k: usize) -> usize {
+    let mut at = k;
+    loop {
+        let mut readers = info
+            .node_inputs
+            .iter()
+            .enumerate()
+            .filter(|(_, srcs)| srcs.contains(&Source::Node(at)));
+        let next = match (readers.next(), readers.next()) {
+            (Some((j, srcs)), None) if srcs.len() == 1 => j,
+            _ => return at,
+        };
+        match graph.nodes[next].op {
+            Op::Relu
+            | Op::Tanh
+            | Op::MaxPool1d(_)
+            | Op::AvgPool1d(_)
+            | Op::MaxPool2d(_)
+            | Op::AvgPool2d(_) => at = next,
+            _ => return at,
+        }
+    }
 }
