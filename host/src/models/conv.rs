@@ -37,6 +37,16 @@ impl<'a> View<'a> {
             cs: 1,
         }
     }
+    /// `rows x cols` whose rows start `rs` apart (a block of columns of a wider matrix).
+    pub(super) fn strided(data: &'a [f32], rows: usize, cols: usize, rs: usize) -> Self {
+        View {
+            data,
+            rows,
+            cols,
+            rs,
+            cs: 1,
+        }
+    }
     pub(super) fn t(self) -> Self {
         View {
             rows: self.cols,

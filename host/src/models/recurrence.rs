@@ -5,15 +5,19 @@
 //! and candle's backward of a slice builds a zero-padded gradient of the *whole* tensor
 //! and adds it up: `T` steps cost `O(T^2)` memory traffic (at 100 frames that was most
 //! of a speech-model step), plus a dozen small tensors per step. Here the loop runs on
-//! plain slices: per step one `gemm` (`h @ W_hh^T`) and the gate arithmetic; the gates
-//! are kept for the backward pass, which runs the loop in reverse with two more `gemm`s
-//! per step.
+//! plain slices: the input projection of every step as one `gemm`, then per step one
+//! `gemm` (`h @ W_hh^T`) and the gate arithmetic; the gates are kept for the backward
+//! pass, which runs the loop in reverse with one more `gemm` per step and forms the
+//! weight gradients as single `gemm`s over all steps.
 //!
-//! Inputs: the input projection of every step without its bias, `xp = x @ W_ih^T`
-//! (`[B, T, G*H]`, computed outside as one matmul and differentiated by candle), `W_hh
-//! [G*H, H]` and both biases `[b_ih | b_hh]` (`[2*G*H]`; adding `b_ih` here rather than
-//! to `xp` spares candle a broadcast add and, in backward, a column sum over `B*T` rows
-//! that took 9 % of the bi-LSTM's step). Output: the hidden state of every step, `[B, T, H]`, in time order (a
+//! The input projection is inside the op rather than a candle matmul before it: candle
+//! would keep its `[B, T, G*H]` result and, in backward, zero-fill a gradient of that
+//! size and add into it, and it would compute the input's gradient even for a first
+//! layer whose input is data. Likewise both biases are added here (a broadcast add costs
+//! a column sum over `B*T` rows in backward).
+//!
+//! Inputs: `x [B, T, F]`, `[W_ih | W_hh]` side by side (`[G*H, F + H]`) and `[b_ih |
+//! b_hh]` (`[2*G*H]`). Output: the hidden state of every step, `[B, T, H]`, in time order (a
 //! reverse direction runs from `T-1` down to 0). Gate semantics are PyTorch's (see
 //! [`super::rnn`]); an optional constant `[B, H]` 0/1 mask multiplies the state after
 //! every step (the compressor's masks).
@@ -24,8 +28,8 @@
 //! contraction: Rust never fuses a multiply and an add on its own).
 use super::conv::{matmul, View};
 use super::fastmath;
-use super::kernels::{f32s2, f32s3};
-use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use super::kernels::f32s3;
+use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use std::sync::{Arc, Mutex};
 
 /// GRU or LSTM.
@@ -77,49 +81,44 @@ impl Recurrence {
         }
     }
 
-    /// Runs the op: `xp [B, T, G*H]` (no bias), `w_hh [G*H, H]`, `biases [b_ih | b_hh]`
-    /// -> `[B, T, H]`.
-    pub fn apply(&self, xp: &Tensor, w_hh: &Tensor, biases: &Tensor) -> Result<Tensor> {
-        xp.contiguous()?
-            .apply_op3(&w_hh.contiguous()?, &biases.contiguous()?, self.clone())
+    /// Runs the op: `x [B, T, F]`, `[W_ih | W_hh]` (`[G*H, F + H]`), `[b_ih | b_hh]` ->
+    /// `[B, T, H]`.
+    pub fn apply(&self, x: &Tensor, w: &Tensor, biases: &Tensor) -> Result<Tensor> {
+        x.contiguous()?
+            .apply_op3(&w.contiguous()?, &biases.contiguous()?, self.clone())
     }
 
     /// The loop itself: the output `[B, T, H]` and what backward needs.
-    fn run(&self, xp: &[f32], w: &[f32], bias: &[f32], b: usize, t: usize) -> (Vec<f32>, Saved) {
+    fn run(&self, x: &[f32], w: &[f32], bias: &[f32], dims: Dims) -> (Vec<f32>, Saved) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2, the one feature `run_avx2` is compiled with.
-            return unsafe { self.run_avx2(xp, w, bias, b, t) };
+            return unsafe { self.run_avx2(x, w, bias, dims) };
         }
-        self.run_any(xp, w, bias, b, t)
+        self.run_any(x, w, bias, dims)
     }
 
     /// [`Recurrence::run_any`] compiled for AVX2.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn run_avx2(
-        &self,
-        xp: &[f32],
-        w: &[f32],
-        bias: &[f32],
-        b: usize,
-        t: usize,
-    ) -> (Vec<f32>, Saved) {
-        self.run_any(xp, w, bias, b, t)
+    unsafe fn run_avx2(&self, x: &[f32], w: &[f32], bias: &[f32], dims: Dims) -> (Vec<f32>, Saved) {
+        self.run_any(x, w, bias, dims)
     }
 
     #[inline(always)]
-    fn run_any(
-        &self,
-        xp: &[f32],
-        w: &[f32],
-        bias: &[f32],
-        b: usize,
-        t: usize,
-    ) -> (Vec<f32>, Saved) {
+    fn run_any(&self, x_all: &[f32], w: &[f32], bias: &[f32], dims: Dims) -> (Vec<f32>, Saved) {
+        let Dims { b, t, f } = dims;
         let h = self.hidden;
         let gh_len = self.cell.gates() * h;
         let (bias_x, bias_h) = bias.split_at(gh_len);
+        // Every step's input projection at once: [B*T, F] @ W_ih^T.
+        let mut xp = vec![0f32; b * t * gh_len];
+        matmul(
+            &mut xp,
+            View::row_major(x_all, b * t, f),
+            View::strided(w, gh_len, f, f + h).t(),
+            false,
+        );
         let mut out = vec![0f32; b * t * h];
         let mut saved = Saved {
             gates: vec![0f32; t * b * 4 * h],
@@ -133,7 +132,7 @@ impl Recurrence {
         let mut ccur = vec![0f32; b * h];
         let mut gh = vec![0f32; b * gh_len];
         let mut tanh_c = vec![0f32; h];
-        let w_t = View::row_major(w, gh_len, h).t();
+        let w_t = View::strided(&w[f..], gh_len, h, f + h).t();
         for s in 0..t {
             let step = if self.reverse { t - 1 - s } else { s };
             saved.h_prev[s * b * h..(s + 1) * b * h].copy_from_slice(&hcur);
@@ -213,15 +212,15 @@ impl CustomOp3 for Recurrence {
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let what = "recurrence";
-        let (xp, w, bias) = f32s3(s1, l1, s2, l2, s3, l3, what)?;
+        let (x, w, bias) = f32s3(s1, l1, s2, l2, s3, l3, what)?;
         let h = self.hidden;
         let g = self.cell.gates() * h;
-        let &[b, t, gx] = l1.dims() else {
-            bail!("{what}: expects xp [B, T, G*H], got {:?}", l1.dims())
+        let &[b, t, f] = l1.dims() else {
+            bail!("{what}: expects x [B, T, F], got {:?}", l1.dims())
         };
-        if gx != g || l2.dims() != [g, h] || bias.len() != 2 * g {
+        if l2.dims() != [g, f + h] || bias.len() != 2 * g {
             bail!(
-                "{what}: xp {:?}, w_hh {:?}, [b_ih | b_hh] {:?} do not fit hidden {h}",
+                "{what}: x {:?}, [W_ih | W_hh] {:?}, [b_ih | b_hh] {:?} do not fit hidden {h}",
                 l1.dims(),
                 l2.dims(),
                 l3.dims()
@@ -233,7 +232,7 @@ impl CustomOp3 for Recurrence {
         if self.mask.as_ref().is_some_and(|m| m.len() != b * h) {
             bail!("{what}: the mask must be [B, H] = [{b}, {h}]");
         }
-        let (out, saved) = self.run(xp, w, bias, b, t);
+        let (out, saved) = self.run(x, w, bias, Dims { b, t, f });
         if let Ok(mut s) = self.saved.lock() {
             *s = Some(saved);
         }
@@ -242,14 +241,16 @@ impl CustomOp3 for Recurrence {
 
     fn bwd(
         &self,
-        xp: &Tensor,
-        w_hh: &Tensor,
+        x: &Tensor,
+        w: &Tensor,
         biases: &Tensor,
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (b, t, g) = xp.dims3()?;
+        let (b, t, f) = x.dims3()?;
         let h = self.hidden;
+        let g = self.cell.gates() * h;
+        let dims = Dims { b, t, f };
         let saved = match self.saved.lock() {
             Ok(mut s) => s.take(),
             Err(_) => None,
@@ -258,36 +259,52 @@ impl CustomOp3 for Recurrence {
             Some(s) => s,
             None => {
                 // Not kept (e.g. a second backward): run the loop again.
-                let x: Vec<f32> = xp.flatten_all()?.to_vec1()?;
-                let w: Vec<f32> = w_hh.flatten_all()?.to_vec1()?;
+                let xv: Vec<f32> = x.flatten_all()?.to_vec1()?;
+                let wv: Vec<f32> = w.flatten_all()?.to_vec1()?;
                 let bias: Vec<f32> = biases.flatten_all()?.to_vec1()?;
-                self.run(&x, &w, &bias, b, t).1
+                self.run(&xv, &wv, &bias, dims).1
             }
         };
+        // The input's gradient only when something upstream wants it (not for data).
+        let input_grad = x.track_op();
         let back = Bptt {
             op: self.clone(),
             saved: Mutex::new(Some(saved)),
-            b,
-            t,
+            dims,
+            input_grad,
         };
-        let packed = w_hh.apply_op2_no_bwd(&grad.contiguous()?, &back)?;
-        let dxp = packed.narrow(0, 0, b * t * g)?.reshape((b, t, g))?;
-        let dw = packed.narrow(0, b * t * g, g * h)?.reshape((g, h))?;
-        let db = packed.narrow(0, b * t * g + g * h, 2 * g)?;
-        Ok((Some(dxp), Some(dw), Some(db)))
+        let packed =
+            x.contiguous()?
+                .apply_op3_no_bwd(&w.contiguous()?, &grad.contiguous()?, &back)?;
+        let dx_len = if input_grad { b * t * f } else { 0 };
+        let dx = match input_grad {
+            true => Some(packed.narrow(0, 0, dx_len)?.reshape((b, t, f))?),
+            false => None,
+        };
+        let dw = packed.narrow(0, dx_len, g * (f + h))?.reshape((g, f + h))?;
+        let db = packed.narrow(0, dx_len + g * (f + h), 2 * g)?;
+        Ok((dx, Some(dw), Some(db)))
     }
 }
 
-/// Backpropagation through time: `(w_hh, grad [B, T, H])` -> `[dxp | dW_hh | db_ih |
-/// db_hh]`.
+/// Batch, steps and input features of one call.
+#[derive(Debug, Clone, Copy)]
+struct Dims {
+    b: usize,
+    t: usize,
+    f: usize,
+}
+
+/// Backpropagation through time: `(x, [W_ih | W_hh], grad [B, T, H])` -> `[dx (when
+/// asked) | d[W_ih | W_hh] | db_ih | db_hh]`.
 struct Bptt {
     op: Recurrence,
     saved: Mutex<Option<Saved>>,
-    b: usize,
-    t: usize,
+    dims: Dims,
+    input_grad: bool,
 }
 
-impl CustomOp2 for Bptt {
+impl CustomOp3 for Bptt {
     fn name(&self) -> &'static str {
         "deepiot-recurrence-backward"
     }
@@ -298,49 +315,52 @@ impl CustomOp2 for Bptt {
         l1: &Layout,
         s2: &CpuStorage,
         l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let what = "recurrence backward";
-        let (w, grad) = f32s2(s1, l1, s2, l2, what)?;
+        let (x, w, grad) = f32s3(s1, l1, s2, l2, s3, l3, what)?;
         let Some(saved) = self.saved.lock().ok().and_then(|mut s| s.take()) else {
             bail!("{what}: the forward activations are gone");
         };
-        let (b, t, h, cell) = (self.b, self.t, self.op.hidden, self.op.cell);
-        let g = cell.gates() * h;
-        if grad.len() != b * t * h || w.len() != g * h {
-            bail!("{what}: gradient or weight of the wrong size");
+        let Dims { b, t, f } = self.dims;
+        let h = self.op.hidden;
+        let g = self.op.cell.gates() * h;
+        if x.len() != b * t * f || grad.len() != b * t * h || w.len() != g * (f + h) {
+            bail!("{what}: input, gradient or weight of the wrong size");
         }
-        let packed = self.backward(w, grad, &saved);
+        let packed = self.backward(x, w, grad, &saved);
         let n = packed.len();
         Ok((CpuStorage::F32(packed), Shape::from(n)))
     }
 }
 
 impl Bptt {
-    /// The loop in reverse: `[dxp | dW_hh | db_ih | db_hh]`.
-    fn backward(&self, w: &[f32], grad: &[f32], saved: &Saved) -> Vec<f32> {
+    /// The loop in reverse, then the gradients of the input and the weights.
+    fn backward(&self, x: &[f32], w: &[f32], grad: &[f32], saved: &Saved) -> Vec<f32> {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2, the one feature `backward_avx2` is compiled with.
-            return unsafe { self.backward_avx2(w, grad, saved) };
+            return unsafe { self.backward_avx2(x, w, grad, saved) };
         }
-        self.backward_any(w, grad, saved)
+        self.backward_any(x, w, grad, saved)
     }
 
     /// [`Bptt::backward_any`] compiled for AVX2.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn backward_avx2(&self, w: &[f32], grad: &[f32], saved: &Saved) -> Vec<f32> {
-        self.backward_any(w, grad, saved)
+    unsafe fn backward_avx2(&self, x: &[f32], w: &[f32], grad: &[f32], saved: &Saved) -> Vec<f32> {
+        self.backward_any(x, w, grad, saved)
     }
 
     #[inline(always)]
-    fn backward_any(&self, w: &[f32], grad: &[f32], saved: &Saved) -> Vec<f32> {
-        let (b, t, h, cell) = (self.b, self.t, self.op.hidden, self.op.cell);
+    fn backward_any(&self, x: &[f32], w: &[f32], grad: &[f32], saved: &Saved) -> Vec<f32> {
+        let Dims { b, t, f } = self.dims;
+        let (h, cell) = (self.op.hidden, self.op.cell);
         let g = cell.gates() * h;
-        // The three results in one buffer, the op's output (no copy into it afterwards).
-        let mut packed = vec![0f32; b * t * g + g * h + 2 * g];
-        let (dxp, rest) = packed.split_at_mut(b * t * g);
-        let (dw, db) = rest.split_at_mut(g * h);
+        // The gradient of every step's input projection, `[B, T, G*H]` in time order.
+        let mut dxp = vec![0f32; b * t * g];
+        let mut db = vec![0f32; 2 * g];
         let mut dh_next = vec![0f32; b * h];
         let mut dc_next = vec![0f32; b * h];
         // Every step's gate gradients, in processing order like `saved.h_prev`, so that
@@ -349,6 +369,7 @@ impl Bptt {
         let zeros = vec![0f32; b * h];
         let ones = vec![1f32; h];
         let mut tanh_c = vec![0f32; h];
+        let w_hh = View::strided(&w[f..], g, h, f + h);
         for s in (0..t).rev() {
             let step = if self.op.reverse { t - 1 - s } else { s };
             let h_prev = &saved.h_prev[s * b * h..(s + 1) * b * h];
@@ -435,20 +456,38 @@ impl Bptt {
                 }
             }
             // dh_prev += dgh @ W_hh (the recurrent path into the step before).
-            matmul(
-                &mut dh_next,
-                View::row_major(dgh, b, g),
-                View::row_major(w, g, h),
-                true,
-            );
+            matmul(&mut dh_next, View::row_major(dgh, b, g), w_hh, true);
         }
-        // dW_hh = sum over steps of dgh^T @ h_prev.
+        // dW_hh = sum over steps of dgh^T @ h_prev; dW_ih = dxp^T @ x over all steps.
+        let mut dw_hh = vec![0f32; g * h];
         matmul(
-            dw,
+            &mut dw_hh,
             View::row_major(&dgh_all, t * b, g).t(),
             View::row_major(&saved.h_prev, t * b, h),
             false,
         );
+        let mut dw_ih = vec![0f32; g * f];
+        let dxp_rows = View::row_major(&dxp, b * t, g);
+        matmul(
+            &mut dw_ih,
+            dxp_rows.t(),
+            View::row_major(x, b * t, f),
+            false,
+        );
+        let dx_len = if self.input_grad { b * t * f } else { 0 };
+        let mut packed = vec![0f32; dx_len + g * (f + h) + 2 * g];
+        let (dx, rest) = packed.split_at_mut(dx_len);
+        let (dw, db_out) = rest.split_at_mut(g * (f + h));
+        if self.input_grad {
+            // dx = dxp @ W_ih.
+            matmul(dx, dxp_rows, View::strided(w, g, f, f + h), false);
+        }
+        for r in 0..g {
+            let row = &mut dw[r * (f + h)..(r + 1) * (f + h)];
+            row[..f].copy_from_slice(&dw_ih[r * f..(r + 1) * f]);
+            row[f..].copy_from_slice(&dw_hh[r * h..(r + 1) * h]);
+        }
+        db_out.copy_from_slice(&db);
         packed
     }
 }
@@ -541,6 +580,16 @@ mod tests {
                     for (i, v) in all.into_iter().enumerate() {
                         let d = max_diff(ga.get(v).unwrap(), gb.get(v).unwrap());
                         assert!(d < 1e-5, "{what}: gradient {i} differs by {d}");
+                    }
+                    // A data input (no gradient wanted): the op skips the input's
+                    // gradient and gives the same weight gradients.
+                    let xd = x.as_tensor().detach();
+                    let yd = layer.forward_with(&xd, true, m, true).unwrap();
+                    let gd = loss(&yd).backward().unwrap();
+                    assert!(gd.get(&xd).is_none(), "{what}: a gradient for data");
+                    for (i, v) in vars.iter().flatten().enumerate() {
+                        let d = max_diff(gd.get(v).unwrap(), gb.get(v).unwrap());
+                        assert!(d < 1e-5, "{what}: data input, weight gradient {i}: {d}");
                     }
                 }
             }

@@ -83,24 +83,24 @@ impl Recurrent {
             let g = self.cell.gates() * h;
             let reverse = k == 1;
             let mask = masks.and_then(|m| m.get(k));
-            // Every step's input projection at once: [B*T, F] @ [F, G*H].
-            let xp = x2.matmul(&dir.w_ih.t()?)?;
             if fused && mask.is_none_or(|m| !m.track_op()) {
                 let mask = match mask {
                     Some(m) => Some(m.broadcast_as((b, h))?.flatten_all()?.to_vec1::<f32>()?),
                     None => None,
                 };
                 let op = Recurrence::new(self.cell, h, reverse, mask);
-                // The op adds b_ih itself (see its module docs).
+                // The op takes the input projection and both biases in (see its docs).
+                let w = Tensor::cat(&[&dir.w_ih, &dir.w_hh], 1)?;
                 let biases = Tensor::cat(&[&dir.b_ih, &dir.b_hh], 0)?;
-                let hs = op.apply(&xp.reshape((b, t, g))?, &dir.w_hh, &biases)?;
+                let hs = op.apply(x, &w, &biases)?;
                 // The last state: time T-1 forward, time 0 backward.
                 let at = if reverse { 0 } else { t - 1 };
                 lasts.push(hs.narrow(1, at, 1)?.squeeze(1)?);
                 seqs.push(hs);
                 continue;
             }
-            let xp = xp.broadcast_add(&dir.b_ih)?;
+            // Every step's input projection at once: [B*T, F] @ [F, G*H].
+            let xp = x2.matmul(&dir.w_ih.t()?)?.broadcast_add(&dir.b_ih)?;
             let xp = xp.reshape((b, t, g))?.transpose(0, 1)?.contiguous()?; // [T, B, G*H]
             let (hs, last) = self.run(&dir, &xp, reverse, mask)?;
             if self.output != SeqOutput::Last {
