@@ -76,14 +76,14 @@ impl Compressor {
     }
 
     /// Raw keep probabilities of every group (each `[n_l]`), from the current weight views
-    /// `mats[l]` (`fan_in x n_l`, detached from the critic).
+    /// `mats[l]` (`n_l x fan_in`, detached from the critic).
     pub fn probabilities(&self, mats: &[Tensor]) -> Result<Vec<Tensor>> {
         let dev = Device::Cpu;
         let mut h = Tensor::zeros((1, self.d), DType::F32, &dev)?;
         let mut c = h.clone();
         let mut out = Vec::with_capacity(mats.len());
         for (proj, m) in self.layers.iter().zip(mats) {
-            let x = proj.a.as_tensor().matmul(m)?.matmul(proj.b.as_tensor())?; // [1, d]
+            let x = proj.a.as_tensor().matmul(&m.t()?)?.matmul(proj.b.as_tensor())?; // [1, d]
             let gates = x
                 .matmul(&self.w_ih.as_tensor().t()?)?
                 .add(&h.matmul(&self.w_hh.as_tensor().t()?)?)?
@@ -426,8 +426,8 @@ mod tests {
         let dev = Device::Cpu;
         let comp = Compressor::new(&[6, 9], &[4, 3], &[0.8, 0.5], 16, 1e-3, 1).unwrap();
         let mats = [
-            Tensor::zeros((6, 4), DType::F32, &dev).unwrap(),
-            Tensor::zeros((9, 3), DType::F32, &dev).unwrap(),
+            Tensor::zeros((4, 6), DType::F32, &dev).unwrap(),
+            Tensor::zeros((3, 9), DType::F32, &dev).unwrap(),
         ];
         let p = comp.probabilities(&mats).unwrap();
         let p0: Vec<f32> = p[0].to_vec1().unwrap();

@@ -197,7 +197,7 @@ pub fn search(
     let views = weight_views(&graph, &map, net.varmap())?;
     let fan_ins: Vec<usize> = views
         .iter()
-        .map(|v| v.dim(0))
+        .map(|v| v.dim(1))
         .collect::<candle_core::Result<_>>()?;
     let p0: Vec<f32> = map
         .groups
