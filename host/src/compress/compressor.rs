@@ -83,7 +83,11 @@ impl Compressor {
         let mut c = h.clone();
         let mut out = Vec::with_capacity(mats.len());
         for (proj, m) in self.layers.iter().zip(mats) {
-            let x = proj.a.as_tensor().matmul(&m.t()?)?.matmul(proj.b.as_tensor())?; // [1, d]
+            let x = proj
+                .a
+                .as_tensor()
+                .matmul(&m.t()?)?
+                .matmul(proj.b.as_tensor())?; // [1, d]
             let gates = x
                 .matmul(&self.w_ih.as_tensor().t()?)?
                 .add(&h.matmul(&self.w_hh.as_tensor().t()?)?)?
